@@ -1,0 +1,134 @@
+/**
+ * The one validated configuration of the ipwatch services. This module is the only place
+ * that reads the environment: everything else receives a frozen `IpwatchConfig`.
+ *
+ * No configuration means embedded (in-process event log, chDB on disk, in-process state);
+ * naming a broker, a ClickHouse URL or a Redis URL switches that part to its server.
+ */
+import { resolve } from 'node:path';
+
+export interface IpwatchConfig {
+  /** Where embedded state lives (chDB data, persisted state). */
+  dataDir: string;
+  kafka: { brokers: string[]; clientId: string; topicPartitions: number } | null;
+  clickhouse: { url: string; username: string; password: string; database: string } | null;
+  redis: { url: string } | null;
+  api: { host: string; port: number; token: string | null };
+  /** Port of each service's /metrics and /healthz endpoint (0: pick a free one). */
+  metricsPort: number;
+  sink: { batchSize: number; flushMs: number };
+  geo: { cacheSize: number; onlineProviders: string[]; onlineTimeoutMs: number };
+  retentionDays: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid ipwatch configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSee README.md, "Configuration", for every variable and its default.`);
+  }
+}
+
+/** Every variable the services read, with what it does: printed by `ipwatch config --help` and the README. */
+export const CONFIG_VARIABLES: Record<string, string> = {
+  IPWATCH_DATA_DIR: 'embedded state directory (default ./.ipwatch)',
+  IPWATCH_KAFKA_BROKERS: 'comma-separated host:port list; set = Kafka, unset = in-process event log',
+  IPWATCH_KAFKA_CLIENT_ID: 'Kafka client id (default ipwatch)',
+  IPWATCH_TOPIC_PARTITIONS: 'partitions of the stream topics that `ipwatch topics` creates (default 6)',
+  IPWATCH_CLICKHOUSE_URL: 'http(s)://host:8123 of a ClickHouse server; unset = chDB in-process',
+  IPWATCH_CLICKHOUSE_USER: 'ClickHouse user (default default)',
+  IPWATCH_CLICKHOUSE_PASSWORD: 'ClickHouse password (default empty)',
+  IPWATCH_CLICKHOUSE_DATABASE: 'ClickHouse database (default ipwatch)',
+  IPWATCH_REDIS_URL: 'redis://host:6379; unset = in-process state',
+  IPWATCH_API_HOST: 'api listen address (default 127.0.0.1)',
+  IPWATCH_API_PORT: 'api port (default 7070)',
+  IPWATCH_API_TOKEN: 'bearer token the api requires and the CLI sends (default: none, loopback only)',
+  IPWATCH_METRICS_PORT: 'port of a service\'s /metrics and /healthz (default 9464; 0 = any free port)',
+  IPWATCH_SINK_BATCH_SIZE: 'rows per ClickHouse insert at most (default 20000)',
+  IPWATCH_SINK_FLUSH_MS: 'longest a row waits before its batch is inserted (default 1000)',
+  IPWATCH_GEO_CACHE_SIZE: 'entries in the enricher\'s LRU cache (default 100000)',
+  IPWATCH_GEO_ONLINE_PROVIDERS: 'comma list of online geo providers tried after the offline data, e.g. ipapi=http://host/{ip}; default none',
+  IPWATCH_GEO_ONLINE_TIMEOUT_MS: 'timeout of one online geo lookup (default 1500)',
+  IPWATCH_RETENTION_DAYS: 'days of request rows kept in ClickHouse (default 90)',
+  IPWATCH_LOG_LEVEL: 'debug, info, warn or error (default info)',
+};
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonly<IpwatchConfig> {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const v = env[name]?.trim();
+    return v === undefined || v === '' ? fallback : v;
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} is not a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const url = (name: string, protocols: string[]): string | null => {
+    const raw = env[name]?.trim();
+    if (!raw) return null;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) throw new Error('protocol');
+      return raw;
+    } catch {
+      problems.push(`${name}=${JSON.stringify(raw)} is not a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+      return null;
+    }
+  };
+
+  const brokersRaw = str('IPWATCH_KAFKA_BROKERS', '');
+  const brokers = brokersRaw === '' ? [] : brokersRaw.split(',').map((b) => b.trim()).filter(Boolean);
+  for (const b of brokers) {
+    if (!/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/.test(b)) problems.push(`IPWATCH_KAFKA_BROKERS: ${JSON.stringify(b)} is not host:port`);
+  }
+  const chUrl = url('IPWATCH_CLICKHOUSE_URL', ['http:', 'https:']);
+  const redisUrl = url('IPWATCH_REDIS_URL', ['redis:', 'rediss:']);
+  const database = str('IPWATCH_CLICKHOUSE_DATABASE', 'ipwatch');
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) problems.push(`IPWATCH_CLICKHOUSE_DATABASE=${JSON.stringify(database)} must be a plain identifier (letters, digits, _)`);
+  const logLevel = str('IPWATCH_LOG_LEVEL', 'info');
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) problems.push(`IPWATCH_LOG_LEVEL=${JSON.stringify(logLevel)} must be debug, info, warn or error`);
+  const providers = str('IPWATCH_GEO_ONLINE_PROVIDERS', '').split(',').map((p) => p.trim()).filter(Boolean);
+
+  const config: IpwatchConfig = {
+    dataDir: resolve(cwd, str('IPWATCH_DATA_DIR', '.ipwatch')),
+    kafka: brokers.length
+      ? { brokers, clientId: str('IPWATCH_KAFKA_CLIENT_ID', 'ipwatch'), topicPartitions: int('IPWATCH_TOPIC_PARTITIONS', 6, 1, 1000) }
+      : null,
+    clickhouse: chUrl
+      ? { url: chUrl, username: str('IPWATCH_CLICKHOUSE_USER', 'default'), password: env.IPWATCH_CLICKHOUSE_PASSWORD ?? '', database }
+      : null,
+    redis: redisUrl ? { url: redisUrl } : null,
+    api: {
+      host: str('IPWATCH_API_HOST', '127.0.0.1'),
+      port: int('IPWATCH_API_PORT', 7070, 0, 65535),
+      token: env.IPWATCH_API_TOKEN?.trim() || null,
+    },
+    metricsPort: int('IPWATCH_METRICS_PORT', 9464, 0, 65535),
+    sink: { batchSize: int('IPWATCH_SINK_BATCH_SIZE', 20000, 1, 1_000_000), flushMs: int('IPWATCH_SINK_FLUSH_MS', 1000, 10, 600_000) },
+    geo: {
+      cacheSize: int('IPWATCH_GEO_CACHE_SIZE', 100_000, 0, 10_000_000),
+      onlineProviders: providers,
+      onlineTimeoutMs: int('IPWATCH_GEO_ONLINE_TIMEOUT_MS', 1500, 50, 60_000),
+    },
+    retentionDays: int('IPWATCH_RETENTION_DAYS', 90, 1, 36500),
+    logLevel: logLevel as IpwatchConfig['logLevel'],
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): Readonly<T> {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

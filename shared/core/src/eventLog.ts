@@ -1,0 +1,92 @@
+/**
+ * The event log: the one interface every ipwatch part uses to talk to Kafka or to its
+ * in-process stand-in. Both adapters (eventLog/kafka.ts, eventLog/memory.ts) pass the same
+ * contract suite (eventLog/contract.ts).
+ */
+import type { TopicSpec } from './topics.ts';
+
+export interface OutgoingMessage {
+  /** Partitioning key: the canonical IP (or CIDR, rule id). Same key, same partition, same order. */
+  key: string | null;
+  /** Encoded value; null is a tombstone on a compacted topic. */
+  value: Buffer | null;
+  headers?: Record<string, string>;
+}
+
+export interface LogMessage extends OutgoingMessage {
+  topic: string;
+  partition: number;
+  /** Offset as a decimal string (Kafka offsets are int64). */
+  offset: string;
+  /** Broker or append time, ms since epoch. */
+  timestamp: number;
+  headers: Record<string, string>;
+}
+
+/** Messages of one topic-partition, in offset order. */
+export interface LogBatch {
+  topic: string;
+  partition: number;
+  messages: LogMessage[];
+}
+
+export interface ConsumeOptions {
+  groupId: string;
+  topics: string[];
+  /** Where a group with no committed offset starts. Default true (earliest). */
+  fromBeginning?: boolean;
+  /** Upper bound on messages handed to one `handle` call. */
+  maxBatchSize?: number;
+  /**
+   * Does the work for one batch. When it resolves, the batch's offsets are committed.
+   * When it throws, nothing is committed and the same batch is offered again after a
+   * back-off (a retriable failure). Unprocessable messages must be routed to the DLQ by
+   * the handler (see `sendToDlq`) rather than thrown, or the batch would repeat forever.
+   */
+  handle: (batch: LogBatch) => Promise<void>;
+  /** Called on each failed attempt, for logs and metrics. */
+  onError?: (err: unknown, batch: LogBatch) => void;
+}
+
+export interface ConsumerStatus {
+  /** Last time the loop fetched (or found nothing to fetch), ms since epoch; 0 before the first. */
+  lastPollAt: number;
+  /** Last time a batch was handled successfully. */
+  lastCommitAt: number;
+  /** Consecutive failed attempts of the current batch. */
+  failures: number;
+  /** Messages behind the end of the log, summed over assigned partitions, when known. */
+  lag: number | null;
+  running: boolean;
+}
+
+export interface LogConsumer {
+  status(): ConsumerStatus;
+  /** Stops after the batch in hand is finished (and committed, if it succeeded). */
+  stop(): Promise<void>;
+}
+
+export interface CompactedReadOptions {
+  /** Called for every record in offset order; value null is a tombstone. */
+  onMessage: (message: LogMessage) => void;
+  /** Keep tailing after reaching the end. Default true. */
+  follow?: boolean;
+}
+
+export interface CompactedReader {
+  /** Resolves once every record present when reading started has been delivered. */
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface EventLog {
+  readonly kind: 'kafka' | 'memory';
+  /** Appends messages to one topic. Resolves when the log has accepted them. */
+  produce(topic: string, messages: OutgoingMessage[]): Promise<void>;
+  consume(options: ConsumeOptions): Promise<LogConsumer>;
+  /** Reads a compacted topic from its beginning (no consumer group, no commits). */
+  readCompacted(topic: string, options: CompactedReadOptions): Promise<CompactedReader>;
+  /** Creates missing topics with their configs; existing topics are left as they are. */
+  ensureTopics(specs: TopicSpec[]): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,176 @@
+/**
+ * Avro codecs for every topic value, loaded from the `.avsc` files in /schemas (the wire
+ * contract). Named types are shared through one registry, so EnrichedRequest reuses the
+ * RequestEvent and Geo definitions rather than copying them.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
+
+export const SCHEMA_DIR = fileURLToPath(new URL('../../../schemas/', import.meta.url));
+
+/** Load order matters: a schema may only name types loaded before it. */
+export const SCHEMA_NAMES = ['RequestEvent', 'Geo', 'EnrichedRequest', 'RateLimitEvent', 'Detection', 'BlockDecision', 'Rule'] as const;
+export type SchemaName = (typeof SCHEMA_NAMES)[number];
+
+export type IpAnonymisation = 'off' | 'truncate' | 'hash';
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+
+export interface RequestEvent {
+  id: string;
+  ts: number;
+  ip: string;
+  ipAnonymisation: IpAnonymisation;
+  app: string;
+  instance: string;
+  method: string;
+  host: string;
+  path: string;
+  status: number;
+  latencyMs: number;
+  bytes: number;
+  userAgent: string;
+  referer: string;
+  userId: string | null;
+  authenticated: boolean;
+  blocked: boolean;
+  rateLimited: boolean;
+}
+
+export interface Geo {
+  country: string;
+  region: string;
+  city: string;
+  latitude: number | null;
+  longitude: number | null;
+  asn: number;
+  org: string;
+  source: string;
+}
+
+export interface EnrichedRequest {
+  request: RequestEvent;
+  geo: Geo;
+  enrichedAt: number;
+}
+
+export interface RateLimitEvent {
+  ts: number;
+  ip: string;
+  rule: string;
+  limitKey: string;
+  limit: number;
+  windowMs: number;
+  count: number;
+  path: string;
+  userId: string | null;
+  app: string;
+}
+
+export interface Detection {
+  id: string;
+  ts: number;
+  ip: string;
+  rule: string;
+  severity: Severity;
+  score: number;
+  windowStart: number;
+  windowEnd: number;
+  evidence: Record<string, string>;
+  action: 'none' | 'alert' | 'block';
+}
+
+export interface BlockDecision {
+  target: string;
+  reason: string;
+  source: string;
+  severity: Severity;
+  createdAt: number;
+  expiresAt: number | null;
+  createdBy: string;
+}
+
+export interface Rule {
+  id: string;
+  kind: string;
+  enabled: boolean;
+  windowMs: number;
+  threshold: number;
+  severity: Severity;
+  autoBlock: boolean;
+  blockForMs: number | null;
+  params: Record<string, string>;
+  updatedAt: number;
+}
+
+interface ValueTypes {
+  RequestEvent: RequestEvent;
+  Geo: Geo;
+  EnrichedRequest: EnrichedRequest;
+  RateLimitEvent: RateLimitEvent;
+  Detection: Detection;
+  BlockDecision: BlockDecision;
+  Rule: Rule;
+}
+
+/** Thrown when bytes are not a valid encoding: the message belongs on the DLQ, not in a retry loop. */
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError';
+}
+
+export interface Codec<T> {
+  readonly name: SchemaName;
+  readonly type: avro.Type;
+  encode(value: T): Buffer;
+  /** Throws DecodeError on bytes that are not exactly one value of this schema. */
+  decode(bytes: Buffer): T;
+}
+
+export function readSchema(name: string): avro.Schema {
+  return JSON.parse(readFileSync(`${SCHEMA_DIR}${name}.avsc`, 'utf8')) as avro.Schema;
+}
+
+/** Parses schemas in order into one registry; exported for the compatibility check. */
+export function loadTypes(schemas: Array<[string, avro.Schema]>): Map<string, avro.Type> {
+  const registry: Record<string, avro.Type> = {};
+  const types = new Map<string, avro.Type>();
+  for (const [name, schema] of schemas) types.set(name, avro.Type.forSchema(schema, { registry }));
+  return types;
+}
+
+function makeCodec<N extends SchemaName>(name: N, type: avro.Type): Codec<ValueTypes[N]> {
+  return {
+    name,
+    type,
+    encode: (value) => type.toBuffer(value),
+    decode: (bytes) => {
+      let decoded: { value: unknown; offset: number };
+      try {
+        decoded = type.decode(bytes, 0);
+      } catch (err) {
+        throw new DecodeError(`not a valid ${name}: ${(err as Error).message}`);
+      }
+      // offset -1: truncated; offset short of the end: trailing garbage. Both are corrupt.
+      if (decoded.offset !== bytes.length) {
+        throw new DecodeError(`not a valid ${name}: ${decoded.offset < 0 ? 'truncated' : 'trailing bytes'}`);
+      }
+      return decoded.value as ValueTypes[N];
+    },
+  };
+}
+
+const types = loadTypes(SCHEMA_NAMES.map((n) => [n, readSchema(n)]));
+const codec = <N extends SchemaName>(n: N) => makeCodec(n, types.get(n)!);
+
+export const codecs = {
+  RequestEvent: codec('RequestEvent'),
+  Geo: codec('Geo'),
+  EnrichedRequest: codec('EnrichedRequest'),
+  RateLimitEvent: codec('RateLimitEvent'),
+  Detection: codec('Detection'),
+  BlockDecision: codec('BlockDecision'),
+  Rule: codec('Rule'),
+} as const;
+
+/** Header that names the value's schema, so a DLQ reader knows what the bytes were meant to be. */
+export const SCHEMA_HEADER = 'ipwatch-schema';
