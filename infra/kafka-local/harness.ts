@@ -101,7 +101,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<RunningK
   const timeoutMs = opts.startTimeoutMs ?? 90_000;
   const started = Date.now();
 
-  const [port, controllerPort] = await freePorts(2);
+  const [port, controllerPort] = (await freePorts(2)) as [number, number];
   const dir = await mkdtemp(join(tmpdir(), 'ipwatch-kafka-'));
   const dataDir = join(dir, 'data');
   const brokers = `127.0.0.1:${port}`;
