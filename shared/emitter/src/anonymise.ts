@@ -1,0 +1,123 @@
+/**
+ * Client IP anonymisation before an event leaves the app: off, truncate (zero the host bits)
+ * or hash (a keyed HMAC rendered as an address). The result is always an IP address, so the
+ * event still fits ClickHouse's IPv6 column and the per-IP partitioning of the topics.
+ */
+import { createHmac } from 'node:crypto';
+import type { IpAnonymisation } from '@ipwatch/core/schemas';
+import { formatIp, mask, parseIp } from '@ipwatch/core/ip';
+import { BoundedMap } from './boundedMap.ts';
+import { EmitterOptionError } from './errors.ts';
+import { UNKNOWN_IP } from './clientIp.ts';
+
+export interface IpAnonymiserOptions {
+  mode: IpAnonymisation;
+  /** HMAC key for `hash` mode, at least 16 bytes. Keep it secret and stable: a new key gives every IP a new pseudonym. */
+  key?: string | Buffer;
+  /** Bits kept of an IPv4 address in `truncate` mode. Default 24 (1.2.3.4 -> 1.2.3.0). */
+  v4Prefix?: number;
+  /** Bits kept of an IPv6 address in `truncate` mode. Default 48. */
+  v6Prefix?: number;
+  /** Results remembered, per distinct input address. Default 10,000. */
+  cacheSize?: number;
+}
+
+export interface IpAnonymiser {
+  readonly mode: IpAnonymisation;
+  /** Anonymises one address (any form parseIp reads). Never throws. */
+  anonymise(ip: string): string;
+}
+
+/**
+ * Where hashed addresses live: 2001:db8::/32, the IPv6 documentation prefix (RFC 3849).
+ * Chosen because no real client can ever come from it (it is never routed), so a pseudonym
+ * cannot collide with a real address, unlike fd00::/8 where real ULA clients live; core's
+ * classifyIp already calls it non-public, so the enricher will not geolocate a pseudonym; and
+ * it leaves 96 bits for the hash, so two addresses share a pseudonym with odds of about
+ * n^2 / 2^97 (for a billion addresses, about 1 in 10^11).
+ */
+export const HASHED_IP_PREFIX = '2001:db8::/32';
+const HASH_PREFIX_VALUE = 0x20010db8n << 96n;
+/** Shortest accepted HMAC key, in bytes. */
+export const MIN_HASH_KEY_BYTES = 16;
+
+/**
+ * Builds an anonymiser, validating the options once. `hash` without a key of at least 16
+ * bytes throws: an unkeyed hash of the 2^32 IPv4 addresses is reversed in seconds.
+ *
+ * - `off`: the canonical address.
+ * - `truncate`: host bits zeroed, 1.2.3.4 -> 1.2.3.0 and 2001:db8:1:2::3 -> 2001:db8:1::.
+ * - `hash`: HMAC-SHA256(key, canonical address), first 96 bits placed under 2001:db8::/32
+ *   (see HASHED_IP_PREFIX for why). The same address always gives the same pseudonym, so
+ *   per-IP detection still works.
+ *
+ * Input that is not an address becomes 0.0.0.0 in `truncate` mode and is hashed as text in
+ * `hash` mode; `off` returns it unchanged.
+ *
+ * @example
+ * const anon = createIpAnonymiser({ mode: 'truncate' });
+ * anon.anonymise('203.0.113.77'); // => '203.0.113.0'
+ * const pseudo = createIpAnonymiser({ mode: 'hash', key: process.env.MY_IP_HASH_KEY });
+ * pseudo.anonymise('203.0.113.77'); // => e.g. '2001:db8:5f3a:9c2e:11d4:7b80:2e6f:a901'
+ */
+export function createIpAnonymiser(options: IpAnonymiserOptions): IpAnonymiser {
+  const { mode, key, v4Prefix = 24, v6Prefix = 48, cacheSize = 10_000 } = options ?? ({} as IpAnonymiserOptions);
+  if (mode !== 'off' && mode !== 'truncate' && mode !== 'hash') {
+    throw new EmitterOptionError(`anonymise mode must be 'off', 'truncate' or 'hash', not ${JSON.stringify(mode)}`);
+  }
+  if (!Number.isInteger(v4Prefix) || v4Prefix < 0 || v4Prefix > 32) {
+    throw new EmitterOptionError(`v4Prefix must be a whole number from 0 to 32, not ${JSON.stringify(v4Prefix)}`);
+  }
+  if (!Number.isInteger(v6Prefix) || v6Prefix < 0 || v6Prefix > 128) {
+    throw new EmitterOptionError(`v6Prefix must be a whole number from 0 to 128, not ${JSON.stringify(v6Prefix)}`);
+  }
+  if (!Number.isInteger(cacheSize) || cacheSize < 0) {
+    throw new EmitterOptionError(`cacheSize must be a whole number >= 0, not ${JSON.stringify(cacheSize)}`);
+  }
+  if (mode === 'off') {
+    return { mode, anonymise: (ip) => (typeof ip === 'string' ? ip : UNKNOWN_IP) };
+  }
+
+  let keyBytes: Buffer | null = null;
+  if (mode === 'hash') {
+    keyBytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.isBuffer(key) ? Buffer.from(key) : null;
+    if (keyBytes === null || keyBytes.length < MIN_HASH_KEY_BYTES) {
+      throw new EmitterOptionError(
+        `anonymise mode 'hash' needs a secret key of at least ${MIN_HASH_KEY_BYTES} bytes (got ${keyBytes === null ? 'none' : `${keyBytes.length}`}); ` +
+          "generate one with `node -e \"console.log(require('crypto').randomBytes(32).toString('base64'))\"` and keep it stable",
+      );
+    }
+  } else if (key !== undefined) {
+    throw new EmitterOptionError(`a key is only used in anonymise mode 'hash', not '${mode}': remove it or set mode: 'hash'`);
+  }
+  const hashKey = keyBytes;
+  const mask4 = mask(4, v4Prefix);
+  const mask6 = mask(6, v6Prefix);
+
+  const compute = (ip: string): string => {
+    const parsed = parseIp(ip);
+    if (hashKey === null) {
+      if (parsed === null) return UNKNOWN_IP;
+      return formatIp({ version: parsed.version, value: parsed.value & (parsed.version === 4 ? mask4 : mask6) });
+    }
+    const canonical = parsed === null ? ip : formatIp(parsed);
+    const digest = createHmac('sha256', hashKey).update(canonical).digest();
+    const low96 = (digest.readBigUInt64BE(0) << 32n) | BigInt(digest.readUInt32BE(8));
+    return formatIp({ version: 6, value: HASH_PREFIX_VALUE | low96 });
+  };
+
+  // An HMAC and BigInt formatting cost microseconds; the same clients come back again and again.
+  const cache = new BoundedMap<string, string>(cacheSize);
+  return {
+    mode,
+    anonymise(ip) {
+      if (typeof ip !== 'string') return UNKNOWN_IP;
+      let out = cache.get(ip);
+      if (out === undefined) {
+        out = compute(ip);
+        cache.set(ip, out);
+      }
+      return out;
+    },
+  };
+}
