@@ -38,6 +38,12 @@ export interface ConsumeOptions {
   /** Upper bound on messages handed to one `handle` call. */
   maxBatchSize?: number;
   /**
+   * How long the log may wait to fill a batch before handing over what it has (Kafka's
+   * fetch.max.wait.ms with a fetch.min.bytes, or a wait in the in-process log). A sink sets
+   * this to its flush interval so that slow traffic still makes few, larger inserts.
+   */
+  batchWaitMs?: number;
+  /**
    * Does the work for one batch. When it resolves, the batch's offsets are committed.
    * When it throws, nothing is committed and the same batch is offered again after a
    * back-off (a retriable failure). Unprocessable messages must be routed to the DLQ by

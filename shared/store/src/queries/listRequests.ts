@@ -50,6 +50,10 @@ export function whereClause(filter: Omit<RequestFilter, 'limit'>): { sql: string
     parts.push('country = {country:String}');
     params.country = filter.country;
   }
+  if (filter.instance !== undefined) {
+    parts.push('instance = {instance:String}');
+    params.instance = filter.instance;
+  }
   if (filter.sinceMs !== undefined) {
     parts.push('ts >= fromUnixTimestamp64Milli({since:Int64})');
     params.since = filter.sinceMs;

@@ -13,6 +13,8 @@ export interface RequestFilter {
   country?: string;
   sinceMs?: number;
   untilMs?: number;
+  /** Emitting process; set by ipwatch itself (dev's own count), never parsed from input. */
+  instance?: string;
   limit: number;
 }
 

@@ -1,0 +1,100 @@
+/**
+ * The enricher: RequestEvent in, EnrichedRequest (the same event plus its geolocation)
+ * out, keyed by IP so one IP's events stay in order. The output of a batch is produced
+ * before the batch's offsets are committed, so nothing accepted is lost (a crash repeats
+ * work; the sink's deduplication absorbs the repeat). Undecodable events go to the DLQ.
+ */
+import type { EventLog, LogBatch, LogConsumer, OutgoingMessage } from '@ipwatch/core/eventLog';
+import { sendToDlq } from '@ipwatch/core/eventLog/dlq';
+import { codecs, DecodeError, SCHEMA_HEADER, type Geo } from '@ipwatch/core/schemas';
+import { TOPICS } from '@ipwatch/core/topics';
+import { canonicalIp } from '@ipwatch/core/ip';
+import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
+
+export const ENRICHER_GROUP = 'ipwatch-enricher';
+
+/** What the enricher needs of a geolocation lookup (see geo/index.ts). */
+export interface GeoSource {
+  lookup(ip: string): Geo;
+  lookupWithFallback?(ip: string): Promise<Geo>;
+}
+
+export interface EnricherOptions {
+  log: EventLog;
+  geo: GeoSource;
+  metrics: IpwatchMetrics;
+  /** Ask online providers when the offline data has no city (off unless providers are configured). */
+  online?: boolean;
+  groupId?: string;
+  maxBatchSize?: number;
+  onError?: (err: unknown) => void;
+}
+
+export interface Enricher {
+  start(): Promise<LogConsumer>;
+  stop(): Promise<void>;
+}
+
+/**
+ * @example
+ * const enricher = createEnricher({ log, geo: await createGeoLookup({ cacheSize: 100_000 }), metrics });
+ * await enricher.start();
+ */
+export function createEnricher(options: EnricherOptions): Enricher {
+  const { log, geo, metrics } = options;
+  const useOnline = options.online === true && typeof geo.lookupWithFallback === 'function';
+  let consumer: LogConsumer | undefined;
+
+  async function handle(batch: LogBatch): Promise<void> {
+    metrics.eventsIn.inc({ topic: batch.topic }, batch.messages.length);
+    metrics.batchSize.observe({ stage: 'enrich' }, batch.messages.length);
+    const done = metrics.stageSeconds.startTimer({ stage: 'enrich' });
+    const out: OutgoingMessage[] = [];
+    const now = Date.now();
+    for (const m of batch.messages) {
+      let request;
+      try {
+        if (m.value === null) throw new DecodeError('empty value');
+        request = codecs.RequestEvent.decode(m.value);
+        const ip = canonicalIp(request.ip);
+        if (ip === null) throw new DecodeError(`ip ${JSON.stringify(request.ip.slice(0, 64))} is not an IP address`);
+        request.ip = ip;
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        await sendToDlq(log, m, err);
+        metrics.dlq.inc({ topic: batch.topic });
+        continue;
+      }
+      const location = useOnline ? await geo.lookupWithFallback!(request.ip) : geo.lookup(request.ip);
+      out.push({
+        key: request.ip,
+        value: codecs.EnrichedRequest.encode({ request, geo: location, enrichedAt: now }),
+        headers: { [SCHEMA_HEADER]: 'EnrichedRequest' },
+      });
+    }
+    if (out.length) {
+      await log.produce(TOPICS.enriched, out);
+      metrics.eventsOut.inc({ topic: TOPICS.enriched }, out.length);
+    }
+    done();
+  }
+
+  return {
+    async start() {
+      consumer = await log.consume({
+        groupId: options.groupId ?? ENRICHER_GROUP,
+        topics: [TOPICS.requests],
+        maxBatchSize: options.maxBatchSize ?? 5000,
+        handle,
+        onError: (err) => {
+          metrics.errors.inc({ kind: 'enrich' });
+          options.onError?.(err);
+        },
+      });
+      return consumer;
+    },
+    async stop() {
+      await consumer?.stop();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * The sink: consumes every topic that belongs in ClickHouse and inserts it in batches.
+ * Offsets are committed (by the event log) only after the insert; replays are made
+ * duplicate-free by deduplication tokens (see insertLedger.ts). A message that can never
+ * become a row goes to the DLQ and the batch goes on.
+ */
+import type { EventLog, LogBatch, LogConsumer, LogMessage } from '@ipwatch/core/eventLog';
+import { sendToDlq } from '@ipwatch/core/eventLog/dlq';
+import { DecodeError } from '@ipwatch/core/schemas';
+import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
+import type { Analytics } from '@ipwatch/store';
+import { TABLE_MAPPINGS, mappingFor, RowError } from './tables.ts';
+import { createInsertLedger, dedupToken, type OffsetRange } from './insertLedger.ts';
+
+export const SINK_GROUP = 'ipwatch-sink';
+
+export interface ClickhouseSinkOptions {
+  log: EventLog;
+  analytics: Analytics;
+  metrics: IpwatchMetrics;
+  /** Rows per insert at most. */
+  batchSize: number;
+  /** Longest a row waits for its batch to fill. */
+  flushMs: number;
+  groupId?: string;
+  topics?: string[];
+  onError?: (err: unknown) => void;
+}
+
+export interface ClickhouseSink {
+  start(): Promise<LogConsumer>;
+  stop(): Promise<void>;
+  /** Rows inserted since start (replays that ClickHouse dropped included). */
+  inserted(): number;
+}
+
+/**
+ * @example
+ * const sink = createClickhouseSink({ log, analytics, metrics, batchSize: 20_000, flushMs: 1000 });
+ * const consumer = await sink.start();
+ * health.register('consumer', consumerHealthCheck(consumer, { stallAfterMs: 30_000 }));
+ */
+export function createClickhouseSink(options: ClickhouseSinkOptions): ClickhouseSink {
+  const { log, analytics, metrics } = options;
+  const ledger = createInsertLedger(analytics);
+  let consumer: LogConsumer | undefined;
+  let inserted = 0;
+
+  const inRange = (m: LogMessage, r: OffsetRange) => {
+    const o = BigInt(m.offset);
+    return o >= r.first && o <= r.last;
+  };
+
+  async function handle(batch: LogBatch): Promise<void> {
+    const mapping = mappingFor(batch.topic);
+    const first = batch.messages[0];
+    const lastMsg = batch.messages[batch.messages.length - 1];
+    if (!first || !lastMsg) return;
+    if (!mapping) {
+      for (const m of batch.messages) await sendToDlq(log, m, new Error(`the sink has no table for topic ${batch.topic}`));
+      metrics.dlq.inc({ topic: batch.topic }, batch.messages.length);
+      return;
+    }
+    metrics.eventsIn.inc({ topic: batch.topic }, batch.messages.length);
+    metrics.batchSize.observe({ stage: 'sink' }, batch.messages.length);
+    const done = metrics.stageSeconds.startTimer({ stage: 'sink' });
+    const ranges = await ledger.plan(mapping.table, batch.topic, batch.partition, BigInt(first.offset), BigInt(lastMsg.offset));
+    for (const range of ranges) {
+      const rows: Array<Record<string, unknown>> = [];
+      for (const m of batch.messages) {
+        if (!inRange(m, range)) continue;
+        try {
+          if (m.value === null) throw new DecodeError('empty value (tombstone) on a stream topic');
+          rows.push(mapping.toRow(mapping.codec.decode(m.value), { partition: m.partition, offset: m.offset }));
+        } catch (err) {
+          if (!(err instanceof DecodeError || err instanceof RowError)) throw err;
+          await sendToDlq(log, m, err);
+          metrics.dlq.inc({ topic: batch.topic });
+        }
+      }
+      await ledger.record(batch.topic, batch.partition, range);
+      if (rows.length === 0) continue;
+      await analytics.client.insert({
+        table: mapping.table,
+        values: rows,
+        format: 'JSONEachRow',
+        clickhouse_settings: {
+          insert_deduplication_token: dedupToken(batch.topic, batch.partition, range),
+          // Without this a replayed block would be dropped from the table but still counted by the rollup view.
+          deduplicate_blocks_in_dependent_materialized_views: 1,
+        },
+      });
+      inserted += rows.length;
+    }
+    done();
+  }
+
+  return {
+    async start() {
+      consumer = await log.consume({
+        groupId: options.groupId ?? SINK_GROUP,
+        topics: options.topics ?? TABLE_MAPPINGS.map((m) => m.topic),
+        maxBatchSize: options.batchSize,
+        batchWaitMs: options.flushMs,
+        handle,
+        onError: (err) => {
+          metrics.errors.inc({ kind: 'insert' });
+          options.onError?.(err);
+        },
+      });
+      return consumer;
+    },
+    async stop() {
+      await consumer?.stop();
+    },
+    inserted: () => inserted,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Which topic lands in which ClickHouse table, and how one decoded value becomes one row.
+ * A value that cannot become a row (an address that is not an IP) is unprocessable: the
+ * sink sends it to the DLQ instead of failing the batch.
+ */
+import { codecs, type Codec, type EnrichedRequest, type RateLimitEvent, type Detection } from '@ipwatch/core/schemas';
+import { TOPICS } from '@ipwatch/core/topics';
+import { parseIp, toIpv6Column } from '@ipwatch/core/ip';
+
+export class RowError extends Error {
+  override readonly name = 'RowError';
+}
+
+export interface Origin {
+  partition: number;
+  offset: string;
+}
+
+export interface TableMapping<T> {
+  topic: string;
+  table: string;
+  codec: Codec<T>;
+  toRow(value: T, origin: Origin): Record<string, unknown>;
+}
+
+function ipColumn(text: string): string {
+  const ip = parseIp(text);
+  if (!ip) throw new RowError(`ip ${JSON.stringify(text.slice(0, 64))} is not an IP address`);
+  return toIpv6Column(ip);
+}
+
+const requests: TableMapping<EnrichedRequest> = {
+  topic: TOPICS.enriched,
+  table: 'requests',
+  codec: codecs.EnrichedRequest,
+  toRow: ({ request: r, geo: g, enrichedAt }, o) => ({
+    event_id: r.id,
+    ts: r.ts,
+    ip: ipColumn(r.ip),
+    ip_anonymisation: r.ipAnonymisation,
+    app: r.app,
+    instance: r.instance,
+    method: r.method,
+    host: r.host,
+    path: r.path,
+    status: r.status,
+    latency_ms: r.latencyMs,
+    bytes: r.bytes,
+    user_agent: r.userAgent,
+    referer: r.referer,
+    user_id: r.userId,
+    authenticated: r.authenticated,
+    blocked: r.blocked,
+    rate_limited: r.rateLimited,
+    country: g.country,
+    region: g.region,
+    city: g.city,
+    latitude: g.latitude,
+    longitude: g.longitude,
+    asn: g.asn,
+    org: g.org,
+    geo_source: g.source,
+    enriched_at: enrichedAt,
+    kafka_partition: o.partition,
+    kafka_offset: o.offset,
+  }),
+};
+
+const rateLimitEvents: TableMapping<RateLimitEvent> = {
+  topic: TOPICS.rateLimit,
+  table: 'rate_limit_events',
+  codec: codecs.RateLimitEvent,
+  toRow: (e, o) => ({
+    ts: e.ts,
+    ip: ipColumn(e.ip),
+    rule: e.rule,
+    limit_key: e.limitKey,
+    limit: e.limit,
+    window_ms: e.windowMs,
+    count: e.count,
+    path: e.path,
+    user_id: e.userId,
+    app: e.app,
+    kafka_partition: o.partition,
+    kafka_offset: o.offset,
+  }),
+};
+
+const detections: TableMapping<Detection> = {
+  topic: TOPICS.detections,
+  table: 'detections',
+  codec: codecs.Detection,
+  toRow: (d, o) => ({
+    id: d.id,
+    ts: d.ts,
+    ip: ipColumn(d.ip),
+    rule: d.rule,
+    severity: d.severity,
+    score: d.score,
+    window_start: d.windowStart,
+    window_end: d.windowEnd,
+    evidence: d.evidence,
+    action: d.action,
+    kafka_partition: o.partition,
+    kafka_offset: o.offset,
+  }),
+};
+
+export const TABLE_MAPPINGS: ReadonlyArray<TableMapping<never>> = [requests, rateLimitEvents, detections] as unknown as ReadonlyArray<TableMapping<never>>;
+
+export function mappingFor(topic: string): TableMapping<unknown> | undefined {
+  return (TABLE_MAPPINGS as ReadonlyArray<TableMapping<unknown>>).find((m) => m.topic === topic);
+}
