@@ -87,9 +87,9 @@ function scanRows(file: string, onRow: (start: Uint32Array, end: Uint32Array, as
       continue;
     }
     pos = decimalAt(buf, pos, start);
-    if (pos < 0 || buf[pos] !== COMMA) fail('a bad range start');
+    if (pos < 0 || buf[pos] !== COMMA) fail('a range start that is not a decimal number below 2^128');
     pos = decimalAt(buf, pos + 1, end);
-    if (pos < 0 || buf[pos] !== COMMA) fail('a bad range end');
+    if (pos < 0 || buf[pos] !== COMMA) fail('a range end that is not a decimal number below 2^128');
     pos++;
     let asn = 0;
     const asnAt = pos;

@@ -96,8 +96,9 @@ function validate(o: GeoLookupOptions): void {
 }
 
 /**
- * Opens the offline data (about 0.5 s and 150 MB of memory) and returns the lookup.
- * Options are checked first: a bad provider or number fails here, with what to fix.
+ * Returns a lookup over the offline data, which the first call in a process loads (about
+ * 0.8 s and 150 MB of memory) and later calls share. Options are checked first: a bad
+ * provider or number fails here, with what to fix.
  *
  * @example
  * const geo = await createGeoLookup({ cacheSize: config.geo.cacheSize, onlineProviders: config.geo.onlineProviders, onlineTimeoutMs: config.geo.onlineTimeoutMs });
