@@ -25,6 +25,8 @@ export interface ClickhouseSinkOptions {
   groupId?: string;
   topics?: string[];
   onError?: (err: unknown) => void;
+  /** Called after each insert, before the batch is committed (for logs; tests use it to crash there). */
+  onInserted?: (table: string, topic: string, partition: number, range: OffsetRange, rows: number) => void;
 }
 
 export interface ClickhouseSink {
@@ -91,6 +93,7 @@ export function createClickhouseSink(options: ClickhouseSinkOptions): Clickhouse
         },
       });
       inserted += rows.length;
+      options.onInserted?.(mapping.table, batch.topic, batch.partition, range, rows.length);
     }
     done();
   }
