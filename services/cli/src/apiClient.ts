@@ -1,0 +1,29 @@
+/** The CLI's side of the api: it is a client of the api service, like kubectl or cscli. */
+import type { IpwatchConfig } from '@ipwatch/core/config';
+
+export class ApiUnreachable extends Error {
+  override readonly name = 'ApiUnreachable';
+}
+
+export function apiBaseUrl(config: Readonly<IpwatchConfig>): string {
+  const host = config.api.host === '0.0.0.0' ? '127.0.0.1' : config.api.host === '::' ? '::1' : config.api.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.api.port}`;
+}
+
+/** GET an api path; ApiUnreachable when nothing listens, Error with the api's message on a refusal. */
+export async function apiGet<T>(config: Readonly<IpwatchConfig>, path: string, query: Record<string, string | undefined> = {}): Promise<T> {
+  const url = new URL(path, apiBaseUrl(config));
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: config.api.token ? { authorization: `Bearer ${config.api.token}` } : {},
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    throw new ApiUnreachable(`the api at ${url.origin} does not answer (${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message})`);
+  }
+  const body = (await res.json().catch(() => ({}))) as { error?: string };
+  if (!res.ok) throw new Error(body.error ?? `the api answered ${res.status}`);
+  return body as T;
+}

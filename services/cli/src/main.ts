@@ -1,0 +1,65 @@
+/** `ipwatch <command>`: the registry of commands and the one place errors become messages. */
+import { ConfigError } from '@ipwatch/core/config';
+import { CONFIG_VARIABLES } from '@ipwatch/core/config';
+import { FilterError } from '@ipwatch/store';
+import { InvalidAddressError } from '@ipwatch/core/ip';
+import { UsageError, out, info } from './output.ts';
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ help: string; run(argv: string[]): Promise<number> }>;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  dev: { summary: 'run everything in one process (embedded mode), with a demo app and simulated traffic', load: () => import('./commands/dev.ts') },
+  run: { summary: 'run one service (enricher, sink, api) as its own process (distributed mode)', load: () => import('./commands/run.ts') },
+  logs: { summary: 'view and filter stored requests', load: () => import('./commands/logs.ts') },
+  migrate: { summary: 'apply ClickHouse migrations', load: () => import('./commands/migrate.ts') },
+  topics: { summary: 'create the Kafka topics', load: () => import('./commands/topics.ts') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'usage: ipwatch <command> [options]',
+    '',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    '`ipwatch <command> --help` for its options. Configuration is by environment:',
+    ...Object.entries(CONFIG_VARIABLES).map(([k, v]) => `  ${k}: ${v}`),
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    out(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    info(`ipwatch: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  const mod = await command.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out(mod.help);
+    return 0;
+  }
+  try {
+    return await mod.run(rest);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof FilterError || err instanceof InvalidAddressError) {
+      info(`ipwatch ${name}: ${e.message}`);
+      return 2;
+    }
+    if (e.code?.startsWith('ERR_PARSE_ARGS')) {
+      info(`ipwatch ${name}: ${e.message}\n\n${mod.help}`);
+      return 2;
+    }
+    info(`ipwatch ${name}: ${e.message}`);
+    if (e.stack && !(e.message ?? "").includes("\n")) info(e.stack.split("\n").slice(1, 4).join("\n"));
+    return 1;
+  }
+}

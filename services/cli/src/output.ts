@@ -1,0 +1,19 @@
+/** How the CLI speaks: results to stdout, everything else to stderr, errors with what to do next. */
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const out = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+export const info = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** Removes control characters (terminal escapes included) from text that came from a request. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '\uFFFD');
+}
