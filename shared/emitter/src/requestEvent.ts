@@ -1,0 +1,406 @@
+/**
+ * The framework-neutral core of the emitter: watches one node:http request/response pair and,
+ * when the response is done (or the client went away), builds a RequestEvent, encodes it
+ * and pushes it to the event buffer. Express, node:http, Fastify and Koa adapters all call
+ * `observe(req, res)`; nothing here awaits, and nothing here throws into the request.
+ *
+ * Everything read from the request is hostile: headers can be arrays, huge, non-UTF-8 or full
+ * of control characters, so every string is bounded and made valid, printable text.
+ */
+import { isUtf8 } from 'node:buffer';
+import { randomUUID } from 'node:crypto';
+import { METHODS, type IncomingMessage, type ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { codecs, SCHEMA_HEADER, type RequestEvent } from '@ipwatch/core/schemas';
+import { createClientIpResolver, type ClientIpResolver, type ForwardedHeader } from './clientIp.ts';
+import { createIpAnonymiser, type IpAnonymiser, type IpAnonymiserOptions } from './anonymise.ts';
+import type { EventBuffer } from './eventBuffer.ts';
+import { EmitterOptionError } from './errors.ts';
+
+/** Who made the request, as the app's `user` hook reports it. */
+export interface RequestUser {
+  id: string | null;
+  authenticated: boolean;
+}
+
+export interface RequestRecorderOptions<Req extends IncomingMessage = IncomingMessage> {
+  /** Where encoded events go (see createEventBuffer). */
+  buffer: EventBuffer;
+  /** Name of the app, on every event. Default ''. */
+  app?: string;
+  /** This process, on every event. Default `${hostname}:${pid}`. */
+  instance?: string;
+  /** Your proxies' addresses or CIDRs (see createClientIpResolver). Default: trust nobody. */
+  trustedProxies?: string[];
+  /** Or: how many proxy hops to trust. */
+  trustedHops?: number;
+  /** Which forwarding header your proxies set. Default 'both'. */
+  forwardedHeader?: ForwardedHeader;
+  /** A resolver of your own instead of trustedProxies/trustedHops. */
+  clientIp?: ClientIpResolver;
+  /** IP anonymisation; default `{ mode: 'off' }`. */
+  anonymise?: IpAnonymiserOptions;
+  /** Who the user is, read when the response is done (after your auth ran). Errors are caught and counted. */
+  user?: (req: Req) => RequestUser | null | undefined;
+  /** Longest path (with query) kept, in UTF-16 units, cut on a code-point boundary. Default 2048. */
+  maxPathLength?: number;
+  /** Longest user agent, referer, host and user id kept. Default 1024. */
+  maxHeaderLength?: number;
+}
+
+export interface RequestRecorderStats {
+  /** Events built and handed to the buffer (accepted or dropped there). */
+  recorded: number;
+  /** Times the `user` hook threw or returned something unusable. */
+  userHookErrors: number;
+  /** Requests whose event could not be built or encoded (a bug: the request itself was unaffected). */
+  emitErrors: number;
+}
+
+export interface RequestRecorder<Req extends IncomingMessage = IncomingMessage> {
+  /** Starts watching a request; call it when the request arrives. Never throws. */
+  observe(req: Req, res: ServerResponse): void;
+  stats(): RequestRecorderStats;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sanitising hostile strings
+
+/** Printable ASCII: the common case, returned as is after a single regex test. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+/** Printable ASCII without space and '%': a path with nothing to decode or escape. */
+const PLAIN_PATH = /^[\x21-\x24\x26-\x7e]*$/;
+const NON_ASCII = /[^\x00-\x7f]/;
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const KNOWN_METHODS = new Set(METHODS);
+const METHOD_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}$/;
+
+/**
+ * Non-ASCII text made valid: node's parser hands raw header and URL bytes over as latin1
+ * characters, so a UTF-8 user agent arrives as mojibake; read those bytes as UTF-8 when
+ * they are UTF-8, and keep the latin1 reading (valid text too) when they are not. Strings
+ * from elsewhere (chars above U+00FF) only lose lone surrogates, which cannot be encoded.
+ */
+function toValidText(s: string, wasCut: boolean): string {
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) > 0xff) return s.replace(LONE_SURROGATE, '\ufffd');
+  }
+  const bytes = Buffer.from(s, 'latin1');
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  if (wasCut) {
+    // we cut the value ourselves, perhaps inside a multi-byte character: drop that tail
+    for (let k = 1; k <= 3 && k < bytes.length; k++) {
+      const head = bytes.subarray(0, bytes.length - k);
+      if (isUtf8(head)) return head.toString('utf8');
+    }
+  }
+  return s;
+}
+
+/** Cuts to `max` UTF-16 units without splitting a surrogate pair. */
+function cut(s: string, max: number): string {
+  if (s.length <= max) return s;
+  let end = max;
+  const last = s.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return s.slice(0, end);
+}
+
+/**
+ * A header value (user agent, referer, host...) as bounded, valid, printable text: the first
+ * of an array, '' for anything not a string, non-UTF-8 bytes read as latin1, control
+ * characters replaced by U+FFFD, at most `maxLength` UTF-16 units (whole code points).
+ *
+ * @example
+ * sanitizeHeaderValue(req.headers['user-agent'], 1024); // 'curl/8.5.0'
+ * sanitizeHeaderValue(['a', 'b'], 1024);                 // 'a'
+ * sanitizeHeaderValue('evil\r\nX: 1', 1024);              // 'evil\ufffd\ufffdX: 1'
+ */
+export function sanitizeHeaderValue(value: unknown, maxLength: number): string {
+  let s = typeof value === 'string' ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : '';
+  // The common case: short printable ASCII, nothing to do.
+  if (s.length <= maxLength && PRINTABLE_ASCII.test(s)) return s;
+  let wasCut = false;
+  // Bound the work before decoding: a code point is at most 4 latin1-read bytes.
+  if (s.length > maxLength * 4) {
+    s = s.slice(0, maxLength * 4);
+    wasCut = true;
+  }
+  if (NON_ASCII.test(s)) s = toValidText(s, wasCut);
+  return cut(s.replace(CONTROL, '\ufffd'), maxLength);
+}
+
+function decodePercent(s: string): string {
+  try {
+    // %25 stays encoded, so a '%' in the result always starts an escape; decodeURI keeps
+    // reserved escapes (%2F, %3F, %23...) too, so the path's structure is unchanged.
+    return s.indexOf('%25') === -1 ? decodeURI(s) : s.split('%25').map(decodeURI).join('%25');
+  } catch {
+    return s; // invalid percent-encoding or escapes that are not UTF-8: keep the raw text
+  }
+}
+
+const escapeControl = (c: string): string => encodeURIComponent(c);
+
+/**
+ * A request path with query as bounded, valid, printable text. Percent-escapes are decoded
+ * where they form UTF-8 (`/caf%C3%A9` -> `/café`) except reserved characters and `%25`,
+ * which stay encoded; invalid escapes keep the raw text (never a throw). Raw non-ASCII bytes
+ * are read as UTF-8 when they are, control characters are percent-escaped, and the result
+ * is cut to `maxLength` UTF-16 units on a code-point boundary, never inside an escape.
+ *
+ * @example
+ * sanitizePath('/caf%C3%A9?q=a%26b', 2048); // '/café?q=a%26b'
+ * sanitizePath('/bad%E0%A4%A', 2048);       // '/bad%E0%A4%A' (kept raw)
+ * sanitizePath('/a%0Ab', 2048);             // '/a%0Ab' (control characters stay escaped)
+ */
+export function sanitizePath(raw: unknown, maxLength: number): string {
+  if (typeof raw !== 'string') return '';
+  // The common case: a short plain-ASCII path, returned after one regex test.
+  if (raw.length <= maxLength && PLAIN_PATH.test(raw)) return raw;
+  let s = raw;
+  let wasCut = false;
+  // Bound the work: one code point is at most 12 characters of percent-escapes.
+  if (s.length > maxLength * 12) {
+    s = s.slice(0, maxLength * 12);
+    wasCut = true;
+  }
+  if (NON_ASCII.test(s)) s = toValidText(s, wasCut);
+  if (s.indexOf('%') !== -1) s = decodePercent(s);
+  s = s.replace(CONTROL, escapeControl);
+  if (s.length <= maxLength) return s;
+  s = cut(s, maxLength);
+  const pct = s.lastIndexOf('%');
+  if (pct !== -1 && pct >= s.length - 2) s = s.slice(0, pct);
+  return s;
+}
+
+/**
+ * The request method for the event: known methods as they are, other valid tokens
+ * upper-cased (at most 32 characters), anything else "OTHER".
+ *
+ * @example
+ * normaliseMethod('GET');      // 'GET'
+ * normaliseMethod('propfind'); // 'PROPFIND'
+ * normaliseMethod('G E T');    // 'OTHER'
+ */
+export function normaliseMethod(method: unknown): string {
+  if (typeof method !== 'string') return 'OTHER';
+  if (KNOWN_METHODS.has(method)) return method;
+  return METHOD_TOKEN.test(method) ? method.toUpperCase() : 'OTHER';
+}
+
+// ---------------------------------------------------------------------------------------
+// Watching requests
+
+const kPending = Symbol('ipwatch.pending');
+
+/** One request being watched. A class, so every instance shares one hidden class. */
+class PendingRequest {
+  bytes = 0;
+  done = false;
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly ts: number,
+    readonly t0: number,
+    readonly remoteAddress: string | undefined,
+    readonly url: string | undefined,
+    readonly write: ServerResponse['write'],
+    readonly end: ServerResponse['end'],
+    readonly complete: (p: PendingRequest, aborted: boolean) => void,
+  ) {}
+}
+
+type Watched = ServerResponse & { [kPending]?: PendingRequest };
+
+function chunkBytes(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (chunk instanceof Uint8Array) return chunk.byteLength;
+  return 0;
+}
+
+// Shared functions reading the request from `this`: no closure is allocated per request.
+function countingWrite(this: Watched, chunk: unknown, encoding?: unknown): boolean {
+  const p = this[kPending]!;
+  try {
+    p.bytes += chunkBytes(chunk, encoding);
+  } catch {
+    // an odd chunk is the app's business; the count is only a statistic
+  }
+  return (p.write as (...a: unknown[]) => boolean).apply(this, arguments as unknown as unknown[]);
+}
+
+function countingEnd(this: Watched, chunk?: unknown, encoding?: unknown): ServerResponse {
+  const p = this[kPending]!;
+  try {
+    if (typeof chunk !== 'function') p.bytes += chunkBytes(chunk, encoding);
+  } catch {
+    // as above
+  }
+  return (p.end as (...a: unknown[]) => ServerResponse).apply(this, arguments as unknown as unknown[]);
+}
+
+function onFinish(this: Watched): void {
+  const p = this[kPending];
+  if (p !== undefined && !p.done) p.complete(p, false);
+}
+
+function onClose(this: Watched): void {
+  const p = this[kPending];
+  // 'close' without 'finish' first: the client went away before the response was done.
+  if (p !== undefined && !p.done) p.complete(p, !this.writableFinished);
+}
+
+function validLength(name: string, value: unknown, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 16 || v > 65_536) {
+    throw new EmitterOptionError(`${name} must be a whole number from 16 to 65536, not ${JSON.stringify(value)}`);
+  }
+  return v;
+}
+
+/** The header every RequestEvent message carries, shared (the event logs copy headers). */
+const MESSAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [SCHEMA_HEADER]: 'RequestEvent' });
+
+/**
+ * Builds the recorder once (options validated, IP rules compiled, anonymiser keyed); then
+ * `observe(req, res)` per request. On the response's 'finish' (or its 'close', for a client
+ * that went away: status 499 when no response was sent), once per request, it builds the
+ * RequestEvent, encodes it with codecs.RequestEvent and pushes it to the buffer with the
+ * anonymised IP as key and the `ipwatch-schema: RequestEvent` header.
+ *
+ * @example
+ * const buffer = createEventBuffer({ log, topic: TOPICS.requests });
+ * const recorder = createRequestRecorder({ buffer, app: 'shop', trustedProxies: ['10.0.0.0/8'] });
+ * http.createServer((req, res) => {
+ *   recorder.observe(req, res);
+ *   res.end('hello');
+ * });
+ */
+export function createRequestRecorder<Req extends IncomingMessage = IncomingMessage>(options: RequestRecorderOptions<Req>): RequestRecorder<Req> {
+  const { buffer, user, clientIp } = options ?? ({} as RequestRecorderOptions<Req>);
+  if (!buffer || typeof buffer.push !== 'function') throw new EmitterOptionError('buffer must be an EventBuffer (see createEventBuffer)');
+  if (user !== undefined && typeof user !== 'function') throw new EmitterOptionError('user must be a function (req) => ({ id, authenticated }) or undefined');
+  const maxPathLength = validLength('maxPathLength', options.maxPathLength, 2048);
+  const maxHeaderLength = validLength('maxHeaderLength', options.maxHeaderLength, 1024);
+  const app = options.app ?? '';
+  if (typeof app !== 'string' || app.length > 256) throw new EmitterOptionError(`app must be a name of at most 256 characters, not ${JSON.stringify(app)}`);
+  const instance = sanitizeHeaderValue(options.instance ?? `${hostname()}:${process.pid}`, 256);
+  if (clientIp !== undefined && (typeof clientIp !== 'function' || options.trustedProxies !== undefined || options.trustedHops !== undefined)) {
+    throw new EmitterOptionError('clientIp must be a function, and replaces trustedProxies/trustedHops: give one or the other');
+  }
+  const resolveClientIp: ClientIpResolver =
+    clientIp ??
+    createClientIpResolver({
+      ...(options.trustedProxies !== undefined && { trustedProxies: options.trustedProxies }),
+      ...(options.trustedHops !== undefined && { trustedHops: options.trustedHops }),
+      ...(options.forwardedHeader !== undefined && { header: options.forwardedHeader }),
+    });
+  const anonymiser: IpAnonymiser = createIpAnonymiser(options.anonymise ?? { mode: 'off' });
+  const ipAnonymisation = anonymiser.mode;
+  const encode = codecs.RequestEvent.encode;
+
+  let recorded = 0;
+  let userHookErrors = 0;
+  let emitErrors = 0;
+
+  function readUser(req: Req): RequestUser | null {
+    if (user === undefined) return null;
+    try {
+      const u = user(req);
+      if (u === undefined || u === null) return null;
+      const id = u.id === null || u.id === undefined ? null : typeof u.id === 'string' ? sanitizeHeaderValue(u.id, maxHeaderLength) : undefined;
+      if (id === undefined) {
+        userHookErrors++;
+        return null;
+      }
+      return { id, authenticated: u.authenticated === true };
+    } catch {
+      userHookErrors++;
+      return null;
+    }
+  }
+
+  function complete(p: PendingRequest, aborted: boolean): void {
+    p.done = true;
+    try {
+      const latencyMs = performance.now() - p.t0;
+      const { req, res } = p;
+      const headers = req.headers ?? {};
+      const ip = anonymiser.anonymise(resolveClientIp(p.remoteAddress, headers).ip);
+      const method = normaliseMethod(req.method);
+      const rawStatus = aborted && !res.headersSent ? 499 : res.statusCode;
+      const status = Number.isInteger(rawStatus) && rawStatus >= 0 && rawStatus <= 999 ? rawStatus : 0;
+      const u = readUser(req as Req);
+      const event: RequestEvent = {
+        id: randomUUID(),
+        ts: p.ts,
+        ip,
+        ipAnonymisation,
+        app,
+        instance,
+        method,
+        host: sanitizeHeaderValue(headers.host, maxHeaderLength).toLowerCase(),
+        path: sanitizePath(p.url, maxPathLength),
+        status,
+        latencyMs,
+        bytes: bodyBytes(method, status, res, p.bytes, aborted),
+        userAgent: sanitizeHeaderValue(headers['user-agent'], maxHeaderLength),
+        referer: sanitizeHeaderValue(headers.referer ?? headers.referrer, maxHeaderLength),
+        userId: u === null ? null : u.id,
+        authenticated: u === null ? false : u.authenticated,
+        blocked: false,
+        rateLimited: false,
+      };
+      const value = encode(event);
+      recorded++;
+      buffer.push(ip, value, MESSAGE_HEADERS);
+    } catch {
+      emitErrors++;
+    }
+  }
+
+  function observe(req: Req, res: ServerResponse): void {
+    try {
+      const w = res as Watched;
+      if (w[kPending] !== undefined) return; // observed twice (two adapters): one event
+      const url = (req as { originalUrl?: unknown }).originalUrl ?? req.url;
+      const p = new PendingRequest(
+        req,
+        res,
+        Date.now(),
+        // performance.now() reads the same monotonic clock as process.hrtime without allocating a BigInt.
+        performance.now(),
+        // read now: once the socket is gone its address may be too
+        req.socket?.remoteAddress,
+        typeof url === 'string' ? url : undefined,
+        res.write,
+        res.end,
+        complete,
+      );
+      w[kPending] = p;
+      res.write = countingWrite as ServerResponse['write'];
+      res.end = countingEnd as ServerResponse['end'];
+      res.on('finish', onFinish);
+      res.on('close', onClose);
+    } catch {
+      emitErrors++;
+    }
+  }
+
+  return { observe, stats: () => ({ recorded, userHookErrors, emitErrors }) };
+}
+
+function bodyBytes(method: string, status: number, res: ServerResponse, counted: number, aborted: boolean): number {
+  if (method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) return 0;
+  if (!aborted) {
+    // What the response declared is what went on the wire, even when a compressor sits between us and it.
+    const declared = res.getHeader('content-length');
+    const n = typeof declared === 'number' ? declared : typeof declared === 'string' ? Number(declared) : NaN;
+    if (Number.isSafeInteger(n) && n >= 0) return n;
+  }
+  return Number.isSafeInteger(counted) ? counted : 0;
+}
