@@ -35,10 +35,19 @@ export interface IpAnonymiser {
  * classifyIp already calls it non-public, so the enricher will not geolocate a pseudonym; and
  * it leaves 96 bits for the hash, so two addresses share a pseudonym with odds of about
  * n^2 / 2^97 (for a billion addresses, about 1 in 10^11).
+ *
+ * @example
+ * // in a query: rows whose IP is a pseudonym rather than a real address
+ * cidrContains(parseCidr(HASHED_IP_PREFIX), parseIp(row.ip)!);
  */
 export const HASHED_IP_PREFIX = '2001:db8::/32';
 const HASH_PREFIX_VALUE = 0x20010db8n << 96n;
-/** Shortest accepted HMAC key, in bytes. */
+/**
+ * Shortest accepted HMAC key, in bytes.
+ *
+ * @example
+ * const key = crypto.randomBytes(Math.max(32, MIN_HASH_KEY_BYTES));
+ */
 export const MIN_HASH_KEY_BYTES = 16;
 
 /**

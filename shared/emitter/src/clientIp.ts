@@ -46,12 +46,25 @@ export type ClientIpResolver = (remoteAddress: string | undefined, headers: Inco
 /**
  * What a request from a socket without a known peer address (a closed socket, a Unix socket)
  * resolves to: the unspecified address, which classifyIp calls 'unspecified'.
+ *
+ * @example
+ * if (event.ip === UNKNOWN_IP) console.warn('request from a socket with no peer address');
  */
 export const UNKNOWN_IP = '0.0.0.0';
 
-/** Longest header tail read, in characters: the hops that matter are the rightmost ones. */
+/**
+ * Longest header tail read, in characters: the hops that matter are the rightmost ones.
+ *
+ * @example
+ * server.maxHeaderSize >= MAX_FORWARDED_HEADER_LENGTH; // longer X-Forwarded-For values are read from the right end
+ */
 export const MAX_FORWARDED_HEADER_LENGTH = 8 * 1024;
-/** Most hops walked; a longer chain of trusted proxies stops at the 30th. */
+/**
+ * Most hops walked; a longer chain of trusted proxies stops at the 30th.
+ *
+ * @example
+ * createClientIpResolver({ trustedHops: MAX_FORWARDED_HOPS }); // the most hops one can trust
+ */
 export const MAX_FORWARDED_HOPS = 30;
 
 const NAMED_RANGES: Record<string, string[]> = {

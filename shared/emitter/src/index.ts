@@ -1,0 +1,34 @@
+/**
+ * @ipwatch/emitter: the in-app part of ipwatch. Resolves the client IP behind trusted
+ * proxies, anonymises it if asked, and emits one RequestEvent per request through a bounded
+ * buffer, without ever slowing or breaking the app.
+ *
+ * @example
+ * import { ipwatch } from '@ipwatch/emitter';
+ * app.use(ipwatch({ log, app: 'shop', trustedProxies: ['10.0.0.0/8'] }));
+ */
+export { ipwatch, type IpwatchOptions, type IpwatchMiddleware, type IpwatchStats, type ExpressLikeRequest } from './express.ts';
+export {
+  createRequestRecorder,
+  sanitizePath,
+  sanitizeHeaderValue,
+  normaliseMethod,
+  type RequestRecorder,
+  type RequestRecorderOptions,
+  type RequestRecorderStats,
+  type RequestUser,
+} from './requestEvent.ts';
+export {
+  createClientIpResolver,
+  UNKNOWN_IP,
+  MAX_FORWARDED_HEADER_LENGTH,
+  MAX_FORWARDED_HOPS,
+  type ClientIp,
+  type ClientIpOptions,
+  type ClientIpResolver,
+  type ClientIpSource,
+  type ForwardedHeader,
+} from './clientIp.ts';
+export { createIpAnonymiser, HASHED_IP_PREFIX, MIN_HASH_KEY_BYTES, type IpAnonymiser, type IpAnonymiserOptions } from './anonymise.ts';
+export { createEventBuffer, type EventBuffer, type EventBufferOptions, type EventBufferStats, type DropReason } from './eventBuffer.ts';
+export { EmitterOptionError } from './errors.ts';
