@@ -18,7 +18,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
 
 export const KAFKA_VERSION = '4.1.1';
 
@@ -214,29 +214,47 @@ async function waitReady(brokers: string, port: number, timeoutMs: number, exitC
     if (Date.now() > deadline) throw new Error(lastError);
     await sleep(150);
   }
-  const admin = new Kafka({
+  const kafka = new Kafka({
     clientId: 'ipwatch-harness',
     brokers: [brokers],
     logLevel: logLevel.NOTHING,
     retry: { retries: 0 },
     connectionTimeout: 1000,
     requestTimeout: 3000,
-  }).admin();
+  });
+  const admin = kafka.admin();
+  // The group coordinator (__consumer_offsets) and the producer-id manager start lazily on
+  // first use; warming them here keeps every test client from logging "coordinator not available".
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 }, // an idempotent producer refuses retries: 0
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  const steps: Array<[string, () => Promise<unknown>]> = [
+    ['describeCluster', async () => {
+      await admin.connect();
+      await admin.describeCluster();
+    }],
+    ['group coordinator', () => admin.describeGroups(['ipwatch-harness-warmup'])],
+    ['idempotent producer', () => producer.connect()],
+  ];
   try {
-    for (;;) {
-      checkAlive();
-      try {
-        await admin.connect();
-        await admin.describeCluster();
-        return;
-      } catch (err) {
-        lastError = `describeCluster: ${(err as Error).message}`;
-        await admin.disconnect().catch(() => undefined);
+    for (const [name, step] of steps) {
+      for (;;) {
+        checkAlive();
+        try {
+          await step();
+          break;
+        } catch (err) {
+          lastError = `${name}: ${(err as Error).message}`;
+        }
+        if (Date.now() > deadline) throw new Error(lastError);
+        await sleep(200);
       }
-      if (Date.now() > deadline) throw new Error(lastError);
-      await sleep(200);
     }
   } finally {
+    await producer.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
   }
 }

@@ -1,0 +1,27 @@
+/**
+ * The event-log adapters and the one place that picks between them from the config:
+ * no broker configured means the in-process log (embedded mode), a broker list means Kafka.
+ *
+ * @example
+ * const log = createEventLog(loadConfig());
+ */
+import type { IpwatchConfig } from '../config.ts';
+import type { EventLog } from '../eventLog.ts';
+import { createKafkaEventLog, type KafkaEventLogOptions } from './kafka.ts';
+import { createMemoryEventLog, type MemoryEventLogOptions } from './memory.ts';
+
+export { createKafkaEventLog, createMemoryEventLog, type KafkaEventLogOptions, type MemoryEventLogOptions };
+export type { KafkaClientLogEntry, KafkaConsumerTuning, KafkaLogLevelName } from './kafka.ts';
+export { DLQ_HEADERS, sendToDlq, type SendToDlqOptions } from './dlq.ts';
+
+export interface CreateEventLogOverrides {
+  /** Extra Kafka client options (logging, timeouts) beside the brokers and client id from the config. */
+  kafka?: Omit<KafkaEventLogOptions, 'brokers' | 'clientId'>;
+  memory?: MemoryEventLogOptions;
+}
+
+/** Kafka when the config names brokers, the in-process log otherwise. */
+export function createEventLog(config: Pick<IpwatchConfig, 'kafka'>, overrides: CreateEventLogOverrides = {}): EventLog {
+  if (config.kafka === null) return createMemoryEventLog(overrides.memory);
+  return createKafkaEventLog({ ...overrides.kafka, brokers: [...config.kafka.brokers], clientId: config.kafka.clientId });
+}
