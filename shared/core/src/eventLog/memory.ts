@@ -228,12 +228,14 @@ class MemoryEventLog implements EventLog {
   async produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
     this.assertOpen();
     if (messages.length === 0) return;
-    const t = this.topic(topic);
-    const timestamp = this.now();
+    // Check every message before appending any: a bad one must not leave half a batch behind.
     for (const m of messages) {
       if (m.value !== null && !Buffer.isBuffer(m.value)) throw new TypeError(`produce(${topic}): value must be a Buffer or null`);
-      t.partitionFor(m.key).append(m, timestamp);
+      if (m.key !== null && typeof m.key !== 'string') throw new TypeError(`produce(${topic}): key must be a string or null`);
     }
+    const t = this.topic(topic);
+    const timestamp = this.now();
+    for (const m of messages) t.partitionFor(m.key).append(m, timestamp);
     if (!t.compacted) for (const p of t.partitions) this.applyRetention(p);
     for (const l of t.listeners) l.wake();
   }
@@ -258,7 +260,12 @@ class MemoryEventLog implements EventLog {
     const reader = new MemoryCompactedReader(this.topic(topic), options);
     this.readers.add(reader);
     reader.stopped.then(() => this.readers.delete(reader)).catch(() => undefined);
-    reader.start();
+    try {
+      reader.start();
+    } catch (err) {
+      await reader.stop();
+      throw err;
+    }
     return reader;
   }
 
