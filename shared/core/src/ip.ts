@@ -221,6 +221,7 @@ const SPECIAL_RANGES: Array<[string, AddressClass]> = [
   ['64:ff9b:1::/48', 'reserved'],
   ['100::/64', 'reserved'],
   ['2001:db8::/32', 'documentation'],
+  ['3fff::/20', 'documentation'],
   ['2001::/23', 'reserved'],
   ['fc00::/7', 'private'],
   ['fe80::/10', 'link-local'],
