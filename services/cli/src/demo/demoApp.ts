@@ -38,5 +38,9 @@ export function createDemoApp(emitter: RequestHandler): express.Express {
   app.use((_req, res) => {
     res.status(404).send('not found');
   });
+  // The simulated failure is expected: answer 500 without printing its stack each time.
+  app.use((_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(500).send('internal error');
+  });
   return app;
 }
