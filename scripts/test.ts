@@ -103,7 +103,9 @@ async function main(): Promise<number> {
     if (kafka) extraEnv.IPWATCH_TEST_KAFKA_BROKERS = kafka.brokers;
     if (interrupted) return 130;
 
-    child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+    // --test-force-exit: a test file that fails before its cleanup leaves handles open (consumers,
+    // sockets); without it that file never exits and the whole run hangs instead of reporting.
+    child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit', ...files], {
       cwd: ROOT,
       stdio: 'inherit',
       env: childEnv(extraEnv),
