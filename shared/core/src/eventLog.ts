@@ -44,6 +44,12 @@ export interface ConsumeOptions {
    */
   batchWaitMs?: number;
   /**
+   * Partitions whose batches may be handled at the same time (kafkajs
+   * partitionsConsumedConcurrently). Order within a partition is kept whatever the value.
+   * Default 1.
+   */
+  concurrency?: number;
+  /**
    * Does the work for one batch. When it resolves, the batch's offsets are committed.
    * When it throws, nothing is committed and the same batch is offered again after a
    * back-off (a retriable failure). Unprocessable messages must be routed to the DLQ by

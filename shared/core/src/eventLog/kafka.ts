@@ -90,6 +90,18 @@ export interface KafkaEventLogOptions {
  * Creates a Kafka-backed event log. Connections open lazily on first use, so this is
  * synchronous and a broker that is down shows up as a clear error from the first call.
  */
+/** Upper bound on the bytes of one produce request (the broker's default limit is 1 MiB a batch). */
+const MAX_REQUEST_BYTES = 768 * 1024;
+/** For consumers with batchWaitMs: a fetch returns once this much is there (or the wait is over). */
+const FILL_MIN_BYTES = 512 * 1024;
+const FILL_MAX_BYTES_PER_PARTITION = 8 * 1024 * 1024;
+
+function approxSize(m: OutgoingMessage): number {
+  let n = 32 + (m.key?.length ?? 0) + (m.value?.length ?? 0);
+  if (m.headers) for (const k in m.headers) n += k.length + (m.headers[k]?.length ?? 0) + 8;
+  return n;
+}
+
 export function createKafkaEventLog(opts: KafkaEventLogOptions): EventLog {
   return new KafkaEventLog(opts);
 }
@@ -170,18 +182,31 @@ class KafkaEventLog implements EventLog {
     this.assertOpen();
     if (messages.length === 0) return;
     const producer = await this.producer();
-    await producer.send({
-      topic,
-      acks: -1,
-      compression: this.compression,
-      messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-    });
+    // kafkajs sends all of a call's messages for one partition as one record batch, and the
+    // broker refuses a batch over message.max.bytes (1 MiB by default): cut big calls into
+    // requests of at most MAX_REQUEST_BYTES, sent one after another to keep per-key order.
+    let start = 0;
+    while (start < messages.length) {
+      let bytes = 0;
+      let end = start;
+      while (end < messages.length && (end === start || bytes < MAX_REQUEST_BYTES)) {
+        bytes += approxSize(messages[end]!);
+        end++;
+      }
+      await producer.send({
+        topic,
+        acks: -1,
+        compression: this.compression,
+        messages: messages.slice(start, end).map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+      });
+      start = end;
+    }
   }
 
   async consume(options: ConsumeOptions): Promise<LogConsumer> {
     this.assertOpen();
     if (options.topics.length === 0) throw new Error('consume: topics is empty');
-    const consumer = new KafkaLogConsumer(this.newConsumer(options.groupId), options, this.settings);
+    const consumer = new KafkaLogConsumer(this.newConsumer(options.groupId, options.batchWaitMs), options, this.settings);
     this.consumers.add(consumer);
     consumer.stopped.then(() => this.consumers.delete(consumer)).catch(() => undefined);
     await consumer.start();
@@ -246,14 +271,18 @@ class KafkaEventLog implements EventLog {
     ]);
   }
 
-  private newConsumer(groupId: string): Consumer {
+  private newConsumer(groupId: string, batchWaitMs?: number): Consumer {
     const s = this.settings;
+    const filling = batchWaitMs !== undefined && batchWaitMs > 0;
     return this.kafka.consumer({
       groupId,
       sessionTimeout: s.sessionTimeout,
       rebalanceTimeout: s.rebalanceTimeout,
       heartbeatInterval: s.heartbeatInterval,
-      maxWaitTimeInMs: s.maxWaitTimeInMs,
+      // A consumer that wants full batches lets the broker hold a fetch until enough bytes
+      // have arrived or batchWaitMs has passed, and takes more per partition per fetch.
+      maxWaitTimeInMs: filling ? batchWaitMs : s.maxWaitTimeInMs,
+      ...(filling ? { minBytes: FILL_MIN_BYTES, maxBytesPerPartition: FILL_MAX_BYTES_PER_PARTITION } : {}),
       allowAutoTopicCreation: true,
     });
   }
@@ -349,7 +378,7 @@ class KafkaLogConsumer implements LogConsumer {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 1,
+        partitionsConsumedConcurrently: Math.max(1, Math.trunc(this.options.concurrency ?? 1)),
         eachBatch: (payload) => this.eachBatch(payload),
       });
       // Resolve only once the group has assigned partitions, so "consume, then produce" is not racy.

@@ -40,3 +40,23 @@ test('memory: moves tens of thousands of events a second through produce and one
   await log.close();
   assert.ok(perSecond > 50_000, `${Math.round(perSecond)} events/s`);
 });
+
+test('memory: batchWaitMs lets a small batch fill up before it is handed over, and no longer', async () => {
+  const log = createMemoryEventLog();
+  const batches: number[] = [];
+  const consumer = await log.consume({ groupId: 'fill', topics: ['fill'], maxBatchSize: 100, batchWaitMs: 300, handle: async (b) => void batches.push(b.messages.length) });
+  const msgs = (n: number) => Array.from({ length: n }, () => ({ key: 'k', value: Buffer.from('x') }));
+  const t0 = Date.now();
+  await log.produce('fill', msgs(10));
+  await new Promise((r) => setTimeout(r, 100));
+  await log.produce('fill', msgs(10));
+  while (batches.length < 1) await new Promise((r) => setTimeout(r, 5));
+  const waited = Date.now() - t0;
+  assert.deepEqual(batches, [20], 'the two produces arrived as one batch');
+  assert.ok(waited >= 280 && waited < 1000, `handed over after about batchWaitMs (${waited} ms)`);
+  await log.produce('fill', msgs(150));
+  while (batches.length < 2) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(batches[1], 100, 'a full batch goes at once');
+  await consumer.stop();
+  await log.close();
+});

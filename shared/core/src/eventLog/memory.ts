@@ -411,11 +411,32 @@ class MemoryConsumer implements LogConsumer {
     return null;
   }
 
+  /** How much longer to wait before handing over this batch: 0 once it is full or old enough. */
+  private fillWait(batch: LogBatch): number {
+    const wait = this.options.batchWaitMs ?? 0;
+    const first = batch.messages[0];
+    if (wait <= 0 || !first || batch.messages.length >= this.maxBatchSize) return 0;
+    return Math.max(0, first.timestamp + wait - this.log.now());
+  }
+
   private async loop(): Promise<void> {
     try {
       while (this.running) {
         const work = this.nextBatch();
         this.lastPollAt = this.log.now();
+        const waitMore = work === null ? 0 : this.fillWait(work.batch);
+        if (waitMore > 0) {
+          // Let a small batch fill up (batchWaitMs), as a Kafka fetch with fetch.min.bytes would.
+          await new Promise<void>((res) => {
+            const timer = setTimeout(res, waitMore);
+            this.wakeUp = () => {
+              clearTimeout(timer);
+              res();
+            };
+          });
+          this.wakeUp = null;
+          continue;
+        }
         if (work === null) {
           this.idle = true;
           await new Promise<void>((res) => {
