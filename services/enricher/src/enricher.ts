@@ -4,6 +4,7 @@
  * before the batch's offsets are committed, so nothing accepted is lost (a crash repeats
  * work; the sink's deduplication absorbs the repeat). Undecodable events go to the DLQ.
  */
+import avro from 'avsc';
 import type { EventLog, LogBatch, LogConsumer, OutgoingMessage } from '@ipwatch/core/eventLog';
 import { sendToDlq } from '@ipwatch/core/eventLog/dlq';
 import { codecs, DecodeError, SCHEMA_HEADER, type Geo } from '@ipwatch/core/schemas';
@@ -12,6 +13,19 @@ import { canonicalIp } from '@ipwatch/core/ip';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 
 export const ENRICHER_GROUP = 'ipwatch-enricher';
+
+const LONG = avro.Type.forSchema('long');
+const ENRICHED_HEADERS = Object.freeze({ [SCHEMA_HEADER]: 'EnrichedRequest' });
+/** Geo answers are shared, frozen objects (one per cached IP), so their encoding can be cached by identity. */
+const geoEncodings = new WeakMap<Geo, Buffer>();
+function geoBytes(g: Geo): Buffer {
+  let b = geoEncodings.get(g);
+  if (b === undefined) {
+    b = codecs.Geo.encode(g);
+    if (Object.isFrozen(g)) geoEncodings.set(g, b);
+  }
+  return b;
+}
 
 /** What the enricher needs of a geolocation lookup (see geo/index.ts). */
 export interface GeoSource {
@@ -53,14 +67,19 @@ export function createEnricher(options: EnricherOptions): Enricher {
     const done = metrics.stageSeconds.startTimer({ stage: 'enrich' });
     const out: OutgoingMessage[] = [];
     const now = Date.now();
+    const enrichedAtBytes = LONG.toBuffer(now);
     for (const m of batch.messages) {
       let request;
+      let reencode = false;
       try {
         if (m.value === null) throw new DecodeError('empty value');
         request = codecs.RequestEvent.decode(m.value);
         const ip = canonicalIp(request.ip);
         if (ip === null) throw new DecodeError(`ip ${JSON.stringify(request.ip.slice(0, 64))} is not an IP address`);
-        request.ip = ip;
+        if (ip !== request.ip) {
+          request.ip = ip;
+          reencode = true;
+        }
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err;
         await sendToDlq(log, m, err);
@@ -68,11 +87,13 @@ export function createEnricher(options: EnricherOptions): Enricher {
         continue;
       }
       const location = useOnline ? await geo.lookupWithFallback!(request.ip) : geo.lookup(request.ip);
-      out.push({
-        key: request.ip,
-        value: codecs.EnrichedRequest.encode({ request, geo: location, enrichedAt: now }),
-        headers: { [SCHEMA_HEADER]: 'EnrichedRequest' },
-      });
+      // An Avro record is its fields' encodings one after another, so EnrichedRequest is the
+      // RequestEvent's own bytes, then Geo, then enrichedAt: reusing the validated input bytes
+      // and each Geo's cached encoding skips re-encoding the whole event.
+      const value = reencode
+        ? codecs.EnrichedRequest.encode({ request, geo: location, enrichedAt: now })
+        : Buffer.concat([m.value!, geoBytes(location), enrichedAtBytes]);
+      out.push({ key: request.ip, value, headers: ENRICHED_HEADERS });
     }
     if (out.length) {
       await log.produce(TOPICS.enriched, out);
