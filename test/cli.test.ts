@@ -1,0 +1,47 @@
+/** The `ipwatch` command as a new user meets it: the embedded main job, the log viewer, and its errors. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli, tempDir } from './support/cli.ts';
+
+test('ipwatch dev --simulate --duration: every emitted event is stored, and the last line says so as JSON', { timeout: 180_000 }, async () => {
+  const dir = tempDir('ipwatch-dev');
+  const ports = { IPWATCH_API_PORT: '0', IPWATCH_METRICS_PORT: '0' };
+  const res = await runCli(['dev', '--simulate', '--duration', '4', '--port', '0', '--rate', '60'], ports, dir);
+  assert.equal(res.code, 0, res.stderr);
+  const lines = res.stdout.trim().split('\n');
+  const summary = JSON.parse(lines[lines.length - 1]!) as { emitted: number; stored: number; dropped: number; health: string; mode: { eventLog: string; analytics: string } };
+  assert.ok(summary.emitted >= 50, `emitted ${summary.emitted}`);
+  assert.equal(summary.stored, summary.emitted);
+  assert.equal(summary.dropped, 0);
+  assert.equal(summary.health, 'ok');
+  assert.deepEqual(summary.mode, { eventLog: 'memory', analytics: 'chdb' });
+
+  // With nothing running, `logs` reads the same data directory directly.
+  const logs = await runCli(['logs', '--limit', '5', '--json'], { IPWATCH_API_PORT: '1' }, dir);
+  assert.equal(logs.code, 0, logs.stderr);
+  const rows = JSON.parse(logs.stdout) as Array<{ ip: string; path: string; country: string }>;
+  assert.equal(rows.length, 5);
+  const scanner = await runCli(['logs', '--ip', '176.31.103.52', '--status', '4xx', '--json', '--limit', '100'], { IPWATCH_API_PORT: '1' }, dir);
+  const probes = JSON.parse(scanner.stdout) as Array<{ ip: string; status: number; country: string }>;
+  assert.ok(probes.length > 0, 'the simulated scanner got 4xx answers');
+  assert.ok(probes.every((r) => r.ip === '176.31.103.52' && r.status >= 400 && r.status < 500 && r.country === 'FR'));
+});
+
+test('bad input is refused with a message saying what is wrong', async () => {
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [['logs', '--status', 'teapot'], {}, /--status "teapot" is not a status filter: use 404, 4xx/],
+    [['logs', '--ip', '10.0.0.1/8'], {}, /host bits set: did you mean 10.0.0.0\/8/],
+    [['logs', '--since', 'yesterday'], {}, /15m, 2h, 7d/],
+    [['logs', '--colour'], {}, /Unknown option '--colour'/],
+    [['frobnicate'], {}, /unknown command "frobnicate"/],
+    [['run', 'everything'], {}, /say which service to run: ipwatch run <enricher\|sink\|api>/],
+    [['logs'], { IPWATCH_KAFKA_BROKERS: 'not a broker' }, /IPWATCH_KAFKA_BROKERS: "not a broker" is not host:port/],
+    [['logs'], { IPWATCH_API_PORT: '99999' }, /IPWATCH_API_PORT="99999" is not a whole number from 0 to 65535/],
+    [['topics'], {}, /set IPWATCH_KAFKA_BROKERS/],
+  ];
+  for (const [args, vars, message] of cases) {
+    const res = await runCli(args, vars);
+    assert.equal(res.code, 2, `ipwatch ${args.join(' ')} exits 2`);
+    assert.match(res.stderr, message, `ipwatch ${args.join(' ')}`);
+  }
+});
