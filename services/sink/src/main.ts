@@ -1,9 +1,10 @@
 /** The sink as a process of its own, or as part of the embedded `ipwatch dev`. */
 import type { ServiceContext, RunningService } from '@ipwatch/core/service';
 import { consumerHealthCheck } from '@ipwatch/core/observability/health';
+import { trackConsumerLag } from '@ipwatch/core/observability/consumerLag';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import { loadMigrations, type Analytics } from '@ipwatch/store';
-import { createClickhouseSink, type ClickhouseSink } from './clickhouseSink.ts';
+import { createClickhouseSink, SINK_GROUP, type ClickhouseSink } from './clickhouseSink.ts';
 
 export interface SinkService extends RunningService {
   readonly sink: ClickhouseSink;
@@ -34,5 +35,13 @@ export async function startSinkService(ctx: ServiceContext, analytics: Analytics
   });
   const consumer = await sink.start();
   ctx.health.register('sink', consumerHealthCheck(consumer, { stallAfterMs: 30_000 }));
-  return { name: 'sink', sink, stop: () => sink.stop() };
+  const stopLag = trackConsumerLag(metrics, SINK_GROUP, consumer);
+  return {
+    name: 'sink',
+    sink,
+    async stop() {
+      stopLag();
+      await sink.stop();
+    },
+  };
 }

@@ -2,3 +2,4 @@
 export * from './metrics.ts';
 export * from './health.ts';
 export * from './server.ts';
+export { trackConsumerLag } from './consumerLag.ts';
