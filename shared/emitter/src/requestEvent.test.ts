@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { createServer, IncomingMessage, ServerResponse, type ServerOptions } from 'node:http';
+import { connect, Socket, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { codecs, type RequestEvent } from '@ipwatch/core/schemas';
@@ -207,8 +207,23 @@ describe('createRequestRecorder on node:http', () => {
     });
   });
 
-  test('bytes counted from writes when there is no Content-Length; 0 for HEAD', async () => {
-    await withServer({}, (req, res) => { res.write('abc'); res.write(Buffer.from('de')); res.end('fé', 'utf8'); }, async (port, got) => {
+  test("bytes by default: the declared length, node's own for end(data), 0 when streamed; 0 for HEAD", async () => {
+    await withServer({}, (req, res) => {
+      if (req.url === '/declared') { res.setHeader('content-length', '3'); res.end('abc'); return; }
+      if (req.url === '/end') { res.end('héllo'); return; }
+      res.write('abc');
+      res.end('de');
+    }, async (port, got) => {
+      for (const p of ['/declared', '/end', '/stream']) await (await fetch(`http://127.0.0.1:${port}${p}`)).text();
+      await fetch(`http://127.0.0.1:${port}/declared`, { method: 'HEAD' });
+      await waitFor(() => got.events.length === 4);
+      const bytes = Object.fromEntries(got.events.map((e) => [`${e.method} ${e.path}`, e.bytes]));
+      assert.deepEqual(bytes, { 'GET /declared': 3, 'GET /end': 6, 'GET /stream': 0, 'HEAD /declared': 0 });
+    });
+  });
+
+  test('countStreamedBytes: bytes counted from writes when there is no Content-Length; 0 for HEAD', async () => {
+    await withServer({ countStreamedBytes: true }, (req, res) => { res.write('abc'); res.write(Buffer.from('de')); res.end('fé', 'utf8'); }, async (port, got) => {
       await (await fetch(`http://127.0.0.1:${port}/stream`)).text();
       await fetch(`http://127.0.0.1:${port}/head`, { method: 'HEAD' });
       await waitFor(() => got.events.length === 2);
@@ -294,12 +309,28 @@ describe('createRequestRecorder on node:http', () => {
     });
   });
 
+  test('events larger than the encoder scratch buffer encode and decode exactly', () => {
+    const got = capture();
+    const recorder = createRequestRecorder({ buffer: got.buffer, maxHeaderLength: 65_536, maxPathLength: 65_536 });
+    for (const size of [10, 20_000, 60_000, 10]) {
+      const req = new IncomingMessage(new Socket());
+      req.method = 'GET';
+      req.url = '/' + 'p'.repeat(size);
+      req.headers = { 'user-agent': 'ü'.repeat(size) };
+      const res = new ServerResponse(req);
+      recorder.observe(req, res);
+      res.emit('finish');
+    }
+    assert.deepEqual(got.events.map((e) => [e.path.length, e.userAgent.length]), [[11, 10], [20_001, 20_000], [60_001, 60_000], [11, 10]]);
+  });
+
   test('bad options throw at construction', () => {
     const { buffer } = capture();
     assert.throws(() => createRequestRecorder({} as never), EmitterOptionError);
     assert.throws(() => createRequestRecorder({ buffer, maxPathLength: 0 }), /maxPathLength/);
     assert.throws(() => createRequestRecorder({ buffer, maxHeaderLength: 1e9 }), /maxHeaderLength/);
     assert.throws(() => createRequestRecorder({ buffer, user: 'me' as never }), /user must be a function/);
+    assert.throws(() => createRequestRecorder({ buffer, countStreamedBytes: 'yes' as never }), /countStreamedBytes/);
     assert.throws(() => createRequestRecorder({ buffer, trustedProxies: ['nope'] }), /invalid entry "nope"/);
     assert.throws(() => createRequestRecorder({ buffer, anonymise: { mode: 'hash' } }), /16 bytes/);
     assert.throws(() => createRequestRecorder({ buffer, clientIp: () => ({ ip: '1.1.1.1', source: 'socket' }), trustedHops: 1 }), /one or the other/);
