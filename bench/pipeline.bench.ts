@@ -78,8 +78,8 @@ async function main(): Promise<void> {
 
   const live = await run(false);
   const drain = await run(true);
-  producer.kill('SIGTERM');
-  enricher.kill('SIGTERM');
+  // Let both children leave before the broker is stopped under them.
+  await Promise.all([producer, enricher].map((p) => new Promise((r) => (p.kill('SIGTERM'), p.once('exit', r)))));
   await sink.stop();
   await log.close();
   await analytics.close();
