@@ -82,8 +82,14 @@ describe('createClientIpResolver', () => {
     assert.deepEqual(r('10.0.0.1', { forwarded: 'for=1.1.1.1;for=2.2.2.2' }), { ip: '10.0.0.1', source: 'socket' });
   });
 
-  test("header 'both': X-Forwarded-For when present, else Forwarded", () => {
+  test('by default only X-Forwarded-For is read: a Forwarded header from a client cannot pass through a proxy that sets XFF only', () => {
     const r = createClientIpResolver({ trustedProxies: ['10.0.0.0/8'] });
+    assert.deepEqual(r('10.0.0.1', { forwarded: 'for=6.6.6.6' }), { ip: '10.0.0.1', source: 'socket' });
+    assert.deepEqual(r('10.0.0.1', { 'x-forwarded-for': '203.0.113.1', forwarded: 'for=6.6.6.6' }), { ip: '203.0.113.1', source: 'x-forwarded-for' });
+  });
+
+  test("header 'both': X-Forwarded-For when present, else Forwarded", () => {
+    const r = createClientIpResolver({ trustedProxies: ['10.0.0.0/8'], header: 'both' });
     assert.deepEqual(r('10.0.0.1', { 'x-forwarded-for': '203.0.113.1', forwarded: 'for=203.0.113.2' }), { ip: '203.0.113.1', source: 'x-forwarded-for' });
     assert.deepEqual(r('10.0.0.1', { forwarded: 'for=203.0.113.2' }), { ip: '203.0.113.2', source: 'forwarded' });
     assert.deepEqual(r('10.0.0.1', { 'x-forwarded-for': '', forwarded: 'for=203.0.113.2' }), { ip: '203.0.113.2', source: 'forwarded' });

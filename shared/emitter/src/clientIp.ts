@@ -27,9 +27,11 @@ export interface ClientIpOptions {
   /** Alternative to `trustedProxies`: trust exactly this many proxy hops, the socket peer being the first. */
   trustedHops?: number;
   /**
-   * Which header your proxies set. Default `both`: X-Forwarded-For when present, else
-   * Forwarded. Name the one your proxy sets when you can: with `both`, a client can send
-   * the header your proxy does not set and it passes through untouched.
+   * Which header your proxies set. Default `x-forwarded-for`, the one nearly every proxy
+   * and load balancer sets. `forwarded` reads RFC 7239 instead; `both` prefers
+   * X-Forwarded-For and falls back to Forwarded, which is only safe when your proxies set
+   * both: a header the proxy does not set passes through it untouched, so a client could
+   * supply it.
    */
   header?: ForwardedHeader;
 }
@@ -168,7 +170,8 @@ function forwardedFor(element: string): ParsedIp | null {
  * // => { ip: '198.51.100.9', source: 'socket' }
  */
 export function createClientIpResolver(options: ClientIpOptions = {}): ClientIpResolver {
-  const { trustedProxies, trustedHops, header = 'both' } = options;
+  // Not 'both' by default: behind a proxy that sets only one header, the other is the client's to forge.
+  const { trustedProxies, trustedHops, header = 'x-forwarded-for' } = options;
   if (header !== 'x-forwarded-for' && header !== 'forwarded' && header !== 'both') {
     throw new EmitterOptionError(`header must be 'x-forwarded-for', 'forwarded' or 'both', not ${JSON.stringify(header)}`);
   }

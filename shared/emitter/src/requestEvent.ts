@@ -35,7 +35,7 @@ export interface RequestRecorderOptions<Req extends IncomingMessage = IncomingMe
   trustedProxies?: string[];
   /** Or: how many proxy hops to trust. */
   trustedHops?: number;
-  /** Which forwarding header your proxies set. Default 'both'. */
+  /** Which forwarding header your proxies set. Default 'x-forwarded-for' (see ClientIpOptions.header). */
   forwardedHeader?: ForwardedHeader;
   /** A resolver of your own instead of trustedProxies/trustedHops. */
   clientIp?: ClientIpResolver;
