@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createKafkaEventLog } from '@ipwatch/core/eventLog/kafka';
 import { createMetrics } from '@ipwatch/core/observability/metrics';
-import { topicSpecs } from '@ipwatch/core/topics';
+import { TOPICS, topicSpecs } from '@ipwatch/core/topics';
+import type { LogMessage } from '@ipwatch/core/eventLog';
 import { ipwatch } from '@ipwatch/emitter';
 import { createEnricher, createGeoLookup } from '@ipwatch/enricher';
 import { createClickhouseSink } from '@ipwatch/sink';
@@ -50,6 +51,9 @@ test('requests from several IPs land in ClickHouse with the right geolocation', 
     // A client that claims another address in front of its own: only the last hop (added by our proxy) counts.
     { xff: '6.6.6.6, 9.9.9.9', ip: '9.9.9.9' },
   ];
+  // An undecodable message in the middle of the stream: it goes to the DLQ, the rest goes on.
+  const garbage = `not avro ${appName}`;
+  await log.produce(TOPICS.requests, [{ key: '8.8.8.8', value: Buffer.from(garbage) }]);
   for (const c of clients) {
     for (const path of ['/hello', '/missing']) {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { 'x-forwarded-for': c.xff, 'user-agent': 'e2e-test' } });
@@ -80,6 +84,15 @@ test('requests from several IPs land in ClickHouse with the right geolocation', 
   }
   const ru = rows.find((r) => r.ip === '83.149.9.216')!;
   assert.ok(ru.country.length === 2 && ru.latitude !== null && ru.city !== '', 'a public address gets a country, coordinates and a city');
+
+  const dead: LogMessage[] = [];
+  const dlqReader = await log.consume({ groupId: uniqueName('dlq'), topics: [TOPICS.dlq], handle: async (b) => void dead.push(...b.messages) });
+  const dlqDeadline = Date.now() + 30_000;
+  const mine = () => dead.find((m) => m.value?.toString() === garbage);
+  while (!mine() && Date.now() < dlqDeadline) await new Promise((r) => setTimeout(r, 100));
+  await dlqReader.stop();
+  assert.equal(mine()?.headers['ipwatch-source-topic'], TOPICS.requests);
+  assert.match(mine()?.headers['ipwatch-error'] ?? '', /not a valid RequestEvent/);
 
   await enricher.stop();
   await sink.stop();
