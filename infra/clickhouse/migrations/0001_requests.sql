@@ -1,6 +1,7 @@
 -- The request log (the Django RequestLog's successor): one row per request, geolocated.
 -- IPv4 is stored IPv4-mapped in the IPv6 column so one column and one index serve both.
--- The kafka_* columns say where a row came from, for audits and replay checks.
+-- log_epoch, kafka_partition and kafka_offset say which message a row came from: the sink
+-- uses them to skip what is already stored when a batch is replayed (services/sink).
 CREATE TABLE IF NOT EXISTS requests
 (
     event_id         String,
@@ -30,8 +31,10 @@ CREATE TABLE IF NOT EXISTS requests
     org              String,
     geo_source       LowCardinality(String),
     enriched_at      DateTime64(3, 'UTC'),
+    log_epoch        LowCardinality(String),
     kafka_partition  UInt32,
     kafka_offset     UInt64,
+    INDEX idx_kafka_offset kafka_offset TYPE minmax GRANULARITY 1,
     INDEX idx_status status TYPE minmax GRANULARITY 4,
     INDEX idx_path path TYPE tokenbf_v1(8192, 3, 0) GRANULARITY 4
 )

@@ -11,8 +11,10 @@ CREATE TABLE IF NOT EXISTS rate_limit_events
     path            String,
     user_id         Nullable(String),
     app             LowCardinality(String),
+    log_epoch       LowCardinality(String),
     kafka_partition UInt32,
-    kafka_offset    UInt64
+    kafka_offset    UInt64,
+    INDEX idx_kafka_offset kafka_offset TYPE minmax GRANULARITY 1
 )
 ENGINE = MergeTree
 PARTITION BY toDate(ts)

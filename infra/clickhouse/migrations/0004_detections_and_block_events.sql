@@ -11,8 +11,10 @@ CREATE TABLE IF NOT EXISTS detections
     window_end      DateTime64(3, 'UTC'),
     evidence        Map(String, String),
     action          LowCardinality(String),
+    log_epoch       LowCardinality(String),
     kafka_partition UInt32,
-    kafka_offset    UInt64
+    kafka_offset    UInt64,
+    INDEX idx_kafka_offset kafka_offset TYPE minmax GRANULARITY 1
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(ts)

@@ -58,11 +58,10 @@ test('stores every event once, and a crash between insert and commit adds nothin
   let crashed = false;
   const first = createClickhouseSink({
     log, analytics, metrics: createMetrics('sink'), batchSize: 1000, flushMs: 20, groupId: 'g-replay',
+    // A process that dies after its insert never commits: fail every attempt.
     onInserted: () => {
-      if (!crashed) {
-        crashed = true;
-        throw new Error('simulated crash after insert');
-      }
+      crashed = true;
+      throw new Error('simulated crash after insert');
     },
   });
   await first.start();
@@ -70,14 +69,41 @@ test('stores every event once, and a crash between insert and commit adds nothin
   await first.stop();
   assert.equal((await rowsOf(app)).n, 300, 'the insert landed before the crash');
 
-  // Second life, same group, a fresh process state: the batch comes again, with more behind it.
+  // Second life, same group, a fresh process state: the batch comes again, cut differently
+  // (with 50 more behind it), and this life too crashes right after its insert.
   await produce(log, app, 300, 350);
-  const second = createClickhouseSink({ log, analytics, metrics: createMetrics('sink'), batchSize: 1000, flushMs: 20, groupId: 'g-replay' });
+  let crashedAgain = false;
+  const second = createClickhouseSink({
+    log, analytics, metrics: createMetrics('sink'), batchSize: 1000, flushMs: 20, groupId: 'g-replay',
+    onInserted: (_t, _topic, _p, _range, rows) => {
+      if (rows > 0) crashedAgain = true;
+      throw new Error('simulated crash after the second insert');
+    },
+  });
   await second.start();
-  await until(async () => (await rowsOf(app)).distinct === 350);
-  await new Promise((r) => setTimeout(r, 200));
+  await until(async () => crashedAgain);
   await second.stop();
+
+  // Third life: everything is stored already; nothing may be added.
+  const third = createClickhouseSink({ log, analytics, metrics: createMetrics('sink'), batchSize: 1000, flushMs: 20, groupId: 'g-replay' });
+  await third.start();
+  await new Promise((r) => setTimeout(r, 300));
+  await third.stop();
   assert.deepEqual(await rowsOf(app), { n: 350, distinct: 350, rollup: 350 }, 'no duplicate rows, and the rollup counted each once');
+});
+
+test('a restarted in-process log starts at offset 0 again: its events are new, not replays', async () => {
+  const analytics = await testAnalytics();
+  const app = 'sink-epoch';
+  for (let life = 0; life < 2; life++) {
+    const log = createMemoryEventLog(); // as after a restart of `ipwatch dev`: same chDB, offsets from 0
+    await produce(log, app, life * 100, life * 100 + 100);
+    const sink = createClickhouseSink({ log, analytics, metrics: createMetrics('sink'), batchSize: 1000, flushMs: 20 });
+    await sink.start();
+    await until(async () => (await rowsOf(app)).n === (life + 1) * 100);
+    await sink.stop();
+  }
+  assert.deepEqual(await rowsOf(app), { n: 200, distinct: 200, rollup: 200 });
 });
 
 test('undecodable messages and invalid IPs go to the DLQ; the rest is stored', async () => {

@@ -1,16 +1,21 @@
 /**
  * The sink: consumes every topic that belongs in ClickHouse and inserts it in batches.
  * Offsets are committed (by the event log) only after the insert; replays are made
- * duplicate-free by deduplication tokens (see insertLedger.ts). A message that can never
+ * duplicate-free by the replay guard (replayGuard.ts) and deduplication tokens. A message that can never
  * become a row goes to the DLQ and the batch goes on.
  */
-import type { EventLog, LogBatch, LogConsumer, LogMessage } from '@ipwatch/core/eventLog';
+import type { EventLog, LogBatch, LogConsumer } from '@ipwatch/core/eventLog';
 import { sendToDlq } from '@ipwatch/core/eventLog/dlq';
 import { DecodeError } from '@ipwatch/core/schemas';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import type { Analytics } from '@ipwatch/store';
 import { TABLE_MAPPINGS, mappingFor, RowError } from './tables.ts';
-import { createInsertLedger, dedupToken, type OffsetRange } from './insertLedger.ts';
+import { createReplayGuard } from './replayGuard.ts';
+
+export interface OffsetRange {
+  first: bigint;
+  last: bigint;
+}
 
 export const SINK_GROUP = 'ipwatch-sink';
 
@@ -46,20 +51,16 @@ export interface ClickhouseSink {
  */
 export function createClickhouseSink(options: ClickhouseSinkOptions): ClickhouseSink {
   const { log, analytics, metrics } = options;
-  const ledger = createInsertLedger(analytics);
+  const guard = createReplayGuard(analytics);
+  let epoch: string | undefined;
   let consumer: LogConsumer | undefined;
   let inserted = 0;
 
-  const inRange = (m: LogMessage, r: OffsetRange) => {
-    const o = BigInt(m.offset);
-    return o >= r.first && o <= r.last;
-  };
-
   async function handle(batch: LogBatch): Promise<void> {
     const mapping = mappingFor(batch.topic);
-    const first = batch.messages[0];
+    const firstMsg = batch.messages[0];
     const lastMsg = batch.messages[batch.messages.length - 1];
-    if (!first || !lastMsg) return;
+    if (!firstMsg || !lastMsg) return;
     if (!mapping) {
       for (const m of batch.messages) await sendToDlq(log, m, new Error(`the sink has no table for topic ${batch.topic}`));
       metrics.dlq.inc({ topic: batch.topic }, batch.messages.length);
@@ -68,15 +69,18 @@ export function createClickhouseSink(options: ClickhouseSinkOptions): Clickhouse
     metrics.eventsIn.inc({ topic: batch.topic }, batch.messages.length);
     metrics.batchSize.observe({ stage: 'sink' }, batch.messages.length);
     const done = metrics.stageSeconds.startTimer({ stage: 'sink' });
-    const ranges = await ledger.plan(mapping.table, batch.topic, batch.partition, BigInt(first.offset), BigInt(lastMsg.offset));
-    let columns: string[] | undefined;
-    for (const range of ranges) {
+    epoch ??= await log.epoch();
+    const first = BigInt(firstMsg.offset);
+    const last = BigInt(lastMsg.offset);
+    try {
+      const stored = await guard.storedOffsets(mapping.table, epoch, batch.partition, first);
+      let columns: string[] | undefined;
       const rows: unknown[][] = [];
       for (const m of batch.messages) {
-        if (!inRange(m, range)) continue;
+        if (stored.has(m.offset)) continue;
         try {
           if (m.value === null) throw new DecodeError('empty value (tombstone) on a stream topic');
-          const row = mapping.toRow(mapping.codec.decode(m.value), { partition: m.partition, offset: m.offset });
+          const row = mapping.toRow(mapping.codec.decode(m.value), { epoch, partition: m.partition, offset: m.offset });
           columns ??= Object.keys(row);
           // Rows as arrays (JSONCompactEachRow): no column names repeated per row, so less
           // JSON to build here and to parse in ClickHouse (measured ~15% less per row).
@@ -87,23 +91,29 @@ export function createClickhouseSink(options: ClickhouseSinkOptions): Clickhouse
           metrics.dlq.inc({ topic: batch.topic });
         }
       }
-      await ledger.record(batch.topic, batch.partition, range);
-      if (rows.length === 0) continue;
-      await analytics.client.insert({
-        table: mapping.table,
-        values: rows,
-        format: 'JSONCompactEachRow',
-        columns: columns as [string, ...string[]],
-        clickhouse_settings: {
-          insert_deduplication_token: dedupToken(batch.topic, batch.partition, range),
-          // Without this a replayed block would be dropped from the table but still counted by the rollup view.
-          deduplicate_blocks_in_dependent_materialized_views: 1,
-        },
-      });
-      inserted += rows.length;
-      options.onInserted?.(mapping.table, batch.topic, batch.partition, range, rows.length);
+      if (rows.length > 0) {
+        await analytics.client.insert({
+          table: mapping.table,
+          values: rows,
+          format: 'JSONCompactEachRow',
+          columns: columns as [string, ...string[]],
+          clickhouse_settings: {
+            // A retry of this very insert (same rows) is dropped by ClickHouse, block by block.
+            insert_deduplication_token: `${epoch}:${batch.topic}:${batch.partition}:${first}-${last}`,
+            // Without this a dropped block would still be counted by the rollup view.
+            deduplicate_blocks_in_dependent_materialized_views: 1,
+          },
+        });
+        inserted += rows.length;
+      }
+      options.onInserted?.(mapping.table, batch.topic, batch.partition, { first, last }, rows.length);
+      guard.handled(mapping.table, epoch, batch.partition, last);
+    } catch (err) {
+      guard.failed(mapping.table, epoch, batch.partition);
+      throw err;
+    } finally {
+      done();
     }
-    done();
   }
 
   return {

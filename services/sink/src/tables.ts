@@ -11,7 +11,9 @@ export class RowError extends Error {
   override readonly name = 'RowError';
 }
 
+/** Which message a row came from: kept in every row so replays can be recognised. */
 export interface Origin {
+  epoch: string;
   partition: number;
   offset: string;
 }
@@ -61,6 +63,7 @@ const requests: TableMapping<EnrichedRequest> = {
     org: g.org,
     geo_source: g.source,
     enriched_at: enrichedAt,
+    log_epoch: o.epoch,
     kafka_partition: o.partition,
     kafka_offset: o.offset,
   }),
@@ -81,6 +84,7 @@ const rateLimitEvents: TableMapping<RateLimitEvent> = {
     path: e.path,
     user_id: e.userId,
     app: e.app,
+    log_epoch: o.epoch,
     kafka_partition: o.partition,
     kafka_offset: o.offset,
   }),
@@ -101,6 +105,7 @@ const detections: TableMapping<Detection> = {
     window_end: d.windowEnd,
     evidence: d.evidence,
     action: d.action,
+    log_epoch: o.epoch,
     kafka_partition: o.partition,
     kafka_offset: o.offset,
   }),

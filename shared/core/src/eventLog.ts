@@ -93,6 +93,13 @@ export interface CompactedReader {
 
 export interface EventLog {
   readonly kind: 'kafka' | 'memory';
+  /**
+   * Names the offset space: an offset identifies a message only within (epoch, topic,
+   * partition). The in-process log starts again at offset 0 each time it is created, so its
+   * epoch is new each time; Kafka's is the cluster id (a topic deleted and created again
+   * under the same name reuses offsets without changing it: don't, or clear its tables).
+   */
+  epoch(): Promise<string>;
   /** Appends messages to one topic. Resolves when the log has accepted them. */
   produce(topic: string, messages: OutgoingMessage[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<LogConsumer>;

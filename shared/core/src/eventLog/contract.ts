@@ -29,6 +29,14 @@ export function eventLogContract(name: string, make: () => Promise<EventLog>): v
   };
 
   describe(`EventLog contract: ${name}`, () => {
+    test('epoch names the offset space: non-empty and stable for one log', { timeout: TEST_TIMEOUT_MS }, () =>
+      withLog(async (log) => {
+        const a = await log.epoch();
+        assert.ok(a.length > 0);
+        assert.equal(await log.epoch(), a);
+      }),
+    );
+
     test('a group sees every message, in order per key, in batches of one partition', { timeout: TEST_TIMEOUT_MS }, () =>
       withLog(async (log) => {
         const topic = unique('contract-order');

@@ -138,6 +138,14 @@ interface Settings {
 
 class KafkaEventLog implements EventLog {
   readonly kind = 'kafka' as const;
+  private clusterId: Promise<string> | null = null;
+
+  epoch(): Promise<string> {
+    this.clusterId ??= this.admin().then(async (admin) => `kafka-${(await admin.describeCluster()).clusterId}`);
+    // A failure is not cached: the next call asks again.
+    this.clusterId.catch(() => (this.clusterId = null));
+    return this.clusterId;
+  }
   private readonly kafka: Kafka;
   private readonly settings: Settings;
   private readonly compression: CompressionTypes;

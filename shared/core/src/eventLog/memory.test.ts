@@ -60,3 +60,9 @@ test('memory: batchWaitMs lets a small batch fill up before it is handed over, a
   await consumer.stop();
   await log.close();
 });
+
+test('memory: each log is a new offset space (it starts at 0 again), so its epoch differs', async () => {
+  const a = createMemoryEventLog();
+  const b = createMemoryEventLog();
+  assert.notEqual(await a.epoch(), await b.epoch());
+});

@@ -11,6 +11,7 @@
  * await log.produce('ipwatch.requests.v1', [{ key: '203.0.113.7', value: encoded }]);
  * const consumer = await log.consume({ groupId: 'enricher', topics: ['ipwatch.requests.v1'], handle: async (batch) => { ... } });
  */
+import { randomUUID } from 'node:crypto';
 import type {
   CompactedReadOptions,
   CompactedReader,
@@ -191,6 +192,11 @@ class Group {
 
 class MemoryEventLog implements EventLog {
   readonly kind = 'memory' as const;
+  private readonly epochId = `memory-${randomUUID()}`;
+
+  async epoch(): Promise<string> {
+    return this.epochId;
+  }
   private readonly topics = new Map<string, Topic>();
   private readonly groups = new Map<string, Group>();
   private readonly consumers = new Set<MemoryConsumer>();
