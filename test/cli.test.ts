@@ -1,6 +1,8 @@
 /** The `ipwatch` command as a new user meets it: the embedded main job, the log viewer, and its errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { runCli, tempDir } from './support/cli.ts';
 
 test('ipwatch dev --simulate --duration: every emitted event is stored, and the last line says so as JSON', { timeout: 180_000 }, async () => {
@@ -44,4 +46,17 @@ test('bad input is refused with a message saying what is wrong', async () => {
     assert.equal(res.code, 2, `ipwatch ${args.join(' ')} exits 2`);
     assert.match(res.stderr, message, `ipwatch ${args.join(' ')}`);
   }
+});
+
+test('a refusal from the api is a message and exit 2, not a stack trace', async () => {
+  const { createApiApp } = await import('@ipwatch/api');
+  const { testAnalytics } = await import('./support/analytics.ts');
+  const server = createApiApp({ analytics: await testAnalytics(), token: 'the-right-token' }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = String((server.address() as AddressInfo).port);
+  const res = await runCli(['logs'], { IPWATCH_API_PORT: port, IPWATCH_API_TOKEN: 'a-wrong-token' });
+  server.close();
+  assert.equal(res.code, 2);
+  assert.match(res.stderr, /missing or wrong API token/);
+  assert.doesNotMatch(res.stderr, /\bat .*\.ts:\d+/);
 });

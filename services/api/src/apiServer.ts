@@ -14,6 +14,8 @@ export interface ApiOptions {
   status?: () => Record<string, unknown>;
 }
 
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
+
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 function one(value: unknown): string | undefined {
@@ -35,7 +37,13 @@ export function createApiApp(options: ApiOptions): express.Express {
   const expected = options.token ? digest(options.token) : null;
 
   app.use('/api', (req: Request, res: Response, next: NextFunction) => {
-    if (!expected) return next();
+    if (!expected) {
+      // No token means loopback only. Checking Host too stops a web page that points its own
+      // name at 127.0.0.1 (DNS rebinding) from reading the API through the user's browser.
+      if (LOOPBACK_HOST.test(req.get('host') ?? '')) return next();
+      res.status(403).json({ error: 'without IPWATCH_API_TOKEN the api answers only requests addressed to 127.0.0.1, localhost or [::1]' });
+      return;
+    }
     const header = req.get('authorization') ?? '';
     const given = header.startsWith('Bearer ') ? header.slice(7) : '';
     // Compare digests so the comparison takes the same time whatever the token's length.

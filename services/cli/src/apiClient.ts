@@ -1,8 +1,14 @@
 /** The CLI's side of the api: it is a client of the api service, like kubectl or cscli. */
 import type { IpwatchConfig } from '@ipwatch/core/config';
+import { printable } from './output.ts';
 
 export class ApiUnreachable extends Error {
   override readonly name = 'ApiUnreachable';
+}
+
+/** The api answered, and refused (bad filter, wrong token): its message is for the user. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
 }
 
 export function apiBaseUrl(config: Readonly<IpwatchConfig>): string {
@@ -24,6 +30,7 @@ export async function apiGet<T>(config: Readonly<IpwatchConfig>, path: string, q
     throw new ApiUnreachable(`the api at ${url.origin} does not answer (${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message})`);
   }
   const body = (await res.json().catch(() => ({}))) as { error?: string };
-  if (!res.ok) throw new Error(body.error ?? `the api answered ${res.status}`);
+  // The text comes from whatever listens on the port: printable only.
+  if (!res.ok) throw new ApiError(printable(String(body.error ?? `the api answered ${res.status}`)).slice(0, 500));
   return body as T;
 }

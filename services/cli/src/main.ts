@@ -4,6 +4,7 @@ import { CONFIG_VARIABLES } from '@ipwatch/core/config';
 import { FilterError } from '@ipwatch/store';
 import { InvalidAddressError } from '@ipwatch/core/ip';
 import { UsageError, out, info } from './output.ts';
+import { ApiError } from './apiClient.ts';
 
 interface Command {
   summary: string;
@@ -50,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     return await mod.run(rest);
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof FilterError || err instanceof InvalidAddressError) {
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof FilterError || err instanceof InvalidAddressError || err instanceof ApiError) {
       info(`ipwatch ${name}: ${e.message}`);
       return 2;
     }

@@ -54,3 +54,25 @@ test('enriches each event with its geolocation, canonicalising the IP; garbage g
   assert.match(dead[1]!.headers['ipwatch-error'] ?? '', /not an IP address/);
   await log.close();
 });
+
+test('online lookups of a batch run together: a slow provider costs one wait, not one per event', async () => {
+  const log = createMemoryEventLog();
+  const slowGeo: GeoSource = {
+    lookup: fakeGeo.lookup,
+    lookupWithFallback: (ip) => new Promise((resolve) => setTimeout(() => resolve({ ...fakeGeo.lookup(ip), source: 'slow-provider' }), 300)),
+  };
+  await log.produce(TOPICS.requests, Array.from({ length: 20 }, (_, i) => ({ key: '8.8.8.8', value: codecs.RequestEvent.encode({ ...base, id: `o${i}` }) })));
+  const out: LogMessage[] = [];
+  const reader = await log.consume({ groupId: 'online-out', topics: [TOPICS.enriched], handle: async (b) => void out.push(...b.messages) });
+  const t0 = Date.now();
+  const enricher = createEnricher({ log, geo: slowGeo, metrics: createMetrics('enricher'), online: true });
+  await enricher.start();
+  while (out.length < 20) await new Promise((r) => setTimeout(r, 5));
+  const took = Date.now() - t0;
+  await enricher.stop();
+  await reader.stop();
+  // One at a time would take 20 x 300 ms = 6 s.
+  assert.ok(took < 3000, `took ${took} ms`);
+  assert.ok(out.every((m) => codecs.EnrichedRequest.decode(m.value!).geo.source === 'slow-provider'));
+  await log.close();
+});

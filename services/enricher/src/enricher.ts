@@ -7,7 +7,7 @@
 import avro from 'avsc';
 import type { EventLog, LogBatch, LogConsumer, OutgoingMessage } from '@ipwatch/core/eventLog';
 import { sendToDlq } from '@ipwatch/core/eventLog/dlq';
-import { codecs, DecodeError, SCHEMA_HEADER, type Geo } from '@ipwatch/core/schemas';
+import { codecs, DecodeError, SCHEMA_HEADER, type Geo, type RequestEvent } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
 import { canonicalIp } from '@ipwatch/core/ip';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
@@ -70,33 +70,35 @@ export function createEnricher(options: EnricherOptions): Enricher {
     const out: OutgoingMessage[] = [];
     const now = Date.now();
     const enrichedAtBytes = LONG.toBuffer(now);
+    const valid: Array<{ value: Buffer; request: RequestEvent; reencode: boolean }> = [];
     for (const m of batch.messages) {
-      let request;
-      let reencode = false;
       try {
         if (m.value === null) throw new DecodeError('empty value');
-        request = codecs.RequestEvent.decode(m.value);
+        const request = codecs.RequestEvent.decode(m.value);
         const ip = canonicalIp(request.ip);
         if (ip === null) throw new DecodeError(`ip ${JSON.stringify(request.ip.slice(0, 64))} is not an IP address`);
-        if (ip !== request.ip) {
-          request.ip = ip;
-          reencode = true;
-        }
+        const reencode = ip !== request.ip;
+        request.ip = ip;
+        valid.push({ value: m.value, request, reencode });
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err;
         await sendToDlq(log, m, err);
         metrics.dlq.inc({ topic: batch.topic });
-        continue;
       }
-      const location = useOnline ? await geo.lookupWithFallback!(request.ip) : geo.lookup(request.ip);
+    }
+    // Online lookups run together (the geo lookup caps how many are in flight and answers
+    // offline beyond that), so one slow provider costs a batch one timeout, not one per event.
+    const locations = useOnline ? await Promise.all(valid.map((v) => geo.lookupWithFallback!(v.request.ip))) : null;
+    valid.forEach(({ value: input, request, reencode }, i) => {
+      const location = locations ? locations[i]! : geo.lookup(request.ip);
       // An Avro record is its fields' encodings one after another, so EnrichedRequest is the
       // RequestEvent's own bytes, then Geo, then enrichedAt: reusing the validated input bytes
       // and each Geo's cached encoding skips re-encoding the whole event.
       const value = reencode
         ? codecs.EnrichedRequest.encode({ request, geo: location, enrichedAt: now })
-        : Buffer.concat([m.value!, geoBytes(location), enrichedAtBytes]);
+        : Buffer.concat([input, geoBytes(location), enrichedAtBytes]);
       out.push({ key: request.ip, value, headers: ENRICHED_HEADERS });
-    }
+    });
     if (out.length) {
       await log.produce(TOPICS.enriched, out);
       metrics.eventsOut.inc({ topic: TOPICS.enriched }, out.length);

@@ -42,11 +42,20 @@ export async function run(argv: string[]): Promise<number> {
     out(JSON.stringify(result.rows));
     return 0;
   }
+  // Every field came from a request or a geo provider: printable() keeps terminal escapes out.
   for (const r of result.rows) {
-    const where = [r.country, r.city].filter(Boolean).join(' ') || '-';
+    const where = printable([r.country, r.city].filter(Boolean).join(' ') || '-');
+    const latency = r.latency_ms < 10 ? r.latency_ms.toFixed(1) : String(Math.round(r.latency_ms));
     out(
-      [r.ts.replace('T', ' ').slice(0, 23), r.ip.padEnd(15), where.padEnd(14).slice(0, 14), r.method.padEnd(6), String(r.status), `${Math.round(r.latency_ms)}ms`.padStart(6), printable(r.path).slice(0, 80)]
-        .join('  '),
+      [
+        printable(String(r.ts)).replace('T', ' ').slice(0, 23),
+        printable(String(r.ip)).padEnd(15),
+        where.padEnd(14).slice(0, 14),
+        printable(String(r.method)).padEnd(6),
+        String(Number(r.status)),
+        `${latency}ms`.padStart(7),
+        printable(String(r.path)).slice(0, 80),
+      ].join('  '),
     );
   }
   info(`${result.rows.length} of ${result.total} matching requests`);
