@@ -32,9 +32,11 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
     if (seen.has(version)) throw new Error(`two migrations share the number ${m[1]}`);
     seen.add(version);
     const sql = readFileSync(`${dir}${file}`, 'utf8');
+    // Comment lines go first, so a comment ending in ';' cannot cut a statement in two.
     const statements = sql
+      .replace(/^\s*--.*$/gm, '')
       .split(/;\s*(?:\n|$)/)
-      .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+      .map((s) => s.trim())
       .filter(Boolean);
     return { version, name: file, checksum: createHash('sha256').update(sql).digest('hex'), statements };
   });
