@@ -34,6 +34,8 @@ function child(file: string, args: string[]): Promise<ChildProcess> {
   });
 }
 
+const cpuUs = (u: NodeJS.CpuUsage): number => u.user + u.system;
+
 function ask<T>(proc: ChildProcess, msg: string): Promise<T> {
   return new Promise((resolve) => {
     proc.once('message', (m) => resolve(m as T));
@@ -62,8 +64,10 @@ async function main(): Promise<void> {
     if (backlog) {
       await ask(enricher, 'pause');
       produceMs = (await ask<{ ms: number }>(producer, 'go')).ms;
-      enricher.send('resume');
     }
+    const cpu = async () => ({ enricher: cpuUs(await ask<NodeJS.CpuUsage>(enricher, 'cpu')), sink: cpuUs(process.cpuUsage()) });
+    const cpuBefore = await cpu();
+    if (backlog) enricher.send('resume');
     const t0 = performance.now();
     const produced = backlog ? Promise.resolve() : ask<{ ms: number }>(producer, 'go').then((r) => void (produceMs = r.ms));
     let stored = 0;
@@ -73,7 +77,10 @@ async function main(): Promise<void> {
     }
     await produced;
     const ms = performance.now() - t0;
-    return { stored: stored - (target - n), ms, produceMs };
+    const cpuAfter = await cpu();
+    // CPU per event of each stage (the sink's includes this loop's count queries, a few ms).
+    const cpuPerEventUs = { enricher: Math.round((cpuAfter.enricher - cpuBefore.enricher) / n), sink: Math.round((cpuAfter.sink - cpuBefore.sink) / n) };
+    return { stored: stored - (target - n), ms, produceMs, cpuPerEventUs };
   };
 
   const live = await run(false);
@@ -93,6 +100,7 @@ async function main(): Promise<void> {
     live_produce_events_per_s: Math.round(n / (live.produceMs / 1000)),
     drain_events_per_s: Math.round(drain.stored / (drain.ms / 1000)),
     backlog_produce_events_per_s: Math.round(n / (drain.produceMs / 1000)),
+    drain_cpu_us_per_event: drain.cpuPerEventUs,
     stored_live: live.stored,
     stored_drain: drain.stored,
     target_events_per_s: 50_000,

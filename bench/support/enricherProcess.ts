@@ -14,6 +14,7 @@ process.send?.('ready');
 process.on('message', (msg) => {
   if (msg === 'pause') void enricher.stop().then(() => process.send?.('paused'));
   if (msg === 'resume') void enricher.start();
+  if (msg === 'cpu') process.send?.(process.cpuUsage());
 });
 process.on('SIGTERM', () => {
   void enricher.stop().then(() => log.close()).finally(() => process.exit(0));

@@ -21,6 +21,7 @@ const messages = Array.from({ length: n }, (_, i) => {
 await log.produce(TOPICS.requests, []); // connects
 process.send?.('ready');
 process.on('message', async (msg) => {
+  if (msg === 'cpu') return void process.send?.(process.cpuUsage());
   if (msg !== 'go') return;
   const t = performance.now();
   const inFlight: Promise<void>[] = [];
