@@ -8,6 +8,7 @@
  * app.use(ipwatch({ log, app: 'shop', trustedProxies: ['10.0.0.0/8'] }));
  */
 export { ipwatch, type IpwatchOptions, type IpwatchMiddleware, type IpwatchStats, type ExpressLikeRequest } from './express.ts';
+export { withIpwatch, type IpwatchListener } from './node.ts';
 export {
   createRequestRecorder,
   sanitizePath,
