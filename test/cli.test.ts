@@ -60,3 +60,29 @@ test('a refusal from the api is a message and exit 2, not a stack trace', async 
   assert.match(res.stderr, /missing or wrong API token/);
   assert.doesNotMatch(res.stderr, /\bat .*\.ts:\d+/);
 });
+
+test('ipwatch replay imports an access log: unreadable lines skipped with a reason, old ones reported as past retention', { timeout: 180_000 }, async () => {
+  const dir = tempDir('ipwatch-replay');
+  const now = new Date();
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const stamp = (d: Date) => `${String(d.getUTCDate()).padStart(2, '0')}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${String(d.getUTCHours()).padStart(2, '0')}:00:00 +0000`;
+  const recent = stamp(new Date(now.getTime() - 3600_000));
+  const lines = [
+    ...Array.from({ length: 20 }, (_, i) => `8.8.8.${i} - - [${recent}] "GET /page/${i} HTTP/1.1" 200 512 "-" "replay-agent"`),
+    'this is not a log line',
+    `not-an-ip - - [${recent}] "GET / HTTP/1.1" 200 1 "-" "-"`,
+    `9.9.9.9 - - [17/May/2015:10:05:03 +0000] "GET /old HTTP/1.1" 200 1 "-" "-"`,
+  ];
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(`${dir}/access.log`, `${lines.join('\n')}\n`);
+  const res = await runCli(['replay', 'access.log', '--app', 'imported'], { IPWATCH_API_PORT: '1', IPWATCH_METRICS_PORT: '0' }, dir);
+  assert.equal(res.code, 0, res.stderr);
+  const summary = JSON.parse(res.stdout.trim().split('\n').pop()!) as Record<string, number>;
+  assert.deepEqual(summary, { lines: 23, replayed: 21, skipped: 2, expired: 1, stored: 20 });
+  assert.match(res.stderr, /line 21: not in the combined log format/);
+  assert.match(res.stderr, /older than the retention of 90 days/);
+  const logs = await runCli(['logs', '--ip', '8.8.8.0/24', '--limit', '100', '--json'], { IPWATCH_API_PORT: '1' }, dir);
+  const rows = JSON.parse(logs.stdout) as Array<{ app: string; country: string; user_agent: string }>;
+  assert.equal(rows.length, 20);
+  assert.ok(rows.every((r) => r.app === 'imported' && r.country === 'US' && r.user_agent === 'replay-agent'));
+});
