@@ -5,7 +5,7 @@
  */
 import { codecs, type Codec, type EnrichedRequest, type RateLimitEvent, type Detection } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
-import { parseIp, toIpv6Column } from '@ipwatch/core/ip';
+import { canonicalIp } from '@ipwatch/core/ip';
 
 export class RowError extends Error {
   override readonly name = 'RowError';
@@ -26,9 +26,10 @@ export interface TableMapping<T> {
 }
 
 function ipColumn(text: string): string {
-  const ip = parseIp(text);
-  if (!ip) throw new RowError(`ip ${JSON.stringify(text.slice(0, 64))} is not an IP address`);
-  return toIpv6Column(ip);
+  const ip = canonicalIp(text);
+  if (ip === null) throw new RowError(`ip ${JSON.stringify(text.slice(0, 64))} is not an IP address`);
+  // The IPv6 column stores IPv4 mapped into ::ffff:0:0/96.
+  return ip.includes(':') ? ip : `::ffff:${ip}`;
 }
 
 const requests: TableMapping<EnrichedRequest> = {
