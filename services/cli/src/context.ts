@@ -1,5 +1,5 @@
 /** Builds the ServiceContext from the validated config: the one place adapters are chosen. */
-import { loadConfig, type IpwatchConfig } from '@ipwatch/core/config';
+import type { IpwatchConfig } from '@ipwatch/core/config';
 import { createEventLog } from '@ipwatch/core/eventLog/index';
 import type { EventLog } from '@ipwatch/core/eventLog';
 import { createHealth } from '@ipwatch/core/observability/health';
@@ -36,4 +36,3 @@ export function createContext(config: Readonly<IpwatchConfig>, options: { log?: 
   };
 }
 
-export { loadConfig };

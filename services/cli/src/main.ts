@@ -60,8 +60,10 @@ export async function main(argv: string[]): Promise<number> {
       info(`ipwatch ${name}: ${e.message}\n\n${mod.help}`);
       return 2;
     }
+    // Not one of ours: the message, plus where it came from for the bug report.
     info(`ipwatch ${name}: ${e.message}`);
-    if (e.stack && !(e.message ?? "").includes("\n")) info(e.stack.split("\n").slice(1, 4).join("\n"));
+    const frames = e.stack?.split('\n').filter((l) => l.trimStart().startsWith('at ')).slice(0, 3);
+    if (frames?.length) info(frames.join('\n'));
     return 1;
   }
 }

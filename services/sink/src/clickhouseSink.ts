@@ -9,7 +9,7 @@ import { sendToDlq } from '@ipwatch/core/eventLog/dlq';
 import { DecodeError } from '@ipwatch/core/schemas';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import type { Analytics } from '@ipwatch/store';
-import { TABLE_MAPPINGS, mappingFor, RowError } from './tables.ts';
+import { SINK_TOPICS, mappingFor, RowError } from './tables.ts';
 import { createReplayGuard } from './replayGuard.ts';
 
 export interface OffsetRange {
@@ -120,7 +120,7 @@ export function createClickhouseSink(options: ClickhouseSinkOptions): Clickhouse
     async start() {
       consumer = await log.consume({
         groupId: options.groupId ?? SINK_GROUP,
-        topics: options.topics ?? TABLE_MAPPINGS.map((m) => m.topic),
+        topics: options.topics ?? [...SINK_TOPICS],
         maxBatchSize: options.batchSize,
         batchWaitMs: options.flushMs,
         concurrency: options.concurrency ?? 1,

@@ -112,8 +112,14 @@ const detections: TableMapping<Detection> = {
   }),
 };
 
-export const TABLE_MAPPINGS: ReadonlyArray<TableMapping<never>> = [requests, rateLimitEvents, detections] as unknown as ReadonlyArray<TableMapping<never>>;
+/** A mapping of any value type; the codec's output is exactly what its toRow takes. */
+type SomeMapping = TableMapping<unknown>;
+// One cast for the list: TableMapping<T> is not assignable to TableMapping<unknown> because toRow takes a T.
+const MAPPINGS = [requests, rateLimitEvents, detections] as unknown as SomeMapping[];
 
-export function mappingFor(topic: string): TableMapping<unknown> | undefined {
-  return (TABLE_MAPPINGS as ReadonlyArray<TableMapping<unknown>>).find((m) => m.topic === topic);
+/** The topics the sink consumes. */
+export const SINK_TOPICS: readonly string[] = MAPPINGS.map((m) => m.topic);
+
+export function mappingFor(topic: string): SomeMapping | undefined {
+  return MAPPINGS.find((m) => m.topic === topic);
 }

@@ -4,7 +4,7 @@
  * must read what the new one writes (forward: producers upgrade first).
  */
 import type avro from 'avsc';
-import { loadTypes, readSchema, SCHEMA_NAMES, SCHEMA_DIR } from './schemas.ts';
+import { loadTypes, readSchema, SCHEMA_NAMES } from './schemas.ts';
 
 export interface CompatProblem {
   schema: string;
@@ -46,4 +46,3 @@ export function checkRepositorySchemas(): CompatProblem[] {
   return compareSchemas(released, current);
 }
 
-export { SCHEMA_DIR };

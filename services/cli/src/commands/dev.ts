@@ -5,12 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@ipwatch/core/config';
 import { createMetrics } from '@ipwatch/core/observability/metrics';
 import { startObservabilityServer } from '@ipwatch/core/observability/server';
-import { openAnalytics, migrate, countRequests } from '@ipwatch/store';
 import { ipwatch } from '@ipwatch/emitter';
-import { startEnricherService } from '@ipwatch/enricher';
-import { startSinkService } from '@ipwatch/sink';
 import { startApiService } from '@ipwatch/api';
 import { createContext, describeMode } from '../context.ts';
+import { startLocalPipeline } from '../pipeline.ts';
 import { createDemoApp } from '../demo/demoApp.ts';
 import { startSimulator } from '../demo/simulator.ts';
 import { out, info, UsageError } from '../output.ts';
@@ -48,12 +46,8 @@ export async function run(argv: string[]): Promise<number> {
   const metrics = createMetrics('ipwatch');
   const ctx = createContext(config, { sharedMetrics: metrics });
   info(`ipwatch dev: ${describeMode(config)}`);
-  const analytics = await openAnalytics(config);
-  await migrate(analytics, { retentionDays: config.retentionDays });
-
-  const sink = await startSinkService(ctx, analytics);
-  const enricher = await startEnricherService(ctx);
-  const api = await startApiService(ctx, analytics);
+  const pipeline = await startLocalPipeline(ctx);
+  const api = await startApiService(ctx, pipeline.analytics);
   const observability = await startObservabilityServer({ port: config.metricsPort, host: '127.0.0.1', metrics, health: ctx.health }).catch(() =>
     // In dev the metrics port is a convenience: take any free one rather than refuse to start.
     startObservabilityServer({ port: 0, host: '127.0.0.1', metrics, health: ctx.health }),
@@ -90,18 +84,11 @@ export async function run(argv: string[]): Promise<number> {
   const emitted = emitter.stats().sent;
 
   // Wait until the store holds every event this run emitted (the pipeline is asynchronous).
-  let stored = await countRequests(analytics, { instance });
-  const deadline = Date.now() + 60_000;
-  while (stored < emitted && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
-    stored = await countRequests(analytics, { instance });
-  }
+  const stored = await pipeline.waitStored(instance, emitted, 60_000);
   const health = await ctx.health.report();
-  await enricher.stop();
-  await sink.stop();
   await api.stop();
+  await pipeline.stop();
   await observability.close();
-  await analytics.close();
   await ctx.log.close();
 
   const summary = {
@@ -111,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
     simulated: simulator?.sent() ?? 0,
     seconds: Math.round((Date.now() - started) / 100) / 10,
     health: health.state,
-    mode: { eventLog: ctx.log.kind, analytics: analytics.engine },
+    mode: { eventLog: ctx.log.kind, analytics: pipeline.analytics.engine },
   };
   if (durationS !== null) {
     out(`emitted ${summary.emitted} events, stored ${summary.stored} in ClickHouse (${summary.dropped} dropped) in ${summary.seconds} s`);

@@ -5,13 +5,10 @@ import { loadConfig } from '@ipwatch/core/config';
 import { codecs, SCHEMA_HEADER } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
 import type { OutgoingMessage } from '@ipwatch/core/eventLog';
-import type { RunningService } from '@ipwatch/core/service';
-import { openAnalytics, migrate, countRequests, type Analytics } from '@ipwatch/store';
-import { startEnricherService } from '@ipwatch/enricher';
-import { startSinkService } from '@ipwatch/sink';
 import { parseCombinedLine } from '../replay/combinedLog.ts';
 import { apiGet } from '../apiClient.ts';
 import { createContext } from '../context.ts';
+import { startLocalPipeline, type LocalPipeline } from '../pipeline.ts';
 import { out, info, printable, UsageError } from '../output.ts';
 
 export const help = `ipwatch replay <access.log> [--app NAME] [--host HOST] [--shift-to-now]
@@ -35,14 +32,11 @@ export async function run(argv: string[]): Promise<number> {
   const ctx = createContext(config);
   const embedded = ctx.log.kind === 'memory';
 
-  let analytics: Analytics | undefined;
-  const services: RunningService[] = [];
+  let pipeline: LocalPipeline | undefined;
   if (embedded) {
     const running = await apiGet(config, '/api/status').then(() => true, () => false);
     if (running) throw new UsageError('an ipwatch process (npm start?) is serving the api and owns the embedded store: stop it, then replay');
-    analytics = await openAnalytics(config);
-    await migrate(analytics, { retentionDays: config.retentionDays });
-    services.push(await startSinkService(ctx, analytics), await startEnricherService(ctx));
+    pipeline = await startLocalPipeline(ctx);
   }
 
   const instance = `replay:${process.pid}:${Date.now()}`;
@@ -96,15 +90,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const expected = replayed - expired;
   let stored: number | null = null;
-  if (analytics) {
-    const deadline = Date.now() + 60_000 + replayed;
-    stored = await countRequests(analytics, { instance });
-    while (stored < expected && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      stored = await countRequests(analytics, { instance });
-    }
-    for (const s of services) await s.stop();
-    await analytics.close();
+  if (pipeline) {
+    stored = await pipeline.waitStored(instance, expected, 60_000 + replayed);
+    await pipeline.stop();
   }
   await ctx.log.close();
   out(embedded ? `replayed ${replayed} of ${lines} lines; ${stored} stored` : `replayed ${replayed} of ${lines} lines to ${TOPICS.requests}; the services will store them`);
