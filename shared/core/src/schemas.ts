@@ -10,7 +10,7 @@ import avro from 'avsc';
 export const SCHEMA_DIR = fileURLToPath(new URL('../../../schemas/', import.meta.url));
 
 /** Load order matters: a schema may only name types loaded before it. */
-export const SCHEMA_NAMES = ['RequestEvent', 'Geo', 'EnrichedRequest', 'RateLimitEvent', 'Detection', 'BlockDecision', 'Rule'] as const;
+export const SCHEMA_NAMES = ['RequestEvent', 'Geo', 'EnrichedRequest', 'RateLimitEvent', 'Detection', 'BlockDecision', 'AllowEntry', 'Rule'] as const;
 export type SchemaName = (typeof SCHEMA_NAMES)[number];
 
 export type IpAnonymisation = 'off' | 'truncate' | 'hash';
@@ -90,6 +90,14 @@ export interface BlockDecision {
   createdBy: string;
 }
 
+export interface AllowEntry {
+  target: string;
+  reason: string;
+  createdAt: number;
+  expiresAt: number | null;
+  createdBy: string;
+}
+
 export interface Rule {
   id: string;
   kind: string;
@@ -110,6 +118,7 @@ interface ValueTypes {
   RateLimitEvent: RateLimitEvent;
   Detection: Detection;
   BlockDecision: BlockDecision;
+  AllowEntry: AllowEntry;
   Rule: Rule;
 }
 
@@ -169,6 +178,7 @@ export const codecs = {
   RateLimitEvent: codec('RateLimitEvent'),
   Detection: codec('Detection'),
   BlockDecision: codec('BlockDecision'),
+  AllowEntry: codec('AllowEntry'),
   Rule: codec('Rule'),
 } as const;
 

@@ -6,6 +6,8 @@ export const TOPICS = {
   rateLimit: 'ipwatch.ratelimit.v1',
   detections: 'ipwatch.detections.v1',
   blocks: 'ipwatch.blocks.v1',
+  /** IPs and CIDRs that no block and no rate limit applies to (key: target, value: AllowEntry). */
+  allowlist: 'ipwatch.allowlist.v1',
   rules: 'ipwatch.rules.v1',
   dlq: 'ipwatch.dlq.v1',
 } as const;
@@ -39,6 +41,7 @@ export function topicSpecs(partitions = 6): TopicSpec[] {
     stream(TOPICS.rateLimit),
     stream(TOPICS.detections),
     compacted(TOPICS.blocks),
+    compacted(TOPICS.allowlist),
     compacted(TOPICS.rules),
     { ...stream(TOPICS.dlq), partitions: 1, config: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * 24 * 3600 * 1000) } },
   ];

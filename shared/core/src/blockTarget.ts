@@ -1,0 +1,96 @@
+/**
+ * What people type when they block or allow: an IP or a CIDR, and an expiry. Both are
+ * checked here, once, for the api and the CLI alike, and refused with a message that says
+ * what was wrong and what to type instead.
+ */
+import { canonicalIp, parseCidr, formatCidr, InvalidAddressError } from './ip.ts';
+
+export { InvalidAddressError };
+
+/** A bad expiry, reason or severity: the message is for the person who typed it. */
+export class DecisionInputError extends Error {
+  override readonly name = 'DecisionInputError';
+}
+
+/**
+ * The canonical key of a block or allow target: an address as canonicalIp gives it
+ * ("203.0.113.7", "2001:db8::1"; a /32 or /128 becomes the bare address), or a CIDR with its
+ * host bits zero ("10.0.0.0/8"). IPv4-mapped IPv6 becomes IPv4. Throws InvalidAddressError.
+ *
+ * @example
+ * parseBlockTarget('::ffff:10.0.0.0/104'); // '10.0.0.0/8'
+ * parseBlockTarget('10.0.0.5/24');         // throws: has host bits set: did you mean 10.0.0.0/24?
+ */
+export function parseBlockTarget(input: string): string {
+  const text = String(input ?? '').trim();
+  if (text.length === 0 || text.length > 64) {
+    throw new InvalidAddressError(`${JSON.stringify(text.slice(0, 80))} is not an IP address or CIDR (expected e.g. 203.0.113.7, 203.0.113.0/24 or 2001:db8::/48)`);
+  }
+  if (!text.includes('/')) {
+    const ip = canonicalIp(text);
+    if (ip === null || text.includes('[') || text.includes('%')) {
+      throw new InvalidAddressError(`${JSON.stringify(text)} is not an IP address or CIDR (expected e.g. 203.0.113.7, 203.0.113.0/24 or 2001:db8::/48)`);
+    }
+    return ip;
+  }
+  const cidr = parseCidr(text);
+  const full = cidr.version === 4 ? 32 : 128;
+  return cidr.prefix === full ? formatCidr(cidr).slice(0, -(String(full).length + 1)) : formatCidr(cidr);
+}
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+/** Longest expiry accepted: ten years. Longer is "never" (omit --expires). */
+const MAX_EXPIRY_MS = 10 * 365 * 86_400_000;
+
+/**
+ * An expiry as people write it: relative ("+7d", "+12h", "+30m", "+90s", "+2w") or an
+ * ISO-8601 time with a zone ("2026-12-01T00:00:00Z"). "never" (or nothing) means null.
+ * A time in the past, or more than ten years away, is refused.
+ *
+ * @returns ms since epoch, or null for never
+ */
+export function parseExpiry(input: string | undefined | null, now = Date.now()): number | null {
+  if (input === undefined || input === null) return null;
+  const text = String(input).trim();
+  if (text === '' || text === 'never') return null;
+  let at: number;
+  const rel = /^\+(\d{1,6})([smhdw])$/.exec(text);
+  if (rel) {
+    at = now + Number(rel[1]) * UNIT_MS[rel[2]!]!;
+  } else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) {
+    at = Date.parse(text);
+    if (Number.isNaN(at)) throw new DecisionInputError(`expiry ${JSON.stringify(text)} is not a real date and time`);
+  } else {
+    throw new DecisionInputError(
+      `expiry ${JSON.stringify(text.slice(0, 40))} is not understood: write +90s, +30m, +12h, +7d, +2w, an ISO-8601 time with a zone such as 2026-12-01T00:00:00Z, or never`,
+    );
+  }
+  if (rel && Number(rel[1]) === 0) throw new DecisionInputError(`expiry ${text} is now: give a positive duration, e.g. +1h`);
+  if (at <= now) throw new DecisionInputError(`expiry ${text} (${new Date(at).toISOString()}) is in the past: give a future time, or +12h, +7d`);
+  if (at - now > MAX_EXPIRY_MS) throw new DecisionInputError(`expiry ${text} is more than ten years away: omit the expiry for a block that never ends`);
+  return at;
+}
+
+/** "6d 23h", "59m 58s", "12s": how long until `at`, for listings. */
+export function formatTimeLeft(at: number | null, now = Date.now()): string {
+  if (at === null) return 'never';
+  let s = Math.max(0, Math.ceil((at - now) / 1000));
+  if (s === 0) return 'expired';
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  const parts = d ? [`${d}d`, `${h}h`] : h ? [`${h}h`, `${m}m`] : m ? [`${m}m`, `${s}s`] : [`${s}s`];
+  return parts.join(' ');
+}
+
+/** A reason or a name given by a person: bounded, one line, printable. */
+export function cleanText(field: string, input: unknown, max: number): string {
+  if (input === undefined || input === null) return '';
+  if (typeof input !== 'string') throw new DecisionInputError(`${field} must be text`);
+  if (input.length > max) throw new DecisionInputError(`${field} is longer than ${max} characters`);
+  // eslint-disable-next-line no-control-regex
+  return input.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, ' ').trim();
+}
