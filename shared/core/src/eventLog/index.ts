@@ -5,6 +5,7 @@
  * @example
  * const log = createEventLog(loadConfig());
  */
+import { join } from 'node:path';
 import type { IpwatchConfig } from '../config.ts';
 import type { EventLog } from '../eventLog.ts';
 import { createKafkaEventLog, type KafkaEventLogOptions } from './kafka.ts';
@@ -20,8 +21,12 @@ export interface CreateEventLogOverrides {
   memory?: MemoryEventLogOptions;
 }
 
-/** Kafka when the config names brokers, the in-process log otherwise. */
-export function createEventLog(config: Pick<IpwatchConfig, 'kafka'>, overrides: CreateEventLogOverrides = {}): EventLog {
-  if (config.kafka === null) return createMemoryEventLog(overrides.memory);
+/**
+ * Kafka when the config names brokers, the in-process log otherwise. The in-process log keeps
+ * its compacted topics (blocks, allowlist, rules) under `<dataDir>/log`, so they survive a
+ * restart as Kafka's would.
+ */
+export function createEventLog(config: Pick<IpwatchConfig, 'kafka' | 'dataDir'>, overrides: CreateEventLogOverrides = {}): EventLog {
+  if (config.kafka === null) return createMemoryEventLog({ persistDir: join(config.dataDir, 'log'), ...overrides.memory });
   return createKafkaEventLog({ ...overrides.kafka, brokers: [...config.kafka.brokers], clientId: config.kafka.clientId });
 }

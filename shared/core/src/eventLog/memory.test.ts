@@ -66,3 +66,41 @@ test('memory: each log is a new offset space (it starts at 0 again), so its epoc
   const b = createMemoryEventLog();
   assert.notEqual(await a.epoch(), await b.epoch());
 });
+
+test('compacted topics persist across a restart when persistDir is set; streams do not', async () => {
+  const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { TOPICS } = await import('../topics.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'ipwatch-memlog-'));
+  try {
+    const first = createMemoryEventLog({ persistDir: dir });
+    await first.produce(TOPICS.blocks, [
+      { key: '10.0.0.0/8', value: Buffer.from('a') },
+      { key: '1.2.3.4', value: Buffer.from('b') },
+      { key: '10.0.0.0/8', value: Buffer.from('c') },
+    ]);
+    await first.produce(TOPICS.blocks, [{ key: '1.2.3.4', value: null, headers: { actor: 'x' } }]);
+    await first.produce(TOPICS.requests, [{ key: '1.2.3.4', value: Buffer.from('stream') }]);
+    await first.close();
+    // a crash mid-append leaves half a line at the end: it is ignored
+    const { appendFileSync } = await import('node:fs');
+    appendFileSync(join(dir, `${encodeURIComponent(TOPICS.blocks)}.jsonl`), '{"p":0,"k":"9.9.9');
+
+    const second = createMemoryEventLog({ persistDir: dir });
+    const seen: Array<[string | null, string | null]> = [];
+    const reader = await second.readCompacted(TOPICS.blocks, { follow: false, onMessage: (m) => seen.push([m.key, m.value?.toString() ?? null]) });
+    await reader.ready;
+    // the latest record per key, the unblock (tombstone) included, as a compacted Kafka topic gives it
+    assert.deepEqual(seen, [['10.0.0.0/8', 'c'], ['1.2.3.4', null]]);
+    // the file was rewritten compacted, without the tombstone: one line
+    assert.equal(readFileSync(join(dir, `${encodeURIComponent(TOPICS.blocks)}.jsonl`), 'utf8').trim().split('\n').length, 1);
+    const streamSeen: string[] = [];
+    const r2 = await second.readCompacted(TOPICS.requests, { follow: false, onMessage: (m) => streamSeen.push(String(m.value)) });
+    await r2.ready;
+    assert.deepEqual(streamSeen, []);
+    await second.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -12,6 +12,8 @@
  * const consumer = await log.consume({ groupId: 'enricher', topics: ['ipwatch.requests.v1'], handle: async (batch) => { ... } });
  */
 import { randomUUID } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type {
   CompactedReadOptions,
   CompactedReader,
@@ -23,7 +25,10 @@ import type {
   LogMessage,
   OutgoingMessage,
 } from '../eventLog.ts';
-import type { TopicSpec } from '../topics.ts';
+import { topicSpecs, type TopicSpec } from '../topics.ts';
+
+/** ipwatch's own compacted topics are compacted here even when used before ensureTopics(). */
+const KNOWN_COMPACTED = new Map(topicSpecs(1).filter((s) => s.config['cleanup.policy'] === 'compact').map((s) => [s.name, s]));
 
 export interface MemoryEventLogOptions {
   /** Partitions of a topic created implicitly (by produce or consume, not ensureTopics). Default 1, like Kafka's num.partitions. */
@@ -47,11 +52,32 @@ export interface MemoryEventLogOptions {
   retainCommitted?: number;
   /** Clock, for tests. Default Date.now. */
   now?: () => number;
+  /**
+   * A directory where compacted topics (blocks, allowlist, rules: state, not streams) are kept
+   * on disk, so that the embedded mode's blocks survive a restart. Each such topic is one
+   * JSON-lines file, appended to on produce and rewritten compacted when loaded. Stream topics
+   * stay in memory only. Default: none (nothing persisted).
+   */
+  persistDir?: string;
 }
 
 /** Creates an empty in-process event log. */
 export function createMemoryEventLog(opts: MemoryEventLogOptions = {}): EventLog {
   return new MemoryEventLog(opts);
+}
+
+/** One record of a persisted compacted topic, one JSON line each. */
+interface PersistedRecord {
+  p: number;
+  k: string | null;
+  v: string | null;
+  h: Record<string, string>;
+  t: number;
+}
+
+function persistedLine(m: { partition: number; key: string | null; value: Buffer | null; headers?: Record<string, string>; timestamp: number }): string {
+  const r: PersistedRecord = { p: m.partition, k: m.key, v: m.value === null ? null : m.value.toString('base64'), h: m.headers ?? {}, t: m.timestamp };
+  return `${JSON.stringify(r)}\n`;
 }
 
 /** Partitions are trimmed physically only once this many dead entries sit at the front (amortises the copy). */
@@ -160,6 +186,8 @@ class Topic {
   readonly listeners = new Set<{ wake(): void }>();
   /** Groups that ever subscribed: a delete-policy topic keeps what any of them has not committed. */
   readonly groups = new Set<Group>();
+  /** File this compacted topic is persisted to, if any. */
+  persistPath: string | null = null;
   private roundRobin = 0;
 
   constructor(
@@ -209,8 +237,10 @@ class MemoryEventLog implements EventLog {
   readonly maxRetryBackoffMs: number;
   readonly maxMessagesPerPartition: number;
   readonly retainCommitted: number;
+  readonly persistDir: string | null;
 
   constructor(opts: MemoryEventLogOptions) {
+    this.persistDir = opts.persistDir ?? null;
     this.now = opts.now ?? Date.now;
     this.defaultPartitions = positiveInt('partitions', opts.partitions ?? 1);
     this.defaultMaxBatchSize = positiveInt('defaultMaxBatchSize', opts.defaultMaxBatchSize ?? 1000);
@@ -220,15 +250,50 @@ class MemoryEventLog implements EventLog {
     this.retainCommitted = nonNegative('retainCommitted', opts.retainCommitted ?? 1000);
   }
 
-  topic(name: string, spec?: TopicSpec): Topic {
+  topic(name: string, given?: TopicSpec): Topic {
     let t = this.topics.get(name);
     if (t === undefined) {
+      const spec = given ?? KNOWN_COMPACTED.get(name);
       const n = spec ? positiveInt(`partitions of ${name}`, spec.partitions) : this.defaultPartitions;
       const compacted = (spec?.config['cleanup.policy'] ?? 'delete').split(',').includes('compact');
       t = new Topic(name, Array.from({ length: n }, (_, i) => new Partition(name, i, compacted)), compacted);
       this.topics.set(name, t);
+      if (compacted && this.persistDir !== null) this.loadPersisted(t, this.persistDir);
     }
     return t;
+  }
+
+  /** Reads a compacted topic back from disk, then rewrites its file with only the latest record per key. */
+  private loadPersisted(t: Topic, dir: string): void {
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, `${encodeURIComponent(t.name)}.jsonl`);
+    if (existsSync(path)) {
+      const lines = readFileSync(path, 'utf8').split('\n');
+      lines.forEach((line, i) => {
+        if (line === '') return;
+        let r: PersistedRecord;
+        try {
+          r = JSON.parse(line) as PersistedRecord;
+        } catch {
+          // A line cut short by a crash mid-append is the last one; anything else is not ours to guess.
+          if (i >= lines.length - 2) return;
+          throw new Error(`${path}, line ${i + 1}: not a record of the in-process log; move the file away to start with an empty ${t.name}`);
+        }
+        const p = t.partitions[r.p % t.partitions.length] as Partition;
+        p.append({ key: r.k, value: r.v === null ? null : Buffer.from(r.v, 'base64'), headers: r.h }, r.t);
+      });
+    }
+    const kept: string[] = [];
+    for (const p of t.partitions) {
+      for (let i = p.head; i < p.entries.length; i++) {
+        const e = p.entries[i] as LogMessage;
+        // Tombstones need not be kept on disk: the topic is read again from the start after a restart.
+        if (e.value !== null && p.isLatest(e, p.offs[i] as number)) kept.push(persistedLine(e));
+      }
+    }
+    writeFileSync(`${path}.tmp`, kept.join(''));
+    renameSync(`${path}.tmp`, path);
+    t.persistPath = path;
   }
 
   async produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
@@ -241,7 +306,14 @@ class MemoryEventLog implements EventLog {
     }
     const t = this.topic(topic);
     const timestamp = this.now();
-    for (const m of messages) t.partitionFor(m.key).append(m, timestamp);
+    if (t.persistPath === null) {
+      for (const m of messages) t.partitionFor(m.key).append(m, timestamp);
+    } else {
+      const parts = messages.map((m) => t.partitionFor(m.key));
+      // Written before the records are visible, synchronously: what produce() accepted is on disk.
+      appendFileSync(t.persistPath, messages.map((m, i) => persistedLine({ ...m, partition: (parts[i] as Partition).index, timestamp })).join(''));
+      messages.forEach((m, i) => (parts[i] as Partition).append(m, timestamp));
+    }
     if (!t.compacted) for (const p of t.partitions) this.applyRetention(p);
     for (const l of t.listeners) l.wake();
   }
