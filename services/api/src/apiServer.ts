@@ -1,10 +1,15 @@
 /**
- * The JSON API (and, later, the dashboard): what the CLI and people talk to. Read-only over
- * the request log for now. Every filter is parsed into typed values before it reaches SQL.
+ * The JSON API (and, later, the dashboard): what the CLI and people talk to. The request log
+ * (read-only), and the block list and allowlist (read and change). Every filter is parsed
+ * into typed values before it reaches SQL; every change is validated before it reaches Kafka.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type Request, type Response, type NextFunction } from 'express';
-import { FilterError, listRequests, countRequests, parseRequestFilter, type Analytics, type RequestFilterInput } from '@ipwatch/store';
+import { FilterError, listRequests, countRequests, listBlockEvents, parseRequestFilter, type Analytics, type RequestFilterInput } from '@ipwatch/store';
+import { DecisionInputError, InvalidAddressError, parseBlockTarget } from '@ipwatch/core/blockTarget';
+import type { ListName } from '@ipwatch/core/sharedLists';
+import type { ListsView } from './listsView.ts';
+import { NotListedError, type ListChanges, type ChangeInput } from './listChanges.ts';
 
 export interface ApiOptions {
   analytics: Analytics;
@@ -12,6 +17,9 @@ export interface ApiOptions {
   token: string | null;
   /** Extra facts for GET /api/status (mode, versions). */
   status?: () => Record<string, unknown>;
+  /** The block list and allowlist: listing and changing them. Without it those endpoints answer 503. */
+  lists?: { view: ListsView; changes: ListChanges };
+  now?: () => number;
 }
 
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
@@ -70,13 +78,90 @@ export function createApiApp(options: ApiOptions): express.Express {
     }
   });
 
+  const now = options.now ?? Date.now;
+  const lists = options.lists;
+  // JSON only: a cross-site form post (text/plain, form-encoded) is refused before it can change a list.
+  const jsonBody = express.json({ limit: '16kb', strict: true, type: 'application/json' });
+  const requireJson = (req: Request, res: Response, next: NextFunction) => {
+    if (!req.is('application/json')) {
+      res.status(415).json({ error: 'send the change as JSON (Content-Type: application/json)' });
+      return;
+    }
+    next();
+  };
+  const requireLists = (_req: Request, res: Response, next: NextFunction) => {
+    if (!lists) {
+      res.status(503).json({ error: 'this api runs without the event log, so it cannot list or change blocks' });
+      return;
+    }
+    next();
+  };
+
+  const listRoutes = (path: string, list: ListName, add: keyof ListChanges, remove: keyof ListChanges) => {
+    app.get(path, requireLists, (req, res) => {
+      const q = req.query as Record<string, unknown>;
+      const includeExpired = one(q.expired) === 'true';
+      const t = now();
+      const rows = lists!.view
+        .all(list)
+        .filter((r) => includeExpired || r.expiresAt === null || r.expiresAt > t)
+        .sort((a, b) => b.createdAt - a.createdAt)
+        .map((r) => ({ ...r, expired: r.expiresAt !== null && r.expiresAt <= t, timeLeftMs: r.expiresAt === null ? null : Math.max(0, r.expiresAt - t) }));
+      res.json({ total: rows.length, rows });
+    });
+    app.post(path, requireLists, requireJson, jsonBody, async (req, res, next) => {
+      try {
+        const body = (req.body ?? {}) as ChangeInput;
+        if (typeof body !== 'object' || Array.isArray(body)) throw new DecisionInputError('the body must be a JSON object like {"target":"203.0.113.7"}');
+        const result = await lists!.changes[add](body);
+        res.status(result.replaced ? 200 : 201).json(result);
+      } catch (err) {
+        next(err);
+      }
+    });
+    app.delete(path, requireLists, async (req, res, next) => {
+      try {
+        const q = req.query as Record<string, unknown>;
+        const result = await lists!.changes[remove]({ target: one(q.target), reason: one(q.reason), actor: one(q.actor) });
+        res.json(result);
+      } catch (err) {
+        next(err);
+      }
+    });
+  };
+  listRoutes('/api/blocks', 'blocks', 'block', 'unblock');
+  listRoutes('/api/allowlist', 'allow', 'allow', 'unallow');
+
+  app.get('/api/block-events', async (req, res, next) => {
+    try {
+      const q = req.query as Record<string, unknown>;
+      const target = one(q.target);
+      const limitText = one(q.limit);
+      const limit = limitText === undefined ? 100 : Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new FilterError('limit must be a whole number from 1 to 10000');
+      res.json({ rows: await listBlockEvents(options.analytics, { limit, ...(target === undefined ? {} : { target: parseBlockTarget(target) }) }) });
+    } catch (err) {
+      next(err);
+    }
+  });
+
   app.use('/api', (_req, res) => {
-    res.status(404).json({ error: 'no such API endpoint: try GET /api/requests or GET /api/status' });
+    res.status(404).json({ error: 'no such API endpoint: try GET /api/requests, /api/blocks, /api/allowlist, /api/block-events or /api/status' });
   });
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof FilterError) {
+    if (err instanceof FilterError || err instanceof DecisionInputError || err instanceof InvalidAddressError) {
       res.status(400).json({ error: err.message });
+      return;
+    }
+    if (err instanceof NotListedError) {
+      res.status(404).json({ error: err.message });
+      return;
+    }
+    // express.json's own refusals (bad JSON, too large) carry a status and a safe message.
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: `the request body was refused: ${(err as Error).message}` });
       return;
     }
     res.status(500).json({ error: 'internal error; see the api service log' });

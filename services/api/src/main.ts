@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { ServiceContext, RunningService } from '@ipwatch/core/service';
 import type { Analytics } from '@ipwatch/store';
 import { createApiApp } from './apiServer.ts';
+import { openListsView } from './listsView.ts';
+import { createListChanges } from './listChanges.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -17,15 +19,22 @@ export async function startApiService(ctx: ServiceContext, analytics: Analytics,
   if (!token && !LOOPBACK.has(host)) {
     throw new Error(`the api would listen on ${host} without a token: set IPWATCH_API_TOKEN (the CLI sends it too), or listen on 127.0.0.1`);
   }
+  // The lists as the compacted topics hold them: read to the end before answering, so a
+  // listing right after start is complete.
+  const view = await openListsView(ctx.log, ctx.warn);
+  await view.ready;
+  const changes = createListChanges({ log: ctx.log, view, analytics, warn: ctx.warn });
   const app = createApiApp({
     analytics,
     token,
+    lists: { view, changes },
     status: () => ({ mode: { eventLog: ctx.log.kind, analytics: analytics.engine }, ...(extraStatus?.() ?? {}) }),
   });
   const server = app.listen(port, host);
   await Promise.race([
     once(server, 'listening'),
-    once(server, 'error').then(([err]) => {
+    once(server, 'error').then(async ([err]) => {
+      await view.stop();
       const e = err as NodeJS.ErrnoException;
       throw new Error(e.code === 'EADDRINUSE' ? `port ${port} is in use: is another ipwatch running? Set IPWATCH_API_PORT to another port.` : e.message);
     }),
@@ -36,9 +45,12 @@ export async function startApiService(ctx: ServiceContext, analytics: Analytics,
     name: 'api',
     port: actual,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}`,
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    stop: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await view.stop();
+    },
   };
 }
