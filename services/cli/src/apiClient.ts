@@ -16,14 +16,28 @@ export function apiBaseUrl(config: Readonly<IpwatchConfig>): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${config.api.port}`;
 }
 
-/** GET an api path; ApiUnreachable when nothing listens, Error with the api's message on a refusal. */
-export async function apiGet<T>(config: Readonly<IpwatchConfig>, path: string, query: Record<string, string | undefined> = {}): Promise<T> {
+/** GET an api path; ApiUnreachable when nothing listens, ApiError with the api's message on a refusal. */
+export function apiGet<T>(config: Readonly<IpwatchConfig>, path: string, query: Record<string, string | undefined> = {}): Promise<T> {
+  return apiRequest<T>(config, 'GET', path, { query });
+}
+
+/** Any api call: JSON body out (for POST), JSON answer back. */
+export async function apiRequest<T>(
+  config: Readonly<IpwatchConfig>,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  options: { query?: Record<string, string | undefined>; body?: unknown } = {},
+): Promise<T> {
   const url = new URL(path, apiBaseUrl(config));
-  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+  for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+  const headers: Record<string, string> = config.api.token ? { authorization: `Bearer ${config.api.token}` } : {};
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
   try {
     res = await fetch(url, {
-      headers: config.api.token ? { authorization: `Bearer ${config.api.token}` } : {},
+      method,
+      headers,
+      ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
       signal: AbortSignal.timeout(15_000),
     });
   } catch (err) {

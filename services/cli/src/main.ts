@@ -4,7 +4,8 @@ import { CONFIG_VARIABLES } from '@ipwatch/core/config';
 import { FilterError } from '@ipwatch/store';
 import { InvalidAddressError } from '@ipwatch/core/ip';
 import { UsageError, out, info } from './output.ts';
-import { ApiError } from './apiClient.ts';
+import { ApiError, ApiUnreachable } from './apiClient.ts';
+import { DecisionInputError } from '@ipwatch/core/blockTarget';
 
 interface Command {
   summary: string;
@@ -18,6 +19,10 @@ export const COMMANDS: Record<string, Command> = {
   replay: { summary: 'import a web-server access log (combined format) as request events', load: () => import('./commands/replay.ts') },
   migrate: { summary: 'apply ClickHouse migrations', load: () => import('./commands/migrate.ts') },
   topics: { summary: 'create the Kafka topics', load: () => import('./commands/topics.ts') },
+  block: { summary: 'block an IP or CIDR on every app instance (--reason, --expires)', load: () => import('./commands/block.ts') },
+  unblock: { summary: 'lift a block', load: () => import('./commands/unblock.ts') },
+  blocks: { summary: 'list the blocks in force, with time left', load: () => import('./commands/blocks.ts') },
+  allow: { summary: 'manage the allowlist (no block, no rate limit): allow <target> | --remove <target> | --list', load: () => import('./commands/allow.ts') },
 };
 
 function usage(): string {
@@ -52,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     return await mod.run(rest);
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof FilterError || err instanceof InvalidAddressError || err instanceof ApiError) {
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof FilterError || err instanceof InvalidAddressError || err instanceof ApiError || err instanceof ApiUnreachable || err instanceof DecisionInputError) {
       info(`ipwatch ${name}: ${e.message}`);
       return 2;
     }
