@@ -66,9 +66,19 @@ export interface RequestRecorderStats {
   emitErrors: number;
 }
 
+/** A request being watched: what enforcement (blocks, rate limits) needs to know and to say about it. */
+export interface ObservedRequest {
+  /** The client's canonical IP (before anonymisation), resolved once behind the trusted proxies. */
+  clientIp(): string;
+  /** The block mirror answered this request: its event says blocked. */
+  markBlocked(): void;
+  /** A rate limit answered this request: its event says rateLimited. */
+  markRateLimited(): void;
+}
+
 export interface RequestRecorder<Req extends IncomingMessage = IncomingMessage> {
-  /** Starts watching a request; call it when the request arrives. Never throws. */
-  observe(req: Req, res: ServerResponse): void;
+  /** Starts watching a request; call it when the request arrives. Never throws; undefined if it could not watch. */
+  observe(req: Req, res: ServerResponse): ObservedRequest | undefined;
   stats(): RequestRecorderStats;
 }
 
@@ -209,9 +219,13 @@ export function normaliseMethod(method: unknown): string {
  * the rest of the request (a symbol-keyed one even makes it a slow dictionary-mode object;
  * measured: +3 to +13 us per request).
  */
-class PendingRequest {
+class PendingRequest implements ObservedRequest {
   bytes = 0;
   done = false;
+  blocked = false;
+  rateLimited = false;
+  /** The raw client IP, resolved on first use (by enforcement at arrival, or when the event is built). */
+  ip: string | null = null;
   /** Registered for both 'finish' and 'close'; the first one builds the event. */
   readonly onDone: () => void;
   constructor(
@@ -222,12 +236,25 @@ class PendingRequest {
     readonly remoteAddress: string | undefined,
     readonly url: string | undefined,
     complete: (p: PendingRequest) => void,
+    private readonly resolveIp: ClientIpResolver,
   ) {
     // Assigned, not a class field or a named const: esbuild's keepNames (tsx) wraps every named
     // function it creates in __name(), an Object.defineProperty per request.
     this.onDone = () => {
       if (!this.done) complete(this);
     };
+  }
+
+  clientIp(): string {
+    return (this.ip ??= this.resolveIp(this.remoteAddress, this.req.headers ?? {}).ip);
+  }
+
+  markBlocked(): void {
+    this.blocked = true;
+  }
+
+  markRateLimited(): void {
+    this.rateLimited = true;
   }
 }
 
@@ -343,7 +370,7 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
       const latencyMs = performance.now() - p.t0;
       const { req, res } = p;
       const headers = req.headers ?? {};
-      const ip = anonymiser.anonymise(resolveClientIp(p.remoteAddress, headers).ip);
+      const ip = anonymiser.anonymise(p.clientIp());
       const method = normaliseMethod(req.method);
       const rawStatus = aborted && !res.headersSent ? 499 : res.statusCode;
       const status = Number.isInteger(rawStatus) && rawStatus >= 0 && rawStatus <= 999 ? rawStatus : 0;
@@ -365,8 +392,8 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
         referer: sanitizeHeaderValue(headers.referer ?? headers.referrer, maxHeaderLength),
         userId: u === null ? null : u.id,
         authenticated: u === null ? false : u.authenticated,
-        blocked: false,
-        rateLimited: false,
+        blocked: p.blocked,
+        rateLimited: p.rateLimited,
       };
       const value = encodeRequestEvent(event);
       recorded++;
@@ -376,7 +403,7 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
     }
   }
 
-  function observe(req: Req, res: ServerResponse): void {
+  function observe(req: Req, res: ServerResponse): ObservedRequest | undefined {
     try {
       const url = (req as { originalUrl?: unknown }).originalUrl ?? req.url;
       const p = new PendingRequest(
@@ -389,6 +416,7 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
         req.socket?.remoteAddress,
         typeof url === 'string' ? url : undefined,
         complete,
+        resolveClientIp,
       );
       if (countStreamedBytes) {
         const write = res.write;
@@ -405,8 +433,10 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
       }
       res.on('finish', p.onDone);
       res.on('close', p.onDone);
+      return p;
     } catch {
       emitErrors++;
+      return undefined;
     }
   }
 
