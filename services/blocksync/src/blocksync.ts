@@ -77,6 +77,13 @@ class ListSync {
     void this.pump();
   }
 
+  /** The store may have lost everything (a Redis restart): write the whole list again. */
+  rewrite(): void {
+    if (!this.caughtUp) return;
+    this.dirty = true;
+    void this.pump();
+  }
+
   reachedEnd(): void {
     this.caughtUp = true;
     this.dirty = true;
@@ -172,7 +179,31 @@ export function createBlocksync(options: BlocksyncOptions): Blocksync {
     entriesGauge.set({ list }, sync.table.size);
   }
 
+  // A Redis that comes back may have come back empty (it keeps nothing on disk here):
+  // every reconnection rewrites both lists whole.
+  let subscription: { close(): Promise<void> } | null = null;
+  let linkDown = false;
+  const subscribing = lists
+    .subscribe({
+      onChange: () => {},
+      onConnection: (up) => {
+        if (!up) {
+          linkDown = true;
+          return;
+        }
+        if (!linkDown) return;
+        linkDown = false;
+        warn('blocksync: the store is back; rewriting the lists whole');
+        for (const s of syncs.values()) s.rewrite();
+      },
+    })
+    .then((sub) => {
+      subscription = sub;
+    })
+    .catch((err) => warn('blocksync: cannot follow the store connection; lists are rewritten only after a failed write', err));
+
   const ready = (async () => {
+    await subscribing;
     for (const list of LISTS) {
       const reader = await log.readCompacted(LIST_TOPICS[list], { onMessage: (m) => onMessage(list, m) });
       readers.push(reader);
@@ -219,6 +250,7 @@ export function createBlocksync(options: BlocksyncOptions): Blocksync {
       clearInterval(dirtyTimer);
       for (const s of syncs.values()) s.stop();
       await Promise.all(readers.map((r) => r.stop()));
+      await (subscription as { close(): Promise<void> } | null)?.close();
     },
   };
 }

@@ -5,6 +5,9 @@ import type { EventLog } from '@ipwatch/core/eventLog';
 import { createHealth } from '@ipwatch/core/observability/health';
 import { createMetrics, type IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import type { ServiceContext } from '@ipwatch/core/service';
+import type { SharedLists } from '@ipwatch/core/sharedLists';
+import { createRedisSharedLists } from '@ipwatch/core/sharedLists/redis';
+import { createMemorySharedLists } from '@ipwatch/core/sharedLists/memory';
 import { info } from './output.ts';
 
 export function describeMode(config: Readonly<IpwatchConfig>): string {
@@ -36,3 +39,12 @@ export function createContext(config: Readonly<IpwatchConfig>, options: { log?: 
   };
 }
 
+
+/**
+ * The shared lists of this process: Redis when the config names it (every app instance and
+ * blocksync see the same lists), otherwise in-process (embedded: blocksync and the demo
+ * app's emitter share this one object).
+ */
+export function createSharedListsFor(config: Readonly<IpwatchConfig>): SharedLists {
+  return config.redis ? createRedisSharedLists(config.redis.url, { name: 'ipwatch-lists' }) : createMemorySharedLists();
+}

@@ -6,8 +6,9 @@ import { openAnalytics, type Analytics } from '@ipwatch/store';
 import { startEnricherService } from '@ipwatch/enricher';
 import { startSinkService } from '@ipwatch/sink';
 import { startApiService } from '@ipwatch/api';
+import { startBlocksyncService } from '@ipwatch/blocksync';
 import { RUNNABLE_SERVICES, type RunnableService } from '../runnable.ts';
-import { createContext, describeMode } from '../context.ts';
+import { createContext, createSharedListsFor, describeMode } from '../context.ts';
 import { info, UsageError } from '../output.ts';
 import { untilSignal } from '../signals.ts';
 
@@ -22,17 +23,25 @@ export async function run(argv: string[]): Promise<number> {
     throw new UsageError(`say which service to run: ipwatch run <${RUNNABLE_SERVICES.join('|')}>`);
   }
   const config = loadConfig();
+  if (name === 'blocksync' && !config.redis) {
+    throw new UsageError('blocksync mirrors the blocks into Redis for the app instances: set IPWATCH_REDIS_URL (in embedded mode `ipwatch dev` runs it in-process)');
+  }
   const ctx = createContext(config);
   const metrics = ctx.metrics(name);
   let analytics: Analytics | undefined;
   let service: RunningService;
+  // Serve /healthz from the start: blocksync reports "reading to the end" until it is ready.
+  const observability = await startObservabilityServer({ port: config.metricsPort, metrics, health: ctx.health });
   if (name === 'enricher') {
     service = await startEnricherService(ctx, metrics);
+  } else if (name === 'blocksync') {
+    const lists = createSharedListsFor(config);
+    const started = await startBlocksyncService(ctx, lists, metrics);
+    service = { name, stop: async () => { await started.stop(); await lists.close(); } };
   } else {
     analytics = await openAnalytics(config);
     service = name === 'sink' ? await startSinkService(ctx, analytics, metrics) : await startApiService(ctx, analytics);
   }
-  const observability = await startObservabilityServer({ port: config.metricsPort, metrics, health: ctx.health });
   info(`ipwatch ${name} running (${describeMode(config)}); metrics and health on :${observability.port}`);
   await untilSignal();
   info(`ipwatch ${name} stopping`);
