@@ -1,0 +1,183 @@
+/**
+ * The sliding-window log in Redis, shared by every instance of an app. One request check
+ * is ONE script call (EVALSHA, EVAL when the server does not have the script: ioredis's
+ * defineCommand), whatever the number of keys, so "admit only if every key is under its
+ * limit, then record in every key" is atomic across instances. Time is the Redis server's
+ * (TIME inside the script): app clocks that disagree cannot widen a window.
+ *
+ * Key layout: one sorted set per key, members "<sec>.<usec>-<n>" scored by the admission
+ * time in microseconds, PEXPIRE'd by the window at each admission (an idle key vanishes
+ * once its last entry is out of the window). Keys are used as the limiter names them
+ * ("ipwatch:rl:<rule>:<limitKey>"). A check's keys may hash to different slots, so this
+ * store needs one Redis (with replicas if you like), not Redis Cluster.
+ */
+import { createRedisClient, type Redis } from '@ipwatch/core/redis';
+import { EmitterOptionError } from '../errors.ts';
+import type { HitResult, RateLimitCheck, RateLimitCheckResult, RateLimitStore } from './store.ts';
+
+/**
+ * KEYS[i]: the i-th key; ARGV[2i-1], ARGV[2i]: its limit and window in ms.
+ * Returns { allowed (1|0), then per key: remaining, resetMs, retryAfterMs }.
+ */
+export const SLIDING_WINDOW_SCRIPT = `
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n = #KEYS
+local counts = {}
+local allowed = 1
+for i = 1, n do
+  local key = KEYS[i]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - tonumber(ARGV[2 * i]) * 1000)
+  local count = redis.call('ZCARD', key)
+  counts[i] = count
+  if count >= tonumber(ARGV[2 * i - 1]) then allowed = 0 end
+end
+local out = { allowed }
+local member = t[1] .. '.' .. t[2] .. '-'
+for i = 1, n do
+  local key = KEYS[i]
+  local limit = tonumber(ARGV[2 * i - 1])
+  local windowMs = tonumber(ARGV[2 * i])
+  local win = windowMs * 1000
+  local count = counts[i]
+  local reset = 0
+  local retry = 0
+  if allowed == 1 then
+    redis.call('ZADD', key, now, member .. count)
+    redis.call('PEXPIRE', key, windowMs)
+    if count == 0 then reset = windowMs end
+    count = count + 1
+  elseif count >= limit then
+    local e = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+    retry = math.ceil((tonumber(e[2]) + win - now) / 1000)
+  end
+  if count > 0 and reset == 0 then
+    local o = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    reset = math.ceil((tonumber(o[2]) + win - now) / 1000)
+  end
+  local remaining = limit - count
+  if remaining < 0 then remaining = 0 end
+  out[3 * i - 1] = remaining
+  out[3 * i] = reset
+  out[3 * i + 1] = retry
+end
+return out
+`;
+
+/** Name of the script command on the client (namespaced: the client may be shared). */
+const COMMAND = 'ipwatchSlidingWindowHit';
+
+type ScriptArg = string | number;
+interface WithScript {
+  [COMMAND](numKeys: number, ...args: ScriptArg[]): Promise<unknown>;
+}
+
+export interface RedisRateLimitStoreOptions {
+  /**
+   * A Redis URL (the store makes its client with createRedisClient and closes it on close()),
+   * or a client of yours made with createRedisClient (you close it). A client needs a
+   * command timeout: a check must never wait longer than that.
+   */
+  redis: string | Redis;
+  /** Deadline of one check, ms, for a client made from a URL (default 250). */
+  commandTimeoutMs?: number;
+  /** Batch the checks issued in one tick into one write, for a client made from a URL (default true). */
+  autoPipelining?: boolean;
+}
+
+export interface RedisRateLimitStore extends RateLimitStore {
+  readonly kind: 'redis';
+  readonly client: Redis;
+}
+
+function isRedisClient(value: unknown): value is Redis {
+  return typeof value === 'object' && value !== null && typeof (value as { defineCommand?: unknown }).defineCommand === 'function';
+}
+
+class UnexpectedReplyError extends Error {
+  override readonly name = 'UnexpectedReplyError';
+}
+
+function parseReply(reply: unknown): HitResult {
+  if (!Array.isArray(reply) || reply.length < 4 || (reply.length - 1) % 3 !== 0) {
+    throw new UnexpectedReplyError(`rate-limit script answered ${JSON.stringify(reply)?.slice(0, 200)}`);
+  }
+  const n = (reply.length - 1) / 3;
+  const results: RateLimitCheckResult[] = new Array(n);
+  for (let i = 0, j = 1; i < n; i++, j += 3) {
+    results[i] = { remaining: reply[j] as number, resetMs: reply[j + 1] as number, retryAfterMs: reply[j + 2] as number };
+  }
+  return { allowed: reply[0] === 1, results };
+}
+
+/**
+ * @example
+ * const store = createRedisRateLimitStore({ redis: 'redis://127.0.0.1:6379' });
+ * await store.hit([{ key: 'ipwatch:rl:login:203.0.113.7', limit: 3, windowMs: 300_000 },
+ *                  { key: 'ipwatch:rl:login:login-user:alice', limit: 3, windowMs: 300_000 }]);
+ */
+export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): RedisRateLimitStore {
+  const given = options?.redis;
+  let client: Redis;
+  let owned = false;
+  if (typeof given === 'string') {
+    if (!/^rediss?:\/\//.test(given)) throw new EmitterOptionError(`redis must be a URL such as redis://127.0.0.1:6379 or a client made with createRedisClient, not ${JSON.stringify(given)}`);
+    const commandTimeoutMs = options.commandTimeoutMs ?? 250;
+    if (!Number.isInteger(commandTimeoutMs) || commandTimeoutMs < 1 || commandTimeoutMs > 60_000) {
+      throw new EmitterOptionError(`commandTimeoutMs must be a whole number of ms from 1 to 60000, not ${JSON.stringify(options.commandTimeoutMs)}`);
+    }
+    client = createRedisClient(given, { name: 'ipwatch-ratelimit', commandTimeoutMs, autoPipelining: options.autoPipelining ?? true });
+    owned = true;
+  } else if (isRedisClient(given)) {
+    const timeout = given.options.commandTimeout;
+    if (typeof timeout !== 'number' || timeout <= 0) {
+      throw new EmitterOptionError('the Redis client has no commandTimeout, so a check could hang while Redis is unreachable: make it with createRedisClient (from @ipwatch/core/redis) or pass a URL');
+    }
+    client = given;
+  } else {
+    throw new EmitterOptionError('redis must be a Redis URL (redis://host:port) or an ioredis client made with createRedisClient');
+  }
+  client.defineCommand(COMMAND, { lua: SLIDING_WINDOW_SCRIPT });
+  const redis = client as Redis & WithScript;
+
+  function hit(checks: readonly RateLimitCheck[]): Promise<HitResult> {
+    const n = checks.length;
+    let reply: Promise<unknown>;
+    // One and two keys (nearly every request) without building an argument array.
+    if (n === 0) return Promise.resolve({ allowed: true, results: [] });
+    if (n === 1) {
+      const a = checks[0]!;
+      reply = redis[COMMAND](1, a.key, a.limit, a.windowMs);
+    } else if (n === 2) {
+      const a = checks[0]!;
+      const b = checks[1]!;
+      reply = redis[COMMAND](2, a.key, b.key, a.limit, a.windowMs, b.limit, b.windowMs);
+    } else {
+      const args: ScriptArg[] = new Array(3 * n);
+      for (let i = 0; i < n; i++) {
+        const c = checks[i]!;
+        args[i] = c.key;
+        args[n + 2 * i] = c.limit;
+        args[n + 2 * i + 1] = c.windowMs;
+      }
+      reply = redis[COMMAND](n, ...args);
+    }
+    return reply.then(parseReply);
+  }
+
+  return {
+    kind: 'redis',
+    client,
+    hit,
+    available: () => client.status === 'ready',
+    close: async () => {
+      if (!owned) return;
+      try {
+        await client.quit();
+      } catch {
+        client.disconnect();
+      }
+    },
+  };
+}
