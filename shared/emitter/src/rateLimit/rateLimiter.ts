@@ -336,11 +336,12 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
   // Policies: names are unique, since they name keys and header items. The built-in names
   // stay reserved when their rule is off, so a route cannot take one.
   const policies = new Map<string, Policy>();
-  const policy = (name: string, rate: Rate, builtIn = false): Policy => {
+  // A rule's keys all start with its name: 'ipwatch:rl:login:' holds both '<ip>' and 'login-user:<name>' keys (the limitKeys never overlap).
+  const policy = (name: string, rate: Rate, builtIn = false, keyName = name): Policy => {
     if (policies.has(name) || (!builtIn && RESERVED_NAMES.has(name))) {
       throw new EmitterOptionError(`rule name ${JSON.stringify(name)} is taken ('anonymous', 'authenticated', 'login' and 'login-user' name the built-in rules; a route keyed 'ip+user' also takes '<name>-user')`);
     }
-    const p = new Policy(name, rate.limit, rate.windowMs, `${keyPrefix}${name}:`);
+    const p = new Policy(name, rate.limit, rate.windowMs, `${keyPrefix}${keyName}:`);
     policies.set(name, p);
     return p;
   };
@@ -365,7 +366,7 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
       methods: compileMethods('rules.login', login.methods, ['POST']),
       paths: compilePaths('rules.login.paths', login.paths ?? ['/login']),
       ipPolicy: policy('login', rate, true),
-      userPolicy: policy('login-user', rate, true),
+      userPolicy: policy('login-user', rate, true, 'login'),
       by: 'ip+user',
     });
   }
@@ -384,7 +385,7 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
     const methods = compileMethods(where, route.methods, null);
     // 'user' keys by user id and by IP when anonymous: one policy, two kinds of key.
     const main = policy(route.name, rate);
-    pathRules.push({ kind: 'route', methods, paths, ipPolicy: main, userPolicy: by === 'ip+user' ? policy(`${route.name}-user`, rate) : null, by });
+    pathRules.push({ kind: 'route', methods, paths, ipPolicy: main, userPolicy: by === 'ip+user' ? policy(`${route.name}-user`, rate, false, route.name) : null, by });
   });
   // Requests whose method no path rule lists skip path work entirely (GET with only the login rule).
   const pathRuleMethods = new Set<string>();

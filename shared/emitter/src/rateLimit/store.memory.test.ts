@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMemoryRateLimitStore } from './store.memory.ts';
+
+function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+test('a sliding log: at most N admitted in any window of W, refused requests not counted', async () => {
+  const c = clock();
+  const store = createMemoryRateLimitStore({ now: c.now });
+  const check = [{ key: 'k', limit: 3, windowMs: 1000 }];
+  const admittedAt: number[] = [];
+  // one attempt every 50 ms for 5 s
+  for (let i = 0; i < 100; i++) {
+    const r = await store.hit(check);
+    if (r.allowed) admittedAt.push(c.now());
+    c.advance(50);
+  }
+  for (let i = 0; i + 3 < admittedAt.length; i++) assert.ok(admittedAt[i + 3]! - admittedAt[i]! >= 1000, `4 admitted within one window at ${admittedAt.slice(i, i + 4)}`);
+  // and it is not stricter than that: 3 per second over 5 s
+  assert.equal(admittedAt.length, 15);
+});
+
+test('no double burst across a window boundary (what a fixed window allows)', async () => {
+  const c = clock(0);
+  const store = createMemoryRateLimitStore({ now: c.now });
+  const check = [{ key: 'k', limit: 5, windowMs: 60_000 }];
+  c.advance(59_000);
+  for (let i = 0; i < 5; i++) assert.equal((await store.hit(check)).allowed, true);
+  c.advance(2_000); // a fixed window would start afresh here
+  assert.equal((await store.hit(check)).allowed, false);
+  c.advance(57_000); // 59 s after the five: still in the window
+  assert.equal((await store.hit(check)).allowed, false);
+  c.advance(1_000);
+  assert.equal((await store.hit(check)).allowed, true);
+});
+
+test('remaining, reset and retry-after', async () => {
+  const c = clock();
+  const store = createMemoryRateLimitStore({ now: c.now });
+  const check = [{ key: 'k', limit: 2, windowMs: 10_000 }];
+  assert.deepEqual((await store.hit(check)).results[0], { remaining: 1, resetMs: 10_000, retryAfterMs: 0 });
+  c.advance(3_000);
+  assert.deepEqual((await store.hit(check)).results[0], { remaining: 0, resetMs: 7_000, retryAfterMs: 0 });
+  c.advance(1_000);
+  const refused = await store.hit(check);
+  assert.equal(refused.allowed, false);
+  assert.deepEqual(refused.results[0], { remaining: 0, resetMs: 6_000, retryAfterMs: 6_000 });
+  c.advance(6_000);
+  assert.deepEqual((await store.hit(check)).results[0], { remaining: 0, resetMs: 3_000, retryAfterMs: 0 });
+});
+
+test('several keys: admitted only if all are under their limits, then counted in all', async () => {
+  const c = clock();
+  const store = createMemoryRateLimitStore({ now: c.now });
+  const ip = { key: 'ip', limit: 5, windowMs: 60_000 };
+  const user = { key: 'user', limit: 2, windowMs: 60_000 };
+  assert.equal((await store.hit([ip, user])).allowed, true);
+  assert.equal((await store.hit([ip, user])).allowed, true);
+  const refused = await store.hit([ip, user]);
+  assert.equal(refused.allowed, false);
+  assert.equal(refused.results[0]!.remaining, 3); // the IP key was not charged for the refusal
+  assert.equal(refused.results[0]!.retryAfterMs, 0);
+  assert.ok(refused.results[1]!.retryAfterMs > 0);
+  assert.equal((await store.hit([ip])).results[0]!.remaining, 2);
+});
+
+test('a lowered limit: retry-after waits until enough entries have left', async () => {
+  const c = clock();
+  const store = createMemoryRateLimitStore({ now: c.now });
+  for (let i = 0; i < 5; i++) {
+    await store.hit([{ key: 'k', limit: 5, windowMs: 10_000 }]);
+    c.advance(1000);
+  }
+  // entries at 0..4 s, now 5 s; with a limit of 2 the count must drop to 1, so four must leave: the fourth (at 3 s) leaves at 13 s
+  const r = await store.hit([{ key: 'k', limit: 2, windowMs: 10_000 }]);
+  assert.deepEqual(r, { allowed: false, results: [{ remaining: 0, resetMs: 5_000, retryAfterMs: 8_000 }] });
+});
+
+test('bounded: least recently used keys are evicted beyond maxKeys or maxEntries', async () => {
+  const c = clock();
+  const store = createMemoryRateLimitStore({ now: c.now, maxKeys: 3, maxEntries: 1000 });
+  const hit = (key: string) => store.hit([{ key, limit: 1, windowMs: 60_000 }]);
+  await hit('a');
+  await hit('b');
+  await hit('c');
+  assert.equal((await hit('a')).allowed, false); // a is used again: now the most recent
+  await hit('d'); // evicts b, the least recently used
+  assert.equal(store.size(), 3);
+  assert.equal(store.evictions(), 1);
+  assert.equal((await hit('a')).allowed, false, 'a kept');
+  assert.equal((await hit('b')).allowed, true, 'b was evicted, so it starts afresh');
+
+  const small = createMemoryRateLimitStore({ now: c.now, maxKeys: 100, maxEntries: 10 });
+  for (let i = 0; i < 20; i++) await small.hit([{ key: `k${i}`, limit: 5, windowMs: 60_000 }]);
+  assert.ok(small.size() <= 10);
+});
+
+test('bad options fail at construction', () => {
+  assert.throws(() => createMemoryRateLimitStore({ maxKeys: 0 }), /maxKeys must be a whole number/);
+  assert.throws(() => createMemoryRateLimitStore({ maxEntries: 1.5 }), /maxEntries/);
+});
