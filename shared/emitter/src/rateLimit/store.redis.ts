@@ -89,6 +89,10 @@ export interface RedisRateLimitStoreOptions {
 export interface RedisRateLimitStore extends RateLimitStore {
   readonly kind: 'redis';
   readonly client: Redis;
+  /** Resolves once the client is connected; rejects after `timeoutMs` (default 5000) if it is not. */
+  ready(timeoutMs?: number): Promise<void>;
+  /** Closes the client if the store made it (from a URL); a client you gave stays open. */
+  close(): Promise<void>;
 }
 
 function isRedisClient(value: unknown): value is Redis {
@@ -140,8 +144,35 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
   }
   client.defineCommand(COMMAND, { lua: SLIDING_WINDOW_SCRIPT });
   const redis = client as Redis & WithScript;
+  const deadlineMs = client.options.commandTimeout ?? 250;
+
+  function ready(timeoutMs = 5000): Promise<void> {
+    if (client.status === 'ready') return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        reject(new Error(`Redis not connected after ${timeoutMs} ms (status ${client.status})`));
+      }, timeoutMs);
+      client.once('ready', onReady);
+    });
+  }
+
+  // Until the first connection is up, checks wait for it (at most one command deadline)
+  // instead of failing at once: an app that starts serving before Redis answers its first
+  // PING should not log a Redis outage. After that, a lost connection fails fast.
+  let connecting: boolean = client.status !== 'ready';
+  if (connecting) client.once('ready', () => void (connecting = false));
 
   function hit(checks: readonly RateLimitCheck[]): Promise<HitResult> {
+    if (connecting) return ready(deadlineMs).then(() => send(checks));
+    return send(checks);
+  }
+
+  function send(checks: readonly RateLimitCheck[]): Promise<HitResult> {
     const n = checks.length;
     let reply: Promise<unknown>;
     // One and two keys (nearly every request) without building an argument array.
@@ -170,6 +201,7 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
     kind: 'redis',
     client,
     hit,
+    ready,
     available: () => client.status === 'ready',
     close: async () => {
       if (!owned) return;
