@@ -25,7 +25,7 @@
  * table.match('10.9.9.9', Date.now()); // '10.0.0.0/8'
  */
 import { InvalidAddressError } from '@ipwatch/core/ip';
-import { AddressParser, V4, V6 } from './addressParser.ts';
+import { AddressParser, V4, V6, type Family } from './addressParser.ts';
 
 /** MASK[len]: the int32 mask of a /len network within 32 bits. */
 const MASK = new Int32Array(33);
@@ -197,9 +197,17 @@ export class PrefixTable {
    */
   match(ip: string, now: number): string | null {
     const p = this.parser;
-    const family = p.parse(ip, 0, ip.length);
-    if (family === V4) return this.match4(p.v4, now);
-    if (family === V6) return this.match6(p.words, now);
+    return this.matchParsed(p, p.parse(ip, 0, ip.length), now);
+  }
+
+  /**
+   * match() for an address already read by `parser` (whose parse() returned `family`): one
+   * parse serves several tables, e.g. the allowlist and then the block list.
+   */
+  matchParsed(parser: AddressParser, family: Family, now: number): string | null {
+    if (this.count === 0) return null;
+    if (family === V4) return this.match4(parser.v4, now);
+    if (family === V6) return this.match6(parser.words, now);
     return null;
   }
 
