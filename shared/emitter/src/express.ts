@@ -9,6 +9,11 @@ import { TOPICS } from '@ipwatch/core/topics';
 import { createEventBuffer, type EventBuffer, type EventBufferOptions, type EventBufferStats } from './eventBuffer.ts';
 import { createRequestRecorder, type RequestRecorderOptions, type RequestRecorderStats } from './requestEvent.ts';
 import { EmitterOptionError } from './errors.ts';
+import { createEnforcer, type BlockedResponseOptions, type EnforcerStats } from './enforcement.ts';
+import type { ObservedRequest } from './requestEvent.ts';
+import type { BlockMirror } from './blockMirror/blockMirror.ts';
+import type { RateLimiter } from './rateLimit/rateLimiter.ts';
+import { createRateLimitEventAggregator, type RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
 
 /** What the middleware needs of Express's request: node's, plus `originalUrl` when routers rewrite `url`. */
 export type ExpressLikeRequest = IncomingMessage & { originalUrl?: string };
@@ -22,16 +27,38 @@ export interface IpwatchOptions<Req extends ExpressLikeRequest = ExpressLikeRequ
   bufferOptions?: Omit<EventBufferOptions, 'log' | 'topic'>;
   /** Topic of the events. Default TOPICS.requests. */
   topic?: string;
+  /**
+   * Blocks and the allowlist: a mirror of the shared lists (createBlockMirror). Blocked
+   * clients get `blocked.status` (403) and never reach the app; their requests are still
+   * logged, marked blocked. Allowlisted clients skip blocks and rate limits. You own the
+   * mirror: close it after the middleware.
+   */
+  blockMirror?: BlockMirror;
+  /** The answer blocked clients get. */
+  blocked?: BlockedResponseOptions;
+  /** Rate limits (createRateLimiter). You own it: close it after the middleware. */
+  rateLimiter?: RateLimiter;
+  /**
+   * Where limits are checked: 'entry' (default) in this middleware, for every route;
+   * 'mounted' where you mount `tracker.limit()`, after your auth and body parser, so the
+   * authenticated class and the per-username login limit know the user.
+   */
+  rateLimitAt?: 'entry' | 'mounted';
 }
 
-export interface IpwatchStats extends EventBufferStats, RequestRecorderStats {}
+export interface IpwatchStats extends EventBufferStats, RequestRecorderStats, EnforcerStats {
+  /** Rate-limit events: refusals folded into events, and refusals dropped under a flood of distinct keys. */
+  rateLimitEvents: { folded: number; dropped: number } | null;
+}
 
 export interface IpwatchMiddleware<Req extends ExpressLikeRequest = ExpressLikeRequest> {
   (req: Req, res: ServerResponse, next: (err?: unknown) => void): void;
   /** Sends what is buffered (up to `timeoutMs`, default 5 s) and stops. Call it on shutdown. */
   close(timeoutMs?: number): Promise<void>;
-  /** Counters: events buffered, sent, dropped (by reason), produce failures, hook errors. */
+  /** Counters: events buffered, sent, dropped (by reason), produce failures, hook errors, blocked, limited. */
   stats(): IpwatchStats;
+  /** The rate limiter as a middleware of its own, for `rateLimitAt: 'mounted'` (after auth and body parsing). */
+  limit(): (req: Req, res: ServerResponse, next: (err?: unknown) => void) => void;
 }
 
 /**
@@ -60,23 +87,66 @@ export interface IpwatchMiddleware<Req extends ExpressLikeRequest = ExpressLikeR
  * process.on('SIGTERM', () => tracker.close());
  */
 export function ipwatch<Req extends ExpressLikeRequest = ExpressLikeRequest>(options: IpwatchOptions<Req>): IpwatchMiddleware<Req> {
-  const { log, buffer: givenBuffer, bufferOptions, topic = TOPICS.requests, ...recorderOptions } = options ?? ({} as IpwatchOptions<Req>);
+  const {
+    log,
+    buffer: givenBuffer,
+    bufferOptions,
+    topic = TOPICS.requests,
+    blockMirror,
+    blocked,
+    rateLimiter,
+    rateLimitAt,
+    ...recorderOptions
+  } = options ?? ({} as IpwatchOptions<Req>);
   if ((log === undefined) === (givenBuffer === undefined)) {
     throw new EmitterOptionError('ipwatch() needs exactly one of `log` (an EventLog: Kafka or in-process) or `buffer` (from createEventBuffer)');
   }
   const ownsBuffer = givenBuffer === undefined;
   const buffer = givenBuffer ?? createEventBuffer({ ...bufferOptions, log: log!, topic });
   const recorder = createRequestRecorder<Req>({ ...recorderOptions, buffer });
+  // Rate-limit events have a small buffer of their own, so a flood of refusals never crowds out request events.
+  const eventsBuffer = rateLimiter && log ? createEventBuffer({ ...bufferOptions, log, topic: TOPICS.rateLimit }) : null;
+  const events: RateLimitEventAggregator | undefined = eventsBuffer ? createRateLimitEventAggregator({ buffer: eventsBuffer, app: recorderOptions.app ?? '' }) : undefined;
+  const enforcer =
+    blockMirror || rateLimiter
+      ? createEnforcer<Req>({
+          ...(blockMirror && { mirror: blockMirror }),
+          ...(rateLimiter && { limiter: rateLimiter }),
+          ...(events && { events }),
+          ...(rateLimitAt && { limitAt: rateLimitAt }),
+          ...(blocked && { blocked }),
+          ...(recorderOptions.user && { user: recorderOptions.user }),
+        })
+      : null;
+  // Only for 'mounted' limits: how tracker.limit() finds the request ipwatch is watching.
+  const observedByReq = enforcer?.limitAt === 'mounted' ? new WeakMap<Req, ObservedRequest>() : null;
 
   const middleware = function ipwatchMiddleware(req: Req, res: ServerResponse, next: (err?: unknown) => void): void {
-    recorder.observe(req, res); // never throws
-    next();
+    const observed = recorder.observe(req, res); // never throws
+    if (enforcer === null) return next();
+    if (observedByReq !== null && observed !== undefined) observedByReq.set(req, observed);
+    enforcer.atEntry(req, res, observed, next);
   } as IpwatchMiddleware<Req>;
   middleware.close = async (timeoutMs?: number) => {
+    await events?.close();
+    await eventsBuffer?.close(timeoutMs);
     // A buffer passed in belongs to the caller: flush it, leave closing to its owner.
     if (ownsBuffer) await buffer.close(timeoutMs);
     else await buffer.flush(timeoutMs);
   };
-  middleware.stats = () => ({ ...buffer.stats(), ...recorder.stats() });
+  middleware.stats = () => ({
+    ...buffer.stats(),
+    ...recorder.stats(),
+    ...(enforcer?.stats() ?? { blocked: 0, allowlisted: 0, rateLimited: 0, enforcementErrors: 0 }),
+    rateLimitEvents: events ? { folded: events.stats().folded, dropped: events.stats().dropped } : null,
+  });
+  middleware.limit = () => {
+    if (enforcer === null || enforcer.limitAt !== 'mounted' || observedByReq === null) {
+      throw new EmitterOptionError("tracker.limit() needs ipwatch({ rateLimiter, rateLimitAt: 'mounted' })");
+    }
+    return function ipwatchLimit(req: Req, res: ServerResponse, next: (err?: unknown) => void): void {
+      enforcer.limit(req, res, observedByReq.get(req), next);
+    };
+  };
   return middleware;
 }

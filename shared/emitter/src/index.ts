@@ -33,3 +33,15 @@ export {
 export { createIpAnonymiser, HASHED_IP_PREFIX, MIN_HASH_KEY_BYTES, type IpAnonymiser, type IpAnonymiserOptions } from './anonymise.ts';
 export { createEventBuffer, type EventBuffer, type EventBufferOptions, type EventBufferStats, type DropReason } from './eventBuffer.ts';
 export { EmitterOptionError } from './errors.ts';
+export { createEnforcer, type BlockedResponseOptions, type EnforcerStats } from './enforcement.ts';
+export { createBlockMirror, type BlockMirror, type BlockMirrorOptions, type BlockMirrorState } from './blockMirror/blockMirror.ts';
+export {
+  createRateLimiter,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimitDecision,
+  type RateLimitRulesOptions,
+  type RateLimiterStats,
+} from './rateLimit/rateLimiter.ts';
+export { createRateLimitEventAggregator, type RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
+export { parseRate, type Rate } from './rateLimit/rate.ts';

@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@ipwatch/core/config';
 import { createMetrics } from '@ipwatch/core/observability/metrics';
 import { startObservabilityServer } from '@ipwatch/core/observability/server';
-import { ipwatch } from '@ipwatch/emitter';
+import { ipwatch, createBlockMirror, createRateLimiter } from '@ipwatch/emitter';
 import { startApiService } from '@ipwatch/api';
-import { createContext, describeMode } from '../context.ts';
+import { startBlocksyncService } from '@ipwatch/blocksync';
+import { createContext, createSharedListsFor, describeMode } from '../context.ts';
 import { startLocalPipeline } from '../pipeline.ts';
 import { createDemoApp } from '../demo/demoApp.ts';
 import { startSimulator } from '../demo/simulator.ts';
@@ -15,9 +16,11 @@ import { out, info, UsageError } from '../output.ts';
 import { untilSignal } from '../signals.ts';
 
 export const help = `ipwatch dev [--simulate] [--duration SECONDS] [--rate N] [--port PORT]
-  Runs ipwatch in one process: a demo Express app with the emitter, the enricher, the sink
-  and the api, over whatever the environment configures (by default the in-process event
-  log and chDB under ./.ipwatch: nothing to install).
+  Runs ipwatch in one process: a demo Express app with the emitter (blocks, allowlist and
+  rate limits enforced), the enricher, the sink, blocksync and the api, over whatever the
+  environment configures (by default the in-process event log and chDB under ./.ipwatch:
+  nothing to install). Blocks and the allowlist persist in ./.ipwatch across restarts;
+  change them from another terminal with \`npx ipwatch block|unblock|blocks|allow\`.
   --simulate        send simulated visitors' traffic to the demo app
   --rate N          simulated requests per second (default 40)
   --duration S      stop after S seconds, wait until every event is stored, print a summary
@@ -47,6 +50,8 @@ export async function run(argv: string[]): Promise<number> {
   const ctx = createContext(config, { sharedMetrics: metrics });
   info(`ipwatch dev: ${describeMode(config)}`);
   const pipeline = await startLocalPipeline(ctx);
+  const lists = createSharedListsFor(config);
+  const blocksync = await startBlocksyncService(ctx, lists);
   const api = await startApiService(ctx, pipeline.analytics);
   const observability = await startObservabilityServer({ port: config.metricsPort, host: '127.0.0.1', metrics, health: ctx.health }).catch(() =>
     // In dev the metrics port is a convenience: take any free one rather than refuse to start.
@@ -54,8 +59,21 @@ export async function run(argv: string[]): Promise<number> {
   );
 
   const instance = `${hostname()}:${process.pid}:${started}`;
-  const emitter = ipwatch({ log: ctx.log, app: 'demo', instance, trustedProxies: ['127.0.0.1', '::1'] });
-  const server = createDemoApp(emitter).listen(port, '127.0.0.1');
+  const blockMirror = createBlockMirror({ lists, onWarn: ctx.warn });
+  await blockMirror.ready;
+  ctx.health.register('block-mirror', () => blockMirror.health());
+  // The demo's limits: generous for browsing, so that the noisy client and the password guesser stand out.
+  const rateLimiter = createRateLimiter({
+    store: config.redis?.url,
+    rules: {
+      anonymous: '120/m',
+      authenticated: '600/m',
+      login: { rate: '3/5m', paths: ['/login'], username: (req) => (req as { body?: { username?: unknown } }).body?.username as string | undefined },
+    },
+  });
+  ctx.health.register('rate-limiter', () => rateLimiter.health());
+  const emitter = ipwatch({ log: ctx.log, app: 'demo', instance, trustedProxies: ['127.0.0.1', '::1'], blockMirror, rateLimiter, rateLimitAt: 'mounted' });
+  const server = createDemoApp(emitter, emitter.limit()).listen(port, '127.0.0.1');
   await Promise.race([
     once(server, 'listening'),
     once(server, 'error').then(([err]) => {
@@ -81,12 +99,16 @@ export async function run(argv: string[]): Promise<number> {
   server.close();
   server.closeAllConnections();
   await emitter.close();
+  await rateLimiter.close();
+  await blockMirror.close();
   const emitted = emitter.stats().sent;
 
   // Wait until the store holds every event this run emitted (the pipeline is asynchronous).
   const stored = await pipeline.waitStored(instance, emitted, 60_000);
   const health = await ctx.health.report();
   await api.stop();
+  await blocksync.stop();
+  await lists.close();
   await pipeline.stop();
   await observability.close();
   await ctx.log.close();
@@ -95,6 +117,8 @@ export async function run(argv: string[]): Promise<number> {
     emitted,
     stored,
     dropped: emitter.stats().dropped,
+    blocked: emitter.stats().blocked,
+    rateLimited: emitter.stats().rateLimited,
     simulated: simulator?.sent() ?? 0,
     seconds: Math.round((Date.now() - started) / 100) / 10,
     health: health.state,

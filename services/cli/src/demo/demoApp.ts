@@ -5,11 +5,16 @@
  */
 import express, { type RequestHandler } from 'express';
 
-export function createDemoApp(emitter: RequestHandler): express.Express {
+/**
+ * @param emitter the ipwatch middleware, first: it sees every request and answers blocked ones
+ * @param limit its rate limiter, after the body parser so the login limit sees the username
+ */
+export function createDemoApp(emitter: RequestHandler, limit?: RequestHandler): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(emitter);
   app.use(express.urlencoded({ extended: false, limit: '4kb' }));
+  if (limit) app.use(limit);
   app.get('/', (_req, res) => {
     res.type('html').send('<h1>ipwatch demo shop</h1><p>Every request to this app is logged by ipwatch.</p>');
   });

@@ -1,0 +1,159 @@
+/**
+ * Enforcement in the request path: the allowlist, the block mirror and the rate limiter,
+ * in that order, answered before the app sees the request. Blocks are a Map lookup in
+ * memory (no I/O); a rate-limit check is one Redis call whose latency is bounded by the
+ * client's command timeout, with the fallback limiter behind it. Nothing here throws into
+ * the request: a failure lets the request through and is counted.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ObservedRequest, RequestUser } from './requestEvent.ts';
+import type { BlockMirror } from './blockMirror/blockMirror.ts';
+import type { RateLimiter } from './rateLimit/rateLimiter.ts';
+import type { RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
+import { sanitizePath } from './requestEvent.ts';
+import { UNKNOWN_IP } from './clientIp.ts';
+import { EmitterOptionError } from './errors.ts';
+
+export interface BlockedResponseOptions {
+  /** Status of a blocked request's answer. Default 403. */
+  status?: number;
+  /** Body for browsers and other clients (text/plain). Default "Forbidden". */
+  text?: string;
+  /** Body for API clients (Accept: application/json), sent as JSON. Default {"error":"forbidden"}. */
+  json?: Record<string, unknown>;
+}
+
+export interface EnforcerOptions<Req extends IncomingMessage> {
+  mirror?: BlockMirror;
+  limiter?: RateLimiter;
+  /** Where limited requests become RateLimitEvents. */
+  events?: RateLimitEventAggregator;
+  /**
+   * When rate limits are checked: 'entry' (default), by the ipwatch middleware itself, so every
+   * route is covered; 'mounted', by `tracker.limit()` where you mount it, after your auth and
+   * body parser, so the authenticated class and the login limit per username see the user.
+   */
+  limitAt?: 'entry' | 'mounted';
+  blocked?: BlockedResponseOptions;
+  user?: (req: Req) => RequestUser | null | undefined;
+}
+
+export interface EnforcerStats {
+  blocked: number;
+  allowlisted: number;
+  rateLimited: number;
+  /** Checks that failed unexpectedly (the request went through). */
+  enforcementErrors: number;
+}
+
+export interface Enforcer<Req extends IncomingMessage> {
+  /** At arrival: answers blocked requests, and rate-limits them when limitAt is 'entry'; else calls next(). */
+  atEntry(req: Req, res: ServerResponse, observed: ObservedRequest | undefined, next: (err?: unknown) => void): void;
+  /** Where `tracker.limit()` is mounted. */
+  limit(req: Req, res: ServerResponse, observed: ObservedRequest | undefined, next: (err?: unknown) => void): void;
+  readonly limitAt: 'entry' | 'mounted';
+  stats(): EnforcerStats;
+}
+
+function wantsJson(req: IncomingMessage): boolean {
+  const accept = req.headers.accept;
+  return typeof accept === 'string' && accept.includes('application/json') && !accept.includes('text/html');
+}
+
+export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOptions<Req>): Enforcer<Req> {
+  const { mirror, limiter, events, user } = options;
+  const limitAt = options.limitAt ?? 'entry';
+  if (limitAt !== 'entry' && limitAt !== 'mounted') throw new EmitterOptionError(`rateLimit.at must be 'entry' or 'mounted', not ${JSON.stringify(limitAt)}`);
+  const status = options.blocked?.status ?? 403;
+  if (!Number.isInteger(status) || status < 400 || status > 599) throw new EmitterOptionError(`blocked.status must be an HTTP error status (400-599), not ${JSON.stringify(status)}`);
+  const text = options.blocked?.text ?? 'Forbidden';
+  if (typeof text !== 'string') throw new EmitterOptionError('blocked.text must be a string');
+  const json = JSON.stringify(options.blocked?.json ?? { error: 'forbidden' });
+  const stats: EnforcerStats = { blocked: 0, allowlisted: 0, rateLimited: 0, enforcementErrors: 0 };
+  // Requests the allowlist let through at entry: tracker.limit() must not count them later.
+  const allowlisted = new WeakSet<IncomingMessage>();
+
+  function answerBlocked(req: Req, res: ServerResponse): void {
+    const asJson = wantsJson(req);
+    const body = asJson ? json : text;
+    res.statusCode = status;
+    res.setHeader('content-type', asJson ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8');
+    res.setHeader('content-length', Buffer.byteLength(body));
+    res.setHeader('cache-control', 'no-store');
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  function readUser(req: Req): RequestUser | null {
+    if (!user) return null;
+    try {
+      const u = user(req);
+      return u && (typeof u.id === 'string' || u.id === null) ? { id: u.id, authenticated: u.authenticated === true } : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function checkLimit(req: Req, res: ServerResponse, ip: string, observed: ObservedRequest | undefined, next: (err?: unknown) => void): void {
+    const l = limiter as RateLimiter;
+    const u = readUser(req);
+    l.check(req, { ip, userId: u?.id ?? null, authenticated: u?.authenticated ?? false }).then(
+      (decision) => {
+        if (decision.limited) {
+          stats.rateLimited++;
+          observed?.markRateLimited();
+          events?.record(decision, ip, sanitizePath(req.url, 512), u?.id ?? null);
+        }
+        // respond() answers a refused request, or sets an admitted one's RateLimit headers.
+        if (!l.respond(res, decision)) next();
+      },
+      () => {
+        // The limiter handles store failures itself (fallback); reaching here is a bug. Serve.
+        stats.enforcementErrors++;
+        next();
+      },
+    );
+  }
+
+  function clientIp(observed: ObservedRequest | undefined): string | null {
+    const ip = observed?.clientIp();
+    return ip === undefined || ip === UNKNOWN_IP ? null : ip;
+  }
+
+  return {
+    limitAt,
+    atEntry(req, res, observed, next) {
+      try {
+        const ip = clientIp(observed);
+        if (ip === null) return next();
+        const verdict = mirror?.check(ip) ?? null;
+        if (verdict === 'blocked') {
+          stats.blocked++;
+          observed?.markBlocked();
+          answerBlocked(req, res);
+          return;
+        }
+        if (verdict === 'allowed') {
+          stats.allowlisted++;
+          if (limitAt === 'mounted') allowlisted.add(req);
+          return next();
+        }
+        if (limiter && limitAt === 'entry') return checkLimit(req, res, ip, observed, next);
+        next();
+      } catch {
+        stats.enforcementErrors++;
+        next();
+      }
+    },
+    limit(req, res, observed, next) {
+      try {
+        const ip = clientIp(observed);
+        if (!limiter || ip === null || allowlisted.has(req)) return next();
+        checkLimit(req, res, ip, observed, next);
+      } catch {
+        stats.enforcementErrors++;
+        next();
+      }
+    },
+    stats: () => ({ ...stats }),
+  };
+}
