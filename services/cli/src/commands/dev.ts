@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   const instance = `${hostname()}:${process.pid}:${started}`;
   const blockMirror = createBlockMirror({ lists, onWarn: ctx.warn });
   await blockMirror.ready;
-  ctx.health.register('block-mirror', () => blockMirror.health());
+  const unregisterMirror = ctx.health.register('block-mirror', () => blockMirror.health());
   // The demo's limits: generous for browsing, so that the noisy client and the password guesser stand out.
   const rateLimiter = createRateLimiter({
     store: config.redis?.url,
@@ -71,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
       login: { rate: '3/5m', paths: ['/login'], username: (req) => (req as { body?: { username?: unknown } }).body?.username as string | undefined },
     },
   });
-  ctx.health.register('rate-limiter', () => rateLimiter.health());
+  const unregisterLimiter = ctx.health.register('rate-limiter', () => rateLimiter.health());
   const emitter = ipwatch({ log: ctx.log, app: 'demo', instance, trustedProxies: ['127.0.0.1', '::1'], blockMirror, rateLimiter, rateLimitAt: 'mounted' });
   const server = createDemoApp(emitter, emitter.limit()).listen(port, '127.0.0.1');
   await Promise.race([
@@ -99,6 +99,8 @@ export async function run(argv: string[]): Promise<number> {
   server.close();
   server.closeAllConnections();
   await emitter.close();
+  unregisterLimiter();
+  unregisterMirror();
   await rateLimiter.close();
   await blockMirror.close();
   const emitted = emitter.stats().sent;
