@@ -18,6 +18,10 @@ import type { ServiceContext } from '@ipwatch/core/service';
 import { createBlocksync, type Blocksync } from '@ipwatch/blocksync';
 import { startApiService, type ApiService } from '@ipwatch/api';
 import { listBlockEvents } from '@ipwatch/store';
+import { createClickhouseSink } from '@ipwatch/sink';
+import { codecs } from '@ipwatch/core/schemas';
+import { TOPICS } from '@ipwatch/core/topics';
+import type { LogMessage } from '@ipwatch/core/eventLog';
 import { testAnalytics } from './support/analytics.ts';
 import { kafkaBrokers, uniqueName } from './support/components.ts';
 import { startRedisServer, type TestRedis } from './support/redisServer.ts';
@@ -185,6 +189,41 @@ describe('enforcement across two app instances', { timeout: 300_000 }, () => {
     const after: number[] = [];
     for (let i = 0; i < 6; i++) after.push((await call(apps[i % 2]!.port, '/search', { xff: '203.0.113.151' })).status);
     assert.deepEqual(after, [200, 200, 200, 200, 200, 429]);
+  });
+
+  test('blocked and limited requests are logged as such; limit hits land in rate_limit_events, folded', async () => {
+    const analytics = await testAnalytics();
+    const sink = createClickhouseSink({ log, analytics, metrics: createMetrics('enf-sink'), batchSize: 1000, flushMs: 100, groupId: uniqueName('enf-sink') });
+    await sink.start();
+    const seen: LogMessage[] = [];
+    const consumer = await log.consume({ groupId: uniqueName('enf-requests'), topics: [TOPICS.requests], handle: async (b) => void seen.push(...b.messages) });
+    try {
+      assert.equal((await cli('block', '203.0.113.200')).code, 0);
+      await everywhere('blocked', '203.0.113.200', 403);
+      const flood: number[] = [];
+      for (let i = 0; i < 30; i++) flood.push((await call(apps[0]!.port, '/search', { xff: '203.0.113.201' })).status);
+      assert.equal(flood.filter((s) => s === 429).length, 25);
+
+      await eventually('events on Kafka', () => {
+        const events = seen.map((m) => codecs.RequestEvent.decode(m.value!));
+        return events.some((e) => e.ip === '203.0.113.200' && e.blocked && e.status === 403) && events.filter((e) => e.ip === '203.0.113.201' && e.rateLimited && e.status === 429).length === 25;
+      }, 15_000);
+      // 25 refusals within a second or two: folded into a few events, not 25
+      let rows: Array<{ n: number; total: number }> = [];
+      await eventually('rate_limit_events rows', async () => {
+        const rs = await analytics.client.query({
+          query: "SELECT count() AS n, sum(count) AS total FROM rate_limit_events WHERE ip = toIPv6('::ffff:203.0.113.201') AND rule = 'search'",
+          format: 'JSONEachRow',
+          clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+        });
+        rows = await rs.json();
+        return Number(rows[0]?.total ?? 0) === 25;
+      }, 15_000);
+      assert.ok(Number(rows[0]!.n) <= 5, `folded into ${rows[0]!.n} events`);
+    } finally {
+      await consumer.stop();
+      await sink.stop();
+    }
   });
 
   test('bad input is refused with a message that says what is wrong', async () => {
