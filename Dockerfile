@@ -16,6 +16,7 @@ COPY shared/emitter/package.json shared/emitter/
 COPY shared/store/package.json shared/store/
 COPY services/enricher/package.json services/enricher/
 COPY services/sink/package.json services/sink/
+COPY services/blocksync/package.json services/blocksync/
 COPY services/api/package.json services/api/
 COPY services/cli/package.json services/cli/
 RUN npm ci --omit=dev && npm cache clean --force
