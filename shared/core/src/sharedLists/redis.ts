@@ -180,10 +180,16 @@ export function createRedisSharedLists(url: string, options: RedisSharedListsOpt
       await connected();
       assertListName(list);
       const key = keyOf(list);
-      let cursor = '0';
-      do {
-        const [next, flat] = await client.hscan(key, cursor, 'COUNT', scanCount);
-        cursor = next;
+      const ask = (cursor: string): Promise<[string, string[]]> => {
+        const reply = client.hscan(key, cursor, 'COUNT', scanCount);
+        reply.catch(() => {}); // observed here so that an abandoned prefetch is no unhandled rejection; awaited below
+        return reply;
+      };
+      let pending = ask('0');
+      for (;;) {
+        const [next, flat] = await pending;
+        // Ask for the next batch before reading this one: Redis and the network work while we decode.
+        if (next !== '0') pending = ask(next);
         const batch: ListEntry[] = [];
         let skipped = 0;
         for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -193,7 +199,8 @@ export function createRedisSharedLists(url: string, options: RedisSharedListsOpt
         }
         if (skipped > 0) warn(`redis shared lists: skipped ${skipped} unreadable value(s) in ${key} (expected "<expiresAt>|<record>")`);
         if (batch.length > 0) onBatch(batch);
-      } while (cursor !== '0');
+        if (next === '0') return;
+      }
     },
 
     async subscribe(handlers): Promise<ListSubscription> {

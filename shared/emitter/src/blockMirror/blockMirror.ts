@@ -18,7 +18,7 @@
  */
 import type { CheckResult } from '@ipwatch/core/observability/health';
 import type { ListChange, ListEntry, ListName, ListSubscription, SharedLists } from '@ipwatch/core/sharedLists';
-import { AddressParser } from './addressParser.ts';
+import { AddressParser, NOT_IP } from './addressParser.ts';
 import { PrefixTable } from './prefixTable.ts';
 
 export interface BlockMirrorOptions {
@@ -254,6 +254,7 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
   const check = (ip: string): BlockVerdict => {
     // One parse for both tables; an empty table answers without reading it.
     const family = parser.parse(ip, 0, ip.length);
+    if (family === NOT_IP) return null;
     const at = now();
     if (allows.matchParsed(parser, family, at) !== null) return 'allowed';
     if (blocks.matchParsed(parser, family, at) !== null) return 'blocked';
