@@ -191,7 +191,8 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
           synced = false;
           reportOutage(subscription === null ? 'cannot subscribe to the lists' : 'cannot load the lists', err);
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, delay);
+            // unref: a mirror waiting to retry must not keep an app that is shutting down alive.
+            const timer = setTimeout(resolve, delay).unref();
             wake = () => {
               clearTimeout(timer);
               resolve();
