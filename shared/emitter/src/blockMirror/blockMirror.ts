@@ -191,8 +191,8 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
           synced = false;
           reportOutage(subscription === null ? 'cannot subscribe to the lists' : 'cannot load the lists', err);
           await new Promise<void>((resolve) => {
-            // unref: a mirror waiting to retry must not keep an app that is shutting down alive.
-            const timer = setTimeout(resolve, delay).unref();
+            // Not unref'd: an app awaiting `ready` while the store is down must wait, not exit. close() ends the wait.
+            const timer = setTimeout(resolve, delay);
             wake = () => {
               clearTimeout(timer);
               resolve();
