@@ -81,3 +81,20 @@ test('a failed write makes the list dirty and it is rewritten whole once the sto
   await sync.stop();
   await log.close();
 });
+
+test('expired entries are swept from the store; a new block of the same target is written again', async () => {
+  const log = createMemoryEventLog();
+  const lists = createMemorySharedLists();
+  let clock = Date.now();
+  const sync = createBlocksync({ log, lists, metrics: createMetrics('blocksync-test3'), warn: () => {}, sweepMs: 20, now: () => clock });
+  await sync.ready;
+  await log.produce(TOPICS.blocks, [blockMessage(decision('203.0.113.50', clock + 1000)), blockMessage(decision('203.0.113.51'))]);
+  await eventually(async () => (await listed(lists, 'blocks')).length === 2);
+  clock += 2000;
+  await eventually(async () => (await listed(lists, 'blocks')).join() === '203.0.113.51');
+  assert.equal(sync.state().blocks.entries, 2, 'the topic still holds it');
+  await log.produce(TOPICS.blocks, [blockMessage(decision('203.0.113.50', clock + 60_000))]);
+  await eventually(async () => (await listed(lists, 'blocks')).length === 2);
+  await sync.stop();
+  await log.close();
+});

@@ -24,6 +24,11 @@ export interface BlocksyncOptions {
   warn(message: string, err?: unknown): void;
   /** Wait before retrying a failed write to the store; doubles up to 5 s. Default 100 ms. */
   retryMs?: number;
+  /**
+   * How often expired entries are removed from the store. Readers stop applying an entry at
+   * its expiry on their own; this only frees their memory. Default 60 s.
+   */
+  sweepMs?: number;
   now?: () => number;
 }
 
@@ -69,7 +74,26 @@ class ListSync {
     this.backoff = opts.retryMs;
   }
 
+  /** Expired entries already removed from the store (they stay in the table: the topic still holds them). */
+  private readonly swept = new Set<string>();
+
+  /** Removes from the store what has expired since the last sweep. */
+  sweep(now: number): number {
+    if (!this.synced) return 0;
+    let n = 0;
+    for (const [target, e] of this.table) {
+      if (e.expiresAt !== null && e.expiresAt <= now && !this.swept.has(target)) {
+        this.swept.add(target);
+        this.queue.push({ target, entry: null });
+        n++;
+      }
+    }
+    if (n) void this.pump();
+    return n;
+  }
+
   apply(update: ListUpdate): void {
+    this.swept.delete(update.target);
     if (update.entry === null) this.table.delete(update.target);
     else this.table.set(update.target, update.entry);
     if (!this.caughtUp) return;
@@ -219,6 +243,10 @@ export function createBlocksync(options: BlocksyncOptions): Blocksync {
     for (const [list, s] of syncs) dirtyGauge.set({ list }, s.dirty && s.caughtUp ? 1 : 0);
   }, 1000);
   dirtyTimer.unref();
+  const sweepTimer = setInterval(() => {
+    for (const s of syncs.values()) s.sweep(now());
+  }, options.sweepMs ?? 60_000);
+  sweepTimer.unref();
 
   return {
     ready,
@@ -248,6 +276,7 @@ export function createBlocksync(options: BlocksyncOptions): Blocksync {
     async stop() {
       stopped = true;
       clearInterval(dirtyTimer);
+      clearInterval(sweepTimer);
       for (const s of syncs.values()) s.stop();
       await Promise.all(readers.map((r) => r.stop()));
       await (subscription as { close(): Promise<void> } | null)?.close();
