@@ -288,3 +288,25 @@ test('close: health says so, ready resolves even if nothing ever loaded, no more
   assert.equal(mirror.check('192.0.2.1'), null);
   assert.equal(mirror.state().changesApplied, 0);
 });
+
+test('a store that comes back empty (Redis restarted) does not wipe the mirror until blocksync announces its rewrite', async () => {
+  const inner = createMemorySharedLists();
+  await inner.replace('blocks', [entry('203.0.113.0/24')]);
+  const lists = listsUnderTest(inner);
+  const mirror = createBlockMirror({ lists, retryMs: 5, maxRetryMs: 10 });
+  await mirror.ready;
+  assert.equal(mirror.check('203.0.113.9'), 'blocked');
+  lists.drop();
+  await inner.replace('blocks', []); // the restart lost everything; nobody hears of it
+  lists.restore();
+  await waitFor(() => mirror.state().syncs >= 1 && lists.scansStarted >= 4, 'the rescan after the link came back');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(mirror.check('203.0.113.9'), 'blocked', 'the last list is kept');
+  assert.equal(mirror.state().stale, true);
+  assert.equal(mirror.health().state, 'degraded');
+  // blocksync's rewrite is announced: now an empty list is believed
+  await inner.replace('blocks', []);
+  await waitFor(() => mirror.check('203.0.113.9') === null, 'the announced (empty) list to apply');
+  await waitFor(() => !mirror.state().stale, 'in sync again');
+  await mirror.close();
+});
