@@ -1,15 +1,19 @@
 /**
  * The sliding-window log in Redis, shared by every instance of an app. One request check
- * is ONE script call (EVALSHA, EVAL when the server does not have the script: ioredis's
- * defineCommand), whatever the number of keys, so "admit only if every key is under its
- * limit, then record in every key" is atomic across instances. Time is the Redis server's
- * (TIME inside the script): app clocks that disagree cannot widen a window.
+ * is ONE script call (EVALSHA; EVAL when the server does not have the script), whatever
+ * the number of keys, so "admit only if every key is under its limit, then record in every
+ * key" is atomic across instances. Time is the Redis server's (TIME inside the script):
+ * app clocks that disagree cannot widen a window. A command error or timeout rejects (the
+ * fallback policy decides, store.fallback.ts); it is never read as a verdict.
  *
  * Key layout: one sorted set per key, members "<sec>.<usec>-<n>" scored by the admission
  * time in microseconds, PEXPIRE'd by the window at each admission (an idle key vanishes
- * once its last entry is out of the window). Keys are used as the limiter names them
- * ("ipwatch:rl:<rule>:<limitKey>"). A check's keys may hash to different slots, so this
- * store needs one Redis (with replicas if you like), not Redis Cluster.
+ * once its last entry is out of the window). Keys are used as the limiter names them:
+ * "<keyPrefix><rule>:<limitKey>", e.g. "ipwatch:rl:anonymous:203.0.113.7",
+ * "ipwatch:rl:anonymous:2001:db8:1:2::/64", "ipwatch:rl:authenticated:user:42",
+ * "ipwatch:rl:login:login-user:alice". A check's keys may hash to different slots, so this
+ * store needs one Redis (with replicas if you like), not Redis Cluster. Needs Redis >= 3.2
+ * (script effects replication; the default from 5).
  */
 import { createHash } from 'node:crypto';
 import { createRedisClient, type Redis } from '@ipwatch/core/redis';
