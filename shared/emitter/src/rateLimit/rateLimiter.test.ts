@@ -259,6 +259,13 @@ test('a store that fails: the check still answers (fallback), health says degrad
   assert.equal(createRateLimiter({ store: down, fallback: 'allow' }).health().state, 'ok', 'nothing failed yet');
 });
 
+test('a malformed caller value never throws into the request: admitted and counted', async () => {
+  const { limiter } = setup();
+  const d = await limiter.check(req('GET', '/'), { ip: undefined as unknown as string, userId: null, authenticated: false });
+  assert.equal(d.limited, false);
+  assert.equal(limiter.stats().checkErrors, 1);
+});
+
 test('bad options fail at construction with what to write instead', () => {
   const bad = (options: RateLimiterOptions, re: RegExp) =>
     assert.throws(() => createRateLimiter(options), (err: unknown) => err instanceof EmitterOptionError && re.test(err.message));

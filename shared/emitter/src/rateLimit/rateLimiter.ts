@@ -155,6 +155,8 @@ export interface RateLimiterStats {
   usernameHookErrors: number;
   /** Times `onLimited` threw. */
   onLimitedErrors: number;
+  /** Checks that failed for another reason than the store (a malformed `who`, a bug): those requests were admitted. */
+  checkErrors: number;
   /** Which store answers, and its error and fallback counters. */
   store: FallbackState & { kind: string };
   events: RateLimitEventAggregatorStats | null;
@@ -421,6 +423,7 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
   const limitedByRule = new Map<string, number>();
   let usernameHookErrors = 0;
   let onLimitedErrors = 0;
+  let checkErrors = 0;
   const NOT_LIMITED: RateLimitAllowed = Object.freeze({ limited: false, headers: EMPTY_HEADERS });
   const NOTHING_TO_COUNT = Promise.resolve<RateLimitDecision>(NOT_LIMITED);
 
@@ -511,6 +514,17 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
 
   function check(req: IncomingMessage, who: RateLimitWho): Promise<RateLimitDecision> {
     checks++;
+    try {
+      return count(req, who);
+    } catch {
+      // A bug or a malformed `who` (not a store outage: that is the fallback's): counted, and the request served.
+      checkErrors++;
+      allowedCount++;
+      return NOTHING_TO_COUNT;
+    }
+  }
+
+  function count(req: IncomingMessage, who: RateLimitWho): Promise<RateLimitDecision> {
     const ipKey = ipLimitKey(who.ip, ipv6Prefix);
     const userKey = who.userId !== null && who.userId !== '' ? `user:${keyPart(who.userId)}` : null;
     const counted: Counted[] = [];
@@ -565,6 +579,7 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
       limitedByRule: Object.fromEntries(limitedByRule),
       usernameHookErrors,
       onLimitedErrors,
+      checkErrors,
       store: { kind: primary.kind, ...store.state() },
       events: events?.stats() ?? null,
     };
