@@ -36,6 +36,11 @@ export interface EnforcerOptions<Req extends IncomingMessage> {
   limitAt?: 'entry' | 'mounted';
   blocked?: BlockedResponseOptions;
   user?: (req: Req) => RequestUser | null | undefined;
+  /**
+   * The app's IP anonymisation: rate-limit events leave the app with the anonymised address
+   * (and an IP-derived limit key replaced by it), like request events. Default: none.
+   */
+  anonymise?: (ip: string) => string;
 }
 
 export interface EnforcerStats {
@@ -61,7 +66,7 @@ function wantsJson(req: IncomingMessage): boolean {
 }
 
 export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOptions<Req>): Enforcer<Req> {
-  const { mirror, limiter, events, user } = options;
+  const { mirror, limiter, events, user, anonymise } = options;
   const limitAt = options.limitAt ?? 'entry';
   if (limitAt !== 'entry' && limitAt !== 'mounted') throw new EmitterOptionError(`rateLimit.at must be 'entry' or 'mounted', not ${JSON.stringify(limitAt)}`);
   const status = options.blocked?.status ?? 403;
@@ -101,7 +106,15 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
         if (decision.limited) {
           stats.rateLimited++;
           observed?.markRateLimited();
-          events?.record(decision, ip, sanitizePath(req.url, 512), u?.id ?? null);
+          if (events) {
+            if (anonymise === undefined) events.record(decision, ip, sanitizePath(req.url, 512), u?.id ?? null);
+            else {
+              // Enforcement used the real address; what leaves the app carries the anonymised one.
+              const shown = anonymise(ip);
+              const ipKeyed = !decision.limitKey.includes('user:');
+              events.record(ipKeyed ? { ...decision, limitKey: shown } : decision, shown, sanitizePath(req.url, 512), u?.id ?? null);
+            }
+          }
         }
         // respond() answers a refused request, or sets an admitted one's RateLimit headers.
         if (!l.respond(res, decision)) next();
