@@ -32,15 +32,23 @@ export async function run(argv: string[]): Promise<number> {
   let service: RunningService;
   // Serve /healthz from the start: blocksync reports "reading to the end" until it is ready.
   const observability = await startObservabilityServer({ port: config.metricsPort, metrics, health: ctx.health });
-  if (name === 'enricher') {
-    service = await startEnricherService(ctx, metrics);
-  } else if (name === 'blocksync') {
-    const lists = createSharedListsFor(config);
-    const started = await startBlocksyncService(ctx, lists, metrics);
-    service = { name, stop: async () => { await started.stop(); await lists.close(); } };
-  } else {
-    analytics = await openAnalytics(config);
-    service = name === 'sink' ? await startSinkService(ctx, analytics, metrics) : await startApiService(ctx, analytics);
+  try {
+    if (name === 'enricher') {
+      service = await startEnricherService(ctx, metrics);
+    } else if (name === 'blocksync') {
+      const lists = createSharedListsFor(config);
+      const started = await startBlocksyncService(ctx, lists, metrics);
+      service = { name, stop: async () => { await started.stop(); await lists.close(); } };
+    } else {
+      analytics = await openAnalytics(config);
+      service = name === 'sink' ? await startSinkService(ctx, analytics, metrics) : await startApiService(ctx, analytics);
+    }
+  } catch (err) {
+    // A service that cannot start must not leave the process held open by /healthz.
+    await observability.close();
+    await analytics?.close();
+    await ctx.log.close();
+    throw err;
   }
   info(`ipwatch ${name} running (${describeMode(config)}); metrics and health on :${observability.port}`);
   await untilSignal();
