@@ -9,7 +9,7 @@
  * the api, Kafka and blocksync) to the first 403, so the cost of the Kafka hop shows.
  * Reference: CrowdSec bouncers poll every 10,000 ms.
  *
- *   npm run bench:propagation [-- --trials 60]
+ *   npm run bench:propagation [-- --trials 200]
  */
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'node:http';
@@ -27,7 +27,7 @@ import { startRedisServer } from '../test/support/redisServer.ts';
 import { startAppProcess, type AppProcess } from '../test/support/appProcess.ts';
 import { tempDir } from '../test/support/cli.ts';
 
-const { values } = parseArgs({ options: { trials: { type: 'string', default: '40' } } });
+const { values } = parseArgs({ options: { trials: { type: 'string', default: '100' } } });
 const trials = Number(values.trials);
 
 const env = loadConfig();
