@@ -18,11 +18,10 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
 import express from 'express';
+import { load as runLoad, type LoadResult } from './support/load.ts';
 import { loadConfig } from '@ipwatch/core/config';
 import type { EventLog } from '@ipwatch/core/eventLog';
 import { createKafkaEventLog } from '@ipwatch/core/eventLog/kafka';
@@ -43,41 +42,10 @@ const PAIRS = Number(args.pairs);
 const CONNECTIONS = Number(args.connections);
 const WARMUP_S = Number(args.warmup);
 
-interface RoundResult {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  errors: number;
-  non2xx: number;
-}
-
-/** autocannon in a worker thread; collects every 2xx latency (float ms) for exact percentiles. */
-const LOAD_WORKER = `
-const { workerData, parentPort } = require('node:worker_threads');
-const autocannon = require(workerData.autocannonPath);
-const latencies = [];
-const instance = autocannon({ url: workerData.url, connections: workerData.connections, duration: workerData.duration }, (err, result) => {
-  if (err) { parentPort.postMessage({ error: String(err) }); return; }
-  latencies.sort((a, b) => a - b);
-  const at = (q) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)] : NaN;
-  parentPort.postMessage({
-    rps: result['2xx'] / workerData.duration,
-    p50Ms: at(0.5), p99Ms: at(0.99),
-    requests: result.requests.total, errors: result.errors + result.timeouts, non2xx: result.non2xx,
-  });
-});
-instance.on('response', (client, statusCode, bytes, responseTime) => { if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime); });
-`;
-
-const autocannonPath = createRequire(import.meta.url).resolve('autocannon');
+type RoundResult = LoadResult;
 
 async function load(url: string, durationS: number): Promise<RoundResult> {
-  const worker = new Worker(LOAD_WORKER, { eval: true, workerData: { url, connections: CONNECTIONS, duration: durationS, autocannonPath } });
-  const [msg] = (await once(worker, 'message')) as [RoundResult & { error?: string }];
-  await worker.terminate();
-  if (msg.error) throw new Error(`autocannon: ${msg.error}`);
-  return msg;
+  return runLoad(url, CONNECTIONS, durationS);
 }
 
 function helloApp(tracker?: IpwatchMiddleware): express.Express {

@@ -33,12 +33,11 @@
 import { once } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
 import express from 'express';
+import { load as runLoad, type LoadResult } from './support/load.ts';
 import { createRedisClient } from '@ipwatch/core/redis';
 import { createRateLimiter, createRedisRateLimitStore, type RateLimiter } from '../shared/emitter/src/rateLimit/index.ts';
 import { startRedisServer } from '../test/support/redisServer.ts';
@@ -64,43 +63,13 @@ const CLIENTS = PER_CONNECTION ? 0 : Number(args.clients);
 const RULE = PER_CONNECTION ? '10000/10s' : '5/m';
 if (!PER_CONNECTION && !(Number.isInteger(CLIENTS) && CLIENTS >= 1000 && CLIENTS <= 16_000_000)) throw new Error('--clients must be "connection" or a number of clients from 1000 to 16000000');
 
-interface RoundResult {
+interface RoundResult extends LoadResult {
   /** CPU of this process (app and load worker) per request, µs. */
   cpuUsPerReq: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  errors: number;
-  non2xx: number;
 }
 
-/** autocannon in a worker thread; collects every 2xx latency (float ms) for exact percentiles. */
-const LOAD_WORKER = `
-const { workerData, parentPort } = require('node:worker_threads');
-const autocannon = require(workerData.autocannonPath);
-const latencies = [];
-const instance = autocannon({ url: workerData.url, connections: workerData.connections, duration: workerData.duration }, (err, result) => {
-  if (err) { parentPort.postMessage({ error: String(err) }); return; }
-  latencies.sort((a, b) => a - b);
-  const at = (q) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)] : NaN;
-  parentPort.postMessage({
-    rps: result['2xx'] / workerData.duration,
-    p50Ms: at(0.5), p99Ms: at(0.99),
-    requests: result['2xx'] + result.non2xx, errors: result.errors + result.timeouts, non2xx: result.non2xx,
-  });
-});
-instance.on('response', (client, statusCode, bytes, responseTime) => { if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime); });
-`;
-
-const autocannonPath = createRequire(import.meta.url).resolve('autocannon');
-
 async function load(url: string, durationS: number): Promise<Omit<RoundResult, 'cpuUsPerReq'>> {
-  const worker = new Worker(LOAD_WORKER, { eval: true, workerData: { url, connections: CONNECTIONS, duration: durationS, autocannonPath } });
-  const [msg] = (await once(worker, 'message')) as [Omit<RoundResult, 'cpuUsPerReq'> & { error?: string }];
-  await worker.terminate();
-  if (msg.error) throw new Error(`autocannon: ${msg.error}`);
-  return msg;
+  return runLoad(url, CONNECTIONS, durationS);
 }
 
 /** Check latencies of the current round, in µs. */
