@@ -9,8 +9,8 @@ import { startSinkService } from '@ipwatch/sink';
 
 export interface LocalPipeline {
   readonly analytics: Analytics;
-  /** Polls the store until `expected` rows of `instance` are there or `timeoutMs` passes; returns the count. */
-  waitStored(instance: string, expected: number, timeoutMs: number): Promise<number>;
+  /** Polls the store until `expected` rows of `instance` (since `sinceMs`, if given) are there or `timeoutMs` passes; returns the count. */
+  waitStored(instance: string, expected: number, timeoutMs: number, sinceMs?: number): Promise<number>;
   /** Stops the services and closes the store (not the event log, which the context owns). */
   stop(): Promise<void>;
 }
@@ -22,12 +22,14 @@ export async function startLocalPipeline(ctx: ServiceContext): Promise<LocalPipe
   const enricher = await startEnricherService(ctx);
   return {
     analytics,
-    async waitStored(instance, expected, timeoutMs) {
+    async waitStored(instance, expected, timeoutMs, sinceMs) {
       const deadline = Date.now() + timeoutMs;
-      let stored = await countRequests(analytics, { instance });
+      // Rows older than sinceMs are not counted: ClickHouse's TTL drops them whenever it merges.
+      const filter = sinceMs === undefined ? { instance } : { instance, sinceMs };
+      let stored = await countRequests(analytics, filter);
       while (stored < expected && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 250));
-        stored = await countRequests(analytics, { instance });
+        stored = await countRequests(analytics, filter);
       }
       return stored;
     },

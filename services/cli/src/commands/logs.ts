@@ -52,7 +52,8 @@ export async function run(argv: string[]): Promise<number> {
         printable(String(r.ip)).padEnd(15),
         where.padEnd(14).slice(0, 14),
         printable(String(r.method)).padEnd(6),
-        String(Number(r.status)),
+        // Marked when ipwatch answered rather than the app.
+        `${Number(r.status)}${r.blocked ? ' blocked' : r.rate_limited ? ' limited' : ''}`.padEnd(11),
         `${latency}ms`.padStart(7),
         printable(String(r.path)).slice(0, 80),
       ].join('  '),

@@ -91,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
   const expected = replayed - expired;
   let stored: number | null = null;
   if (pipeline) {
-    stored = await pipeline.waitStored(instance, expected, 60_000 + replayed);
+    stored = await pipeline.waitStored(instance, expected, 60_000 + replayed, retainedFrom);
     await pipeline.stop();
   }
   await ctx.log.close();

@@ -16,6 +16,7 @@ export interface RequestRow {
   user_id: string | null;
   authenticated: boolean;
   blocked: boolean;
+  rate_limited: boolean;
   country: string;
   region: string;
   city: string;
@@ -69,7 +70,7 @@ export async function listRequests(analytics: Analytics, filter: RequestFilter):
   const where = whereClause(filter);
   const rs = await analytics.client.query({
     query: `SELECT formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS ts, ${IP_TEXT_SQL} AS ip, method, host, path, status, latency_ms, bytes,
-                   user_agent, referer, user_id, authenticated, blocked, country, region, city, latitude, longitude, asn, org, app
+                   user_agent, referer, user_id, authenticated, blocked, rate_limited, country, region, city, latitude, longitude, asn, org, app
             FROM requests ${where.sql}
             ORDER BY ts DESC
             LIMIT {limit:UInt32}`,
