@@ -64,6 +64,7 @@ test('a failed write makes the list dirty and it is rewritten whole once the sto
     replace: (l, e) => (down ? Promise.reject(new Error('store down')) : inner.replace(l, e)),
     put: (l, e) => (down ? Promise.reject(new Error('store down')) : inner.put(l, e)),
     remove: (l, t) => (down ? Promise.reject(new Error('store down')) : inner.remove(l, t)),
+    written: (l) => inner.written(l),
     scan: (l, f) => inner.scan(l, f),
     subscribe: (h) => inner.subscribe(h),
     close: () => inner.close(),
@@ -95,6 +96,35 @@ test('expired entries are swept from the store; a new block of the same target i
   assert.equal(sync.state().blocks.entries, 2, 'the topic still holds it');
   await log.produce(TOPICS.blocks, [blockMessage(decision('203.0.113.50', clock + 60_000))]);
   await eventually(async () => (await listed(lists, 'blocks')).length === 2);
+  await sync.stop();
+  await log.close();
+});
+
+test('a store that lost the lists (restarted, evicted) gets them written whole again', async () => {
+  const log = createMemoryEventLog();
+  const inner = createMemorySharedLists();
+  let forgotten = false;
+  const forgetful: SharedLists = {
+    kind: 'memory',
+    replace: async (l, e) => {
+      forgotten = false;
+      await inner.replace(l, e);
+    },
+    put: (l, e) => inner.put(l, e),
+    remove: (l, t) => inner.remove(l, t),
+    written: async (l) => !forgotten && (await inner.written(l)),
+    scan: (l, f) => (forgotten ? Promise.resolve() : inner.scan(l, f)),
+    subscribe: (h) => inner.subscribe(h),
+    close: () => inner.close(),
+  };
+  await log.produce(TOPICS.blocks, [blockMessage(decision('203.0.113.77'))]);
+  const warnings: string[] = [];
+  const sync = createBlocksync({ log, lists: forgetful, metrics: createMetrics('blocksync-test4'), warn: (m) => void warnings.push(m), checkMs: 20 });
+  await sync.ready;
+  forgotten = true;
+  await eventually(async () => !forgotten);
+  assert.deepEqual(await listed(inner, 'blocks'), ['203.0.113.77']);
+  assert.ok(warnings.some((w) => /missing from the store/.test(w)));
   await sync.stop();
   await log.close();
 });

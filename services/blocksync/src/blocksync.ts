@@ -24,6 +24,8 @@ export interface BlocksyncOptions {
   warn(message: string, err?: unknown): void;
   /** Wait before retrying a failed write to the store; doubles up to 5 s. Default 100 ms. */
   retryMs?: number;
+  /** How often blocksync checks that the lists are still in the store (a restarted Redis loses them). Default 5 s. */
+  checkMs?: number;
   /**
    * How often expired entries are removed from the store. Readers stop applying an entry at
    * its expiry on their own; this only frees their memory. Default 60 s.
@@ -203,28 +205,55 @@ export function createBlocksync(options: BlocksyncOptions): Blocksync {
     entriesGauge.set({ list }, sync.table.size);
   }
 
-  // A Redis that comes back may have come back empty (it keeps nothing on disk here):
-  // every reconnection rewrites both lists whole.
+  // A Redis that comes back may have come back empty (it keeps nothing on disk here), and
+  // one under memory pressure may evict the lists: both are noticed two ways, by the
+  // subscription's reconnect and by checking every few seconds that each list is still
+  // marked written; either way the list is written whole again.
   let subscription: { close(): Promise<void> } | null = null;
   let linkDown = false;
-  const subscribing = lists
-    .subscribe({
-      onChange: () => {},
-      onConnection: (up) => {
-        if (!up) {
-          linkDown = true;
-          return;
-        }
-        if (!linkDown) return;
-        linkDown = false;
-        warn('blocksync: the store is back; rewriting the lists whole');
-        for (const s of syncs.values()) s.rewrite();
-      },
-    })
-    .then((sub) => {
-      subscription = sub;
-    })
-    .catch((err) => warn('blocksync: cannot follow the store connection; lists are rewritten only after a failed write', err));
+  let subscribeTimer: NodeJS.Timeout | null = null;
+  const rewriteAll = (why: string) => {
+    warn(`blocksync: ${why}; writing the lists whole again`);
+    for (const s of syncs.values()) s.rewrite();
+  };
+  const subscribe = (delayMs: number): Promise<void> =>
+    lists
+      .subscribe({
+        onChange: () => {},
+        onConnection: (up) => {
+          if (!up) {
+            linkDown = true;
+            return;
+          }
+          if (!linkDown) return;
+          linkDown = false;
+          rewriteAll('the store is back');
+        },
+      })
+      .then((sub) => {
+        if (stopped) return void sub.close();
+        subscription = sub;
+      })
+      .catch((err) => {
+        warn('blocksync: cannot follow the store connection yet; retrying', err);
+        if (!stopped) subscribeTimer = setTimeout(() => void subscribe(Math.min(delayMs * 2, 5000)), delayMs);
+      });
+  const subscribing = subscribe(options.retryMs ?? 100);
+  const checkTimer = setInterval(() => {
+    for (const s of syncs.values()) {
+      if (!s.synced || s.dirty) continue;
+      lists.written(s.list).then(
+        (ok) => {
+          if (!ok && !s.dirty) {
+            warn(`blocksync: the ${s.list} list is missing from the store (restarted or evicted); writing it whole again`);
+            s.rewrite();
+          }
+        },
+        () => {}, // unreachable: the next write fails and marks the list dirty
+      );
+    }
+  }, options.checkMs ?? 5000);
+  checkTimer.unref();
 
   const ready = (async () => {
     await subscribing;
@@ -277,6 +306,8 @@ export function createBlocksync(options: BlocksyncOptions): Blocksync {
       stopped = true;
       clearInterval(dirtyTimer);
       clearInterval(sweepTimer);
+      clearInterval(checkTimer);
+      if (subscribeTimer) clearTimeout(subscribeTimer);
       for (const s of syncs.values()) s.stop();
       await Promise.all(readers.map((r) => r.stop()));
       await (subscription as { close(): Promise<void> } | null)?.close();

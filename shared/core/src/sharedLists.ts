@@ -45,6 +45,12 @@ export interface SharedLists {
   put(list: ListName, entry: ListEntry): Promise<void>;
   /** Writer: removes one entry (if present) and announces it, in one atomic step. */
   remove(list: ListName, target: string): Promise<void>;
+  /**
+   * Whether the writer has written this list whole (replace) since the store started. False
+   * on a fresh Redis, and on one that restarted empty or evicted the list: an empty list is
+   * then not "nothing is blocked" but "nothing is known", and readers keep what they had.
+   */
+  written(list: ListName): Promise<boolean>;
   /** Reader: every entry of a list, handed over in batches; rejects if the store is unreachable. */
   scan(list: ListName, onBatch: (entries: ListEntry[]) => void): Promise<void>;
   /** Reader: announced changes, from the moment the returned promise resolves. */

@@ -50,6 +50,7 @@ export function createMemorySharedLists(options: MemorySharedListsOptions = {}):
     }
   };
 
+  const written = new Set<ListName>();
   // Copies, so a caller that mutates its object later cannot change what is stored.
   const copy = (e: ListEntry): ListEntry => ({ target: e.target, expiresAt: e.expiresAt, record: e.record });
 
@@ -66,7 +67,14 @@ export function createMemorySharedLists(options: MemorySharedListsOptions = {}):
       }
       // One assignment: a scan in progress keeps the snapshot it took, a new one sees `next`.
       lists.set(list, next);
+      written.add(list);
       announce({ op: 'reset', list });
+    },
+
+    async written(list) {
+      ensureOpen();
+      listOf(list);
+      return written.has(list);
     },
 
     async put(list, entry) {

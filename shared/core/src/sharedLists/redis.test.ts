@@ -42,7 +42,7 @@ test('redis: the key and channel layout', async () => {
     await lists.replace('allow', [{ target: '10.1.0.0/16', expiresAt: null, record: '{}' }]);
     assert.equal(await raw.hget(`${prefix}list:allow`, '10.1.0.0/16'), '|{}');
     assert.equal(await raw.ttl(`${prefix}list:allow`), -1, 'the renamed hash does not keep the loading TTL');
-    assert.deepEqual((await raw.keys(`${prefix}*`)).sort(), [`${prefix}list:allow`], 'no loading hash left behind, an emptied hash is gone');
+    assert.deepEqual((await raw.keys(`${prefix}*`)).sort(), [`${prefix}list:allow`, `${prefix}list:allow:written`], 'no loading hash left behind, an emptied hash is gone, the replaced list marked written');
     await waitFor(() => messages.length === 4, 'four messages');
     assert.deepEqual(messages, ['put|blocks|203.0.113.7|1900000000000|{"r":"a|b"}', 'put|allow|10.0.0.0/8||{}', 'del|blocks|203.0.113.7', 'reset|allow']);
   } finally {

@@ -8,6 +8,8 @@
  *                                              expiry with one indexOf, without JSON.parse of the record
  *   ipwatch:list:<list>:loading:<uuid>         replace()'s temporary hash, renamed over the live one
  *                                              (expires by itself if the writer dies half way)
+ *   ipwatch:list:<list>:written                 set by replace(): the list was written whole since Redis
+ *                                              started (a restarted or evicting Redis loses it)
  *   ipwatch:list:changes                       pub/sub channel, one message per change:
  *                                              "put|<list>|<target>|<expiresAt>|<record>",
  *                                              "del|<list>|<target>", "reset|<list>"
@@ -153,6 +155,7 @@ export function createRedisSharedLists(url: string, options: RedisSharedListsOpt
         // RENAME keeps the temporary TTL, so PERSIST it; an empty list has no hash to rename.
         if (count > 0) swap.rename(loading, live).persist(live);
         else swap.del(live);
+        swap.set(`${live}:written`, String(Date.now()));
         checkAnswers(await swap.publish(channel, `reset|${list}`).exec(), `replace of ${list}`);
       } catch (err) {
         await Promise.all(inFlight);
@@ -174,6 +177,12 @@ export function createRedisSharedLists(url: string, options: RedisSharedListsOpt
       assertListName(list);
       assertTarget(target);
       checkAnswers(await client.multi().hdel(keyOf(list), target).publish(channel, `del|${list}|${target}`).exec(), `remove from ${list}`);
+    },
+
+    async written(list) {
+      await connected();
+      assertListName(list);
+      return (await client.exists(`${keyOf(list)}:written`)) === 1;
     },
 
     async scan(list, onBatch) {

@@ -82,7 +82,9 @@ test('redis: stopped, the last state is still enforced and state() says stale; b
   const mirror = createBlockMirror({ lists: reader, onWarn: (m) => void warnings.push(m) });
   try {
     await writer.replace('blocks', [entry('192.0.2.1'), entry('192.0.2.2'), entry('10.0.0.0/8')]);
+    await writer.replace('allow', []);
     await mirror.ready;
+    warnings.length = 0; // the mirror may have looked before the lists were written
     await waitFor(() => mirror.state().blocks === 3, 'the first list');
 
     await own.stop();
@@ -100,7 +102,9 @@ test('redis: stopped, the last state is still enforced and state() says stale; b
 
     // Back, empty (a restarted Redis without persistence); blocksync fills it again, differently.
     await own.start();
+    // blocksync rewrites both lists into the restarted (empty) Redis
     await retrying(() => writer.replace('blocks', [entry('192.0.2.2'), entry('198.51.100.0/24')]));
+    await writer.replace('allow', []);
     await retrying(() => writer.put('allow', entry('198.51.100.7')));
     await waitFor(() => mirror.state().synced && mirror.check('198.51.100.9') === 'blocked' && mirror.check('198.51.100.7') === 'allowed', 'caught up');
     assert.equal(mirror.check('192.0.2.1'), null, 'gone from the new list');
@@ -137,7 +141,8 @@ test('redis: unreachable at start, the mirror is degraded, retries, and loads on
     assert.match(mirror.health().detail ?? '', /no lists loaded yet/);
     await own.start();
     const writer = createRedisSharedLists(own.url, { keyPrefix: 'mirror-c:' });
-    await retrying(() => writer.put('blocks', entry('192.0.2.50')));
+    await retrying(() => writer.replace('blocks', [entry('192.0.2.50')]));
+    await writer.replace('allow', []);
     await mirror.ready;
     await waitFor(() => mirror.isBlocked('192.0.2.50'), 'the block');
     await writer.close();

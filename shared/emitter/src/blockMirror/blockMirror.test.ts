@@ -11,6 +11,12 @@ import { createBlockMirror } from './blockMirror.ts';
 
 const entry = (target: string, expiresAt: number | null = null): ListEntry => ({ target, expiresAt, record: JSON.stringify({ target }) });
 
+/** Both lists written once, empty, as blocksync does at start: a store that was never written is "nothing known" to the mirror. */
+async function written(lists: SharedLists): Promise<void> {
+  await lists.replace('blocks', []);
+  await lists.replace('allow', []);
+}
+
 async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
@@ -28,18 +34,28 @@ interface ListsUnderTest extends SharedLists {
   drop(): void;
   /** The link is back: onConnection(true). */
   restore(): void;
+  /** The store lost its lists (a Redis restart): written() is false until the next replace. */
+  forget(): void;
   failSubscribes: number;
 }
 
 function listsUnderTest(inner: SharedLists): ListsUnderTest {
   let held: { promise: Promise<void>; resolve: () => void } | null = null;
   let down = false;
+  let forgotten = false;
   const subscribers = new Set<ListSubscriptionHandlers>();
   const self: ListsUnderTest = {
     kind: 'memory',
     scansStarted: 0,
     failSubscribes: 0,
-    replace: (list, entries) => inner.replace(list, entries),
+    replace: (list, entries) => {
+      forgotten = false;
+      return inner.replace(list, entries);
+    },
+    async written(list) {
+      if (down) throw new Error('store unreachable (test)');
+      return !forgotten && (await inner.written(list));
+    },
     put: (list, e) => inner.put(list, e),
     remove: (list, target) => inner.remove(list, target),
     async scan(list, onBatch) {
@@ -83,12 +99,16 @@ function listsUnderTest(inner: SharedLists): ListsUnderTest {
       down = false;
       for (const h of subscribers) h.onConnection(true);
     },
+    forget() {
+      forgotten = true;
+    },
   };
   return self;
 }
 
 test('loads both lists, then answers: allowlist wins over any block, null for neither', async () => {
   const lists = createMemorySharedLists();
+  await written(lists);
   await lists.replace('blocks', [entry('203.0.113.0/24'), entry('198.51.100.7'), entry('2001:db8::/32')]);
   await lists.replace('allow', [entry('203.0.113.10'), entry('2001:db8:1::/48')]);
   const mirror = createBlockMirror({ lists });
@@ -116,6 +136,7 @@ test('loads both lists, then answers: allowlist wins over any block, null for ne
 test('announced changes apply live, expiry included, without a reload', async () => {
   let clock = 1_000_000;
   const lists = createMemorySharedLists();
+  await written(lists);
   const mirror = createBlockMirror({ lists, now: () => clock });
   await mirror.ready;
   await lists.put('blocks', entry('192.0.2.1', clock + 1000));
@@ -141,6 +162,7 @@ test('announced changes apply live, expiry included, without a reload', async ()
 
 test('changes announced during a load are applied to the new tables in order, then the tables swap', async () => {
   const inner = createMemorySharedLists();
+  await written(inner);
   await inner.replace('blocks', [entry('192.0.2.1'), entry('192.0.2.2')]);
   const lists = listsUnderTest(inner);
   lists.holdScans();
@@ -166,6 +188,7 @@ test('changes announced during a load are applied to the new tables in order, th
 
 test('a reset loads again while the old tables keep serving, then swaps', async () => {
   const inner = createMemorySharedLists();
+  await written(inner);
   await inner.replace('blocks', [entry('192.0.2.1')]);
   const lists = listsUnderTest(inner);
   const mirror = createBlockMirror({ lists });
@@ -186,6 +209,7 @@ test('a reset loads again while the old tables keep serving, then swaps', async 
 
 test('a reset during a load makes it start over instead of swapping in a mixed view', async () => {
   const inner = createMemorySharedLists();
+  await written(inner);
   await inner.replace('blocks', [entry('192.0.2.1')]);
   const lists = listsUnderTest(inner);
   lists.holdScans();
@@ -203,6 +227,7 @@ test('a reset during a load makes it start over instead of swapping in a mixed v
 
 test('store unreachable at start: degraded, retries in the background, loads when it comes', async () => {
   const inner = createMemorySharedLists();
+  await written(inner);
   await inner.replace('blocks', [entry('192.0.2.1')]);
   const lists = listsUnderTest(inner);
   lists.failSubscribes = 3;
@@ -228,6 +253,7 @@ test('store unreachable at start: degraded, retries in the background, loads whe
 test('link lost: keeps enforcing the last state and says it is stale; link back: loads again and catches up', async () => {
   let clock = 5_000_000;
   const inner = createMemorySharedLists();
+  await written(inner);
   await inner.replace('blocks', [entry('192.0.2.1'), entry('192.0.2.2')]);
   const lists = listsUnderTest(inner);
   const mirror = createBlockMirror({ lists, now: () => clock, retryMs: 5, onWarn: () => {} });
@@ -256,6 +282,7 @@ test('link lost: keeps enforcing the last state and says it is stale; link back:
 
 test('entries whose target is not an IP or CIDR are skipped, counted and reported once per load', async () => {
   const lists = createMemorySharedLists();
+  await written(lists);
   await lists.replace('blocks', [entry('192.0.2.1'), entry('not-an-ip'), entry('10.0.0.1/8'), entry('2001:db8::/32')]);
   const warnings: string[] = [];
   const mirror = createBlockMirror({ lists, onWarn: (m) => void warnings.push(m) });
@@ -272,6 +299,7 @@ test('entries whose target is not an IP or CIDR are skipped, counted and reporte
 
 test('close: health says so, ready resolves even if nothing ever loaded, no more changes are followed', async () => {
   const inner = createMemorySharedLists();
+  await written(inner);
   const lists = listsUnderTest(inner);
   lists.failSubscribes = 1_000_000;
   const neverLoaded = createBlockMirror({ lists, retryMs: 5, onWarn: () => {} });
@@ -289,24 +317,26 @@ test('close: health says so, ready resolves even if nothing ever loaded, no more
   assert.equal(mirror.state().changesApplied, 0);
 });
 
-test('a store that comes back empty (Redis restarted) does not wipe the mirror until blocksync announces its rewrite', async () => {
+test('a store that comes back without its lists (Redis restarted) does not wipe the mirror until blocksync has written them again', async () => {
   const inner = createMemorySharedLists();
+  await written(inner);
   await inner.replace('blocks', [entry('203.0.113.0/24')]);
+  await inner.replace('allow', []);
   const lists = listsUnderTest(inner);
   const mirror = createBlockMirror({ lists, retryMs: 5, maxRetryMs: 10 });
   await mirror.ready;
   assert.equal(mirror.check('203.0.113.9'), 'blocked');
   lists.drop();
-  await inner.replace('blocks', []); // the restart lost everything; nobody hears of it
+  lists.forget(); // the restart lost everything
   lists.restore();
-  await waitFor(() => mirror.state().syncs >= 1 && lists.scansStarted >= 4, 'the rescan after the link came back');
-  await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100));
   assert.equal(mirror.check('203.0.113.9'), 'blocked', 'the last list is kept');
   assert.equal(mirror.state().stale, true);
   assert.equal(mirror.health().state, 'degraded');
-  // blocksync's rewrite is announced: now an empty list is believed
-  await inner.replace('blocks', []);
-  await waitFor(() => mirror.check('203.0.113.9') === null, 'the announced (empty) list to apply');
+  // blocksync writes the lists again (here: everything was unblocked meanwhile)
+  await lists.replace('blocks', []);
+  await lists.replace('allow', []);
+  await waitFor(() => mirror.check('203.0.113.9') === null, 'the rewritten (empty) list to apply');
   await waitFor(() => !mirror.state().stale, 'in sync again');
   await mirror.close();
 });

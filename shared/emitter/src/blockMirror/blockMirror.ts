@@ -76,9 +76,6 @@ export interface BlockMirror {
 /** Changes held during one load; past this the load is done again instead (bounded memory). */
 const MAX_BUFFERED_CHANGES = 100_000;
 
-/** How long, after the store comes back, an empty list read from it is not believed (see distrustEmpty). */
-const DISTRUST_EMPTY_MS = 10_000;
-
 export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
   const { lists } = options;
   const now = options.now ?? Date.now;
@@ -108,14 +105,6 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
   /** Why the store could not be reached, for health(). */
   let lastError = '';
   let outageReported = false;
-  /**
-   * Set when the link comes back, cleared by a 'reset': a Redis that restarted comes back
-   * empty until blocksync rewrites it (and announces reset), so until then an empty list
-   * read from it does not replace a list that was not empty.
-   */
-  let distrustEmpty = false;
-  /** When the distrust started: after DISTRUST_EMPTY_MS an empty list is believed (everything may really have been unblocked). */
-  let distrustSince = 0;
   const counters = { lastSyncAt: 0, syncs: 0, changesApplied: 0, resyncs: 0, invalid: 0 };
 
   let resolveReady: () => void = () => {};
@@ -143,10 +132,7 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
   const handlers = {
     onChange(change: ListChange): void {
       if (closed) return;
-      if (change.op === 'reset') {
-        distrustEmpty = false;
-        return requestLoad();
-      }
+      if (change.op === 'reset') return requestLoad();
       // While a load runs, its changes wait for the new tables; once that load is to be done
       // again anyway, they go to the tables in service instead, which stay fresher meanwhile.
       if (buffer !== null && !loadWanted) {
@@ -162,11 +148,7 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
     onConnection(up: boolean): void {
       if (closed) return;
       connected = up;
-      if (up) {
-        distrustEmpty = counters.syncs > 0;
-        distrustSince = now();
-        return requestLoad();
-      }
+      if (up) return requestLoad();
       synced = false;
       if (staleSince === 0) staleSince = now();
       reportOutage('the change feed from the store dropped');
@@ -242,35 +224,20 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
         }
       }
     };
+    // A store that restarted (or evicted the lists) holds nothing until blocksync rewrites it:
+    // that is "nothing known", not "nothing blocked", so keep serving the last lists and retry.
+    for (const list of ['blocks', 'allow'] as const) {
+      if (!(await lists.written(list))) throw new Error(`the ${listLabel(list)} is not in the store (blocksync has not written it since the store started)`);
+    }
     buffer = [];
-    let buffered: ListChange[] = [];
     try {
       await lists.scan('blocks', fill(blockTable));
       await lists.scan('allow', fill(allowTable));
       // A reset or a reconnect during the scan: what was read may mix old and new, so read again.
       if (loadWanted || closed) return;
-      buffered = buffer;
       for (const change of buffer) apply(change, blockTable, allowTable);
     } finally {
       buffer = null;
-    }
-    if (distrustEmpty && now() - distrustSince > DISTRUST_EMPTY_MS) distrustEmpty = false;
-    const keptBlocks = distrustEmpty && blockTable.size === 0 && blocks.size > 0;
-    const keptAllows = distrustEmpty && allowTable.size === 0 && allows.size > 0;
-    if (keptBlocks || keptAllows) {
-      // Keep serving the old list (plus the changes seen meanwhile) and stay stale until blocksync's reset.
-      for (const change of buffered) if (keptBlocks ? change.list === 'blocks' : change.list === 'allow') apply(change, blocks, allows);
-      if (!keptBlocks) blocks = blockTable;
-      if (!keptAllows) allows = allowTable;
-      if (staleSince === 0) staleSince = now();
-      synced = false;
-      reportOutage('the store came back with an empty list; keeping the last one until blocksync rewrites it');
-      // Look again later in any case, in case blocksync's announcement was missed.
-      setTimeout(() => {
-        if (!closed && distrustEmpty) requestLoad();
-      }, DISTRUST_EMPTY_MS + 100).unref();
-      resolveReady();
-      return;
     }
     blocks = blockTable;
     allows = allowTable;
