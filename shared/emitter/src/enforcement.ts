@@ -8,10 +8,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ObservedRequest, RequestUser } from './requestEvent.ts';
 import type { BlockMirror } from './blockMirror/blockMirror.ts';
-import type { RateLimiter } from './rateLimit/rateLimiter.ts';
+import type { RateLimiter, RateLimitLimited } from './rateLimit/rateLimiter.ts';
 import type { RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
 import { sanitizePath } from './requestEvent.ts';
-import { UNKNOWN_IP } from './clientIp.ts';
 import { EmitterOptionError } from './errors.ts';
 
 export interface BlockedResponseOptions {
@@ -101,71 +100,76 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
   function checkLimit(req: Req, res: ServerResponse, ip: string, observed: ObservedRequest | undefined, next: (err?: unknown) => void): void {
     const l = limiter as RateLimiter;
     const u = readUser(req);
-    l.check(req, { ip, userId: u?.id ?? null, authenticated: u?.authenticated ?? false }).then(
-      (decision) => {
+    let settled = false;
+    l.check(req, { ip, userId: u?.id ?? null, authenticated: u?.authenticated ?? false })
+      .then((decision) => {
         if (decision.limited) {
           stats.rateLimited++;
           observed?.markRateLimited();
-          if (events) {
-            if (anonymise === undefined) events.record(decision, ip, sanitizePath(req.url, 512), u?.id ?? null);
-            else {
-              // Enforcement used the real address; what leaves the app carries the anonymised one.
-              const shown = anonymise(ip);
-              const ipKeyed = !decision.limitKey.includes('user:');
-              events.record(ipKeyed ? { ...decision, limitKey: shown } : decision, shown, sanitizePath(req.url, 512), u?.id ?? null);
-            }
-          }
+          recordRefusal(decision, ip, req, u);
         }
+        settled = true;
         // respond() answers a refused request, or sets an admitted one's RateLimit headers.
         if (!l.respond(res, decision)) next();
-      },
-      () => {
-        // The limiter handles store failures itself (fallback); reaching here is a bug. Serve.
+      })
+      .catch((err: unknown) => {
+        // The limiter answers store failures itself (fallback), so this is a bug here or an
+        // error thrown by the app's own next handlers: serve (once), never crash the process.
         stats.enforcementErrors++;
-        next();
-      },
-    );
+        if (!settled) next();
+        else if (!res.headersSent) next(err);
+      });
   }
 
+  function recordRefusal(decision: RateLimitLimited, ip: string, req: Req, u: RequestUser | null): void {
+    if (!events) return;
+    const path = sanitizePath(req.url, 512);
+    if (anonymise === undefined) return events.record(decision, ip, path, u?.id ?? null);
+    // Enforcement used the real address; what leaves the app carries the anonymised one.
+    const shown = anonymise(ip);
+    const ipKeyed = !decision.limitKey.includes('user:');
+    events.record(ipKeyed ? { ...decision, limitKey: shown } : decision, shown, path, u?.id ?? null);
+  }
+
+  /** The client's address; 0.0.0.0 (no socket address, or a forwarded 0.0.0.0) is enforced like any other. */
   function clientIp(observed: ObservedRequest | undefined): string | null {
-    const ip = observed?.clientIp();
-    return ip === undefined || ip === UNKNOWN_IP ? null : ip;
+    return observed === undefined ? null : observed.clientIp();
   }
 
   return {
     limitAt,
     atEntry(req, res, observed, next) {
+      // The verdict is decided inside try; next() is called outside it, so an error thrown by
+      // the app's own handlers is never caught here and the handlers never run twice.
+      let verdict: 'next' | 'blocked' | 'limit' = 'next';
+      let ip: string | null = null;
       try {
-        const ip = clientIp(observed);
-        if (ip === null) return next();
-        const verdict = mirror?.check(ip) ?? null;
-        if (verdict === 'blocked') {
-          stats.blocked++;
-          observed?.markBlocked();
-          answerBlocked(req, res);
-          return;
-        }
-        if (verdict === 'allowed') {
+        ip = clientIp(observed);
+        const listed = ip === null ? null : (mirror?.check(ip) ?? null);
+        if (listed === 'blocked') verdict = 'blocked';
+        else if (listed === 'allowed') {
           stats.allowlisted++;
           if (limitAt === 'mounted') allowlisted.add(req);
-          return next();
-        }
-        if (limiter && limitAt === 'entry') return checkLimit(req, res, ip, observed, next);
-        next();
+        } else if (ip !== null && limiter && limitAt === 'entry') verdict = 'limit';
       } catch {
         stats.enforcementErrors++;
-        next();
       }
+      if (verdict === 'blocked') {
+        stats.blocked++;
+        observed?.markBlocked();
+        answerBlocked(req, res);
+      } else if (verdict === 'limit') checkLimit(req, res, ip as string, observed, next);
+      else next();
     },
     limit(req, res, observed, next) {
+      let ip: string | null = null;
       try {
-        const ip = clientIp(observed);
-        if (!limiter || ip === null || allowlisted.has(req)) return next();
-        checkLimit(req, res, ip, observed, next);
+        ip = limiter && !allowlisted.has(req) ? clientIp(observed) : null;
       } catch {
         stats.enforcementErrors++;
-        next();
       }
+      if (ip === null) next();
+      else checkLimit(req, res, ip, observed, next);
     },
     stats: () => ({ ...stats }),
   };

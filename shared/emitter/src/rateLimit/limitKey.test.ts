@@ -18,7 +18,7 @@ test('IPv6 is keyed by its /64 by default, in canonical text', () => {
   assert.equal(ipLimitKey('2001:db8::1'), '2001:db8::/64');
   assert.equal(ipLimitKey('::1'), '::/64');
   assert.equal(ipLimitKey('2001:DB8:0:0:1::1'), '2001:db8::/64');
-  assert.equal(ipLimitKey('64:ff9b::192.0.2.1', 128), '64:ff9b::c000:201');
+  assert.equal(ipLimitKey('64:ff9b::192.0.2.1', 128), '192.0.2.1', 'NAT64: the IPv4 client it carries');
 });
 
 test('other prefix lengths, partial groups included', () => {
@@ -50,4 +50,13 @@ test('user ids and usernames: short printable ASCII kept, anything else hashed',
   assert.match(keyPart('a b')!, /^sha256:/);
   assert.match(keyPart('jürgen')!, /^sha256:/);
   assert.match(keyPart('x\r\ny')!, /^sha256:/);
+});
+
+test('NAT64 addresses are counted as the IPv4 client they carry; a plain value cannot pose as a hashed one', () => {
+  assert.equal(ipLimitKey('64:ff9b::102:304'), '1.2.3.4');
+  assert.equal(ipLimitKey('64:ff9b::506:708'), '5.6.7.8');
+  assert.equal(ipLimitKey('64:ff9b:1::1'), '64:ff9b:1::/64', 'the local-use NAT64 prefix is left alone');
+  const hashed = keyPart('ålice')!;
+  assert.match(hashed, /^sha256:/);
+  assert.notEqual(keyPart(hashed), hashed);
 });

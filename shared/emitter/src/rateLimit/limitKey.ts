@@ -89,6 +89,14 @@ export function ipLimitKey(ip: string, v6PrefixBits = 64): string {
   // The common case: dotted IPv4, already canonical; one indexOf, no parsing.
   if (ip.indexOf(':') === -1) return ip;
   if (ip.length > 7 && ip.startsWith('::ffff:') && ip.indexOf('.') !== -1) return ip.slice(7);
+  // NAT64 (RFC 6052 well-known prefix): each IPv4 client behind the translator is its own client,
+  // not one /64 shared by all of them.
+  if (ip.startsWith('64:ff9b::')) {
+    const g = v6Groups(ip.toLowerCase());
+    if (g !== null && g[0] === 0x64 && g[1] === 0xff9b && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0) {
+      return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+    }
+  }
   const groups = v6Groups(ip.length > 45 ? '' : ip.toLowerCase());
   if (groups === null) return ip.length > 64 ? ip.slice(0, 64) : ip;
   if (v6PrefixBits >= 128) return formatGroups(groups);
@@ -114,6 +122,7 @@ const PLAIN_KEY_PART = /^[\x21-\x7e]{1,128}$/;
  */
 export function keyPart(value: string): string | null {
   if (value.length === 0) return null;
-  if (PLAIN_KEY_PART.test(value)) return value;
+  // A plain value that looks like a hashed one is hashed too, so no two values share a key.
+  if (PLAIN_KEY_PART.test(value) && !value.startsWith('sha256:')) return value;
   return `sha256:${createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 32)}`;
 }

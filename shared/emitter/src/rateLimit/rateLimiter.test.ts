@@ -284,3 +284,14 @@ test('bad options fail at construction with what to write instead', () => {
   bad({ store: 'localhost:6379' }, /redis must be a URL such as redis:\/\//);
   bad({ keyPrefix: 'has space' }, /keyPrefix/);
 });
+
+test('login: an absolute-form URL, case, a trailing slash, invisible characters or full-width letters do not escape the per-username limit', async () => {
+  const limiter = createRateLimiter({ rules: { anonymous: false, authenticated: false, login: { rate: '2/m', paths: ['/login'], username: (r) => (r as { body?: { username?: string } }).body?.username } } });
+  const tries: Array<[string, string]> = [['/login', 'Alice'], ['http://evil.example/login', 'ALICE'], ['/LOGIN/', 'a\u200blice'], ['/login?x=1', '\uff41\uff4c\uff49\uff43\uff45']];
+  const limited: boolean[] = [];
+  for (const [i, [url, name]] of tries.entries()) {
+    limited.push((await limiter.check(req('POST', url, { username: name }), { ip: `192.0.2.${i + 1}`, userId: null, authenticated: false })).limited);
+  }
+  assert.deepEqual(limited, [false, false, true, true]);
+  await limiter.close();
+});

@@ -248,7 +248,10 @@ function compileMethods(name: string, methods: unknown, fallback: string[] | nul
 }
 
 /** The path as rules match it: no query, lower case, no trailing slash (Express's default routing ignores case and a trailing slash). */
-function normalisePath(url: string): string {
+function normalisePath(raw: string): string {
+  // An absolute-form request target ("POST http://host/login HTTP/1.1") reaches the same route
+  // in Express: match rules on its path, or such a request would escape every route rule.
+  const url = raw.charCodeAt(0) === 47 /* / */ ? raw : absolutePath(raw);
   let end = url.length;
   const q = url.indexOf('?');
   if (q !== -1) end = q;
@@ -257,6 +260,16 @@ function normalisePath(url: string): string {
   let path = end === url.length ? url : url.slice(0, end);
   if (path.length > 1 && path.charCodeAt(path.length - 1) === 47 /* / */) path = path.slice(0, -1);
   return path.toLowerCase();
+}
+
+/** The path of an absolute-form target ("http://h/x?y" -> "/x?y"); "/" for anything unreadable. */
+function absolutePath(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname + u.search;
+  } catch {
+    return '/';
+  }
 }
 
 function compilePaths(name: string, patterns: unknown): PathMatcher {
@@ -435,7 +448,8 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
         usernameHookErrors++;
         return null;
       }
-      const part = keyPart(u.trim().toLowerCase());
+      // One person, one key: compatibility forms folded (NFKC, as Django does), invisible characters dropped, case ignored.
+      const part = keyPart(u.slice(0, 1024).normalize('NFKC').replace(/\p{Default_Ignorable_Code_Point}/gu, '').trim().toLowerCase());
       return part === null ? null : `login-user:${part}`;
     } catch {
       usernameHookErrors++;

@@ -102,3 +102,16 @@ test('bad options fail at construction', () => {
   assert.throws(() => createMemoryRateLimitStore({ maxKeys: 0 }), /maxKeys must be a whole number/);
   assert.throws(() => createMemoryRateLimitStore({ maxEntries: 1.5 }), /maxEntries/);
 });
+
+test('refused requests create no keys: a flood of fresh usernames cannot push live history out', async () => {
+  const store = createMemoryRateLimitStore({ maxKeys: 100 });
+  const alice = { key: 'login-user:alice', limit: 2, windowMs: 60_000 };
+  await store.hit([alice]);
+  await store.hit([alice]);
+  assert.equal((await store.hit([alice])).allowed, false);
+  const attackerIp = { key: 'login:203.0.113.9', limit: 1, windowMs: 60_000 };
+  await store.hit([attackerIp, { key: 'login-user:x0', limit: 2, windowMs: 60_000 }]);
+  for (let i = 1; i < 1000; i++) await store.hit([attackerIp, { key: `login-user:x${i}`, limit: 2, windowMs: 60_000 }]);
+  assert.equal((await store.hit([alice])).allowed, false, 'alice is still locked out');
+  assert.equal(store.evictions(), 0);
+});

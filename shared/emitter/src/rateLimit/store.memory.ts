@@ -98,11 +98,13 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
       const c = checks[i]!;
       let log = logs.get(c.key);
       if (log === undefined) {
+        // Stored only if the request is admitted: refused requests (a flood of fresh usernames,
+        // say) must not create keys and so push other clients' live history out of the LRU.
         log = new KeyLog();
       } else {
         logs.delete(c.key);
+        logs.set(c.key, log);
       }
-      logs.set(c.key, log);
       entries -= log.trim(t - c.windowMs);
       used[i] = log;
       if (log.count >= c.limit) allowed = false;
@@ -112,6 +114,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
       const c = checks[i]!;
       const log = used[i]!;
       if (allowed) {
+        if (log.count === 0 && !logs.has(c.key)) logs.set(c.key, log);
         log.times.push(t);
         entries++;
       }
