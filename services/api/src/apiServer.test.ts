@@ -56,3 +56,18 @@ test('bad filters are 400 with the reason; repeated filters are refused; unknown
   assert.equal((await get(port, '/api/nothing')).status, 404);
   server.close();
 });
+
+test('a page of another origin is refused, even with the right Host; the same origin and the CLI (no Origin) are not', async () => {
+  const { server, port } = await serve(null);
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const evil = await fetch(`${base}/api/status`, { headers: { origin: 'http://evil.example' } });
+    assert.equal(evil.status, 403);
+    assert.match(((await evil.json()) as { error: string }).error, /cross-origin/);
+    const same = await fetch(`${base}/api/status`, { headers: { origin: base } });
+    assert.equal(same.status, 200);
+    assert.equal((await fetch(`${base}/api/status`)).status, 200);
+  } finally {
+    server.close();
+  }
+});

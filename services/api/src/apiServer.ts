@@ -24,6 +24,14 @@ export interface ApiOptions {
 
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
 
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 function one(value: unknown): string | undefined {
@@ -45,6 +53,12 @@ export function createApiApp(options: ApiOptions): express.Express {
   const expected = options.token ? digest(options.token) : null;
 
   app.use('/api', (req: Request, res: Response, next: NextFunction) => {
+    // The CLI sends no Origin; a browser does. Only pages of the api's own origin get through.
+    const origin = req.get('origin');
+    if (origin !== undefined && !sameOrigin(origin, req.get('host'))) {
+      res.status(403).json({ error: 'cross-origin requests are refused: the api is for the CLI and the dashboard it serves' });
+      return;
+    }
     if (!expected) {
       // No token means loopback only. Checking Host too stops a web page that points its own
       // name at 127.0.0.1 (DNS rebinding) from reading the API through the user's browser.

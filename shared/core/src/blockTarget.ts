@@ -59,7 +59,11 @@ export function parseExpiry(input: string | undefined | null, now = Date.now()):
     at = now + Number(rel[1]) * UNIT_MS[rel[2]!]!;
   } else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) {
     at = Date.parse(text);
-    if (Number.isNaN(at)) throw new DecisionInputError(`expiry ${JSON.stringify(text)} is not a real date and time`);
+    // Date.parse rolls 2027-02-30 over into March: refuse a day the month does not have.
+    const [y, mo, d] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
+    if (Number.isNaN(at) || d > new Date(Date.UTC(y, mo, 0)).getUTCDate() || mo < 1 || mo > 12) {
+      throw new DecisionInputError(`expiry ${JSON.stringify(text)} is not a real date and time`);
+    }
   } else {
     throw new DecisionInputError(
       `expiry ${JSON.stringify(text.slice(0, 40))} is not understood: write +90s, +30m, +12h, +7d, +2w, an ISO-8601 time with a zone such as 2026-12-01T00:00:00Z, or never`,

@@ -25,6 +25,10 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (values.json) out(JSON.stringify(result));
   else out(`${result.replaced ? 'updated block of' : 'blocked'} ${describe(result.record)}`);
+  if (result.record.target.includes(':') && !result.record.target.includes('/')) {
+    // An IPv6 host usually holds a whole /64: one address of it is trivially swapped for another.
+    info(`note: ${result.record.target} is one IPv6 address; its owner most likely has the whole /64 (block that range to stop address rotation)`);
+  }
   if (!result.audited) info('warning: the block is in force but was not recorded in block_events (ClickHouse unreachable); see the api log');
   return 0;
 }
