@@ -173,6 +173,11 @@ describe('enforcement across two app instances', { timeout: 300_000 }, () => {
     for (let i = 0; i < 6; i++) fallback.push((await call(apps[0]!.port, '/search', { xff: '203.0.113.150' })).status);
     assert.deepEqual(fallback, [200, 200, 200, 200, 200, 429]);
     assert.equal((await state(apps[0]!)).limiter.store.using, 'fallback');
+    // and says so in its metrics
+    const metrics = (await call(apps[0]!.port, '/__metrics')).body;
+    assert.match(metrics, /^ipwatch_block_mirror_stale\{[^}]*\} 1$/m);
+    assert.match(metrics, /^ipwatch_ratelimit_fallback\{[^}]*\} 1$/m);
+    assert.match(metrics, /^ipwatch_enforced_requests\{[^}]*by="blocked"[^}]*\} [1-9]/m);
 
     await redis.start();
     await eventually('mirrors in sync again', async () => (await Promise.all(apps.map(state))).every((s) => !s.mirror.stale && s.mirror.connected), 10_000);

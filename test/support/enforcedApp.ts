@@ -6,13 +6,14 @@
  *
  * Routes: GET /hello (no limit but the class limit), GET /search (5 per minute per client),
  * POST /login (3 per 5 minutes per IP and per username), GET /__state (mirror, limiter and
- * emitter figures, as JSON).
+ * emitter figures, as JSON), GET /__metrics (Prometheus).
  */
 import express from 'express';
 import { loadConfig } from '@ipwatch/core/config';
 import { createEventLog } from '@ipwatch/core/eventLog/index';
 import { createRedisSharedLists } from '@ipwatch/core/sharedLists/redis';
-import { ipwatch, createBlockMirror, createRateLimiter } from '@ipwatch/emitter';
+import { createMetrics } from '@ipwatch/core/observability/metrics';
+import { ipwatch, createBlockMirror, createRateLimiter, registerEnforcementMetrics } from '@ipwatch/emitter';
 
 const config = loadConfig();
 if (!config.redis) throw new Error('enforcedApp needs IPWATCH_REDIS_URL');
@@ -30,11 +31,17 @@ const limiter = createRateLimiter({
 });
 const tracker = ipwatch({ log, app: 'enforced-app', trustedProxies: ['127.0.0.1'], blockMirror: mirror, rateLimiter: limiter, rateLimitAt: 'mounted' });
 
+const metrics = createMetrics('enforced-app');
+registerEnforcementMetrics(metrics, { tracker, blockMirror: mirror, rateLimiter: limiter });
+
 const app = express();
 app.use(tracker);
 app.use(express.json({ limit: '4kb' }));
 app.get('/__state', (_req, res) => {
   res.json({ mirror: mirror.state(), limiter: limiter.stats(), tracker: tracker.stats() });
+});
+app.get('/__metrics', async (_req, res) => {
+  res.type(metrics.contentType).send(await metrics.text());
 });
 app.use(tracker.limit());
 app.get('/hello', (_req, res) => void res.send('hello'));

@@ -45,3 +45,4 @@ export {
 } from './rateLimit/rateLimiter.ts';
 export { createRateLimitEventAggregator, type RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
 export { parseRate, type Rate } from './rateLimit/rate.ts';
+export { registerEnforcementMetrics, type EnforcementParts } from './enforcementMetrics.ts';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@ipwatch/core/config';
 import { createMetrics } from '@ipwatch/core/observability/metrics';
 import { startObservabilityServer } from '@ipwatch/core/observability/server';
-import { ipwatch, createBlockMirror, createRateLimiter } from '@ipwatch/emitter';
+import { ipwatch, createBlockMirror, createRateLimiter, registerEnforcementMetrics } from '@ipwatch/emitter';
 import { startApiService } from '@ipwatch/api';
 import { startBlocksyncService } from '@ipwatch/blocksync';
 import { createContext, createSharedListsFor, describeMode } from '../context.ts';
@@ -73,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const unregisterLimiter = ctx.health.register('rate-limiter', () => rateLimiter.health());
   const emitter = ipwatch({ log: ctx.log, app: 'demo', instance, trustedProxies: ['127.0.0.1', '::1'], blockMirror, rateLimiter, rateLimitAt: 'mounted' });
+  registerEnforcementMetrics(metrics, { tracker: emitter, blockMirror, rateLimiter });
   const server = createDemoApp(emitter, emitter.limit()).listen(port, '127.0.0.1');
   await Promise.race([
     once(server, 'listening'),

@@ -39,6 +39,11 @@ export interface ExtraMetricConfig<L extends string> {
   labelNames?: readonly L[];
 }
 
+export interface CollectedGaugeConfig<L extends string> extends ExtraMetricConfig<L> {
+  /** Called at each scrape to set the gauge from the current state (for figures kept elsewhere). */
+  collect?: (gauge: Gauge<L>) => void;
+}
+
 export interface IpwatchMetrics {
   readonly service: string;
   /** This service's own registry (never the prom-client global one), so tests and embedded mode can hold several. */
@@ -58,7 +63,7 @@ export interface IpwatchMetrics {
   /** Registers a service's own counter in this registry. */
   counter<L extends string = never>(config: ExtraMetricConfig<L>): Counter<L>;
   /** Registers a service's own gauge in this registry. */
-  gauge<L extends string = never>(config: ExtraMetricConfig<L>): Gauge<L>;
+  gauge<L extends string = never>(config: CollectedGaugeConfig<L>): Gauge<L>;
   /** Registers a service's own histogram in this registry. */
   histogram<L extends string = never>(config: ExtraMetricConfig<L> & { buckets?: number[] }): Histogram<L>;
   /** Every metric of this registry in the Prometheus text format. */
@@ -116,9 +121,20 @@ export function createMetrics(service: string): IpwatchMetrics {
       checkName(config.name);
       return new Counter<L>({ name: config.name, help: config.help, labelNames: config.labelNames ?? [], registers });
     },
-    gauge<L extends string = never>(config: ExtraMetricConfig<L>): Gauge<L> {
+    gauge<L extends string = never>(config: CollectedGaugeConfig<L>): Gauge<L> {
       checkName(config.name);
-      return new Gauge<L>({ name: config.name, help: config.help, labelNames: config.labelNames ?? [], registers });
+      const { collect } = config;
+      return new Gauge<L>({
+        name: config.name,
+        help: config.help,
+        labelNames: config.labelNames ?? [],
+        registers,
+        ...(collect && {
+          collect(this: Gauge<L>) {
+            collect(this);
+          },
+        }),
+      });
     },
     histogram<L extends string = never>(config: ExtraMetricConfig<L> & { buckets?: number[] }): Histogram<L> {
       checkName(config.name);
