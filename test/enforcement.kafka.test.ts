@@ -5,6 +5,8 @@
  * processes with the emitter.
  */
 import { describe, before, after, test } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { loadConfig } from '@ipwatch/core/config';
 import { createKafkaEventLog } from '@ipwatch/core/eventLog/kafka';
@@ -229,6 +231,27 @@ describe('enforcement across two app instances', { timeout: 300_000 }, () => {
       await consumer.stop();
       await sink.stop();
     }
+  });
+
+  test('a block list imported from a file is enforced everywhere; a file with a bad line is refused whole', async () => {
+    const dir = tempDir('ipwatch-import');
+    const good = join(dir, 'blocklist.txt');
+    writeFileSync(good, '# from a feed\n203.0.113.210\n\n198.18.0.0/15   # benchmark range\n2001:db8:f00d::/48\n');
+    const r = await cli('block', '--from-file', good, '--reason', 'feed', '--expires', '+1d');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /imported 3 blocks/);
+    await everywhere('imported address', '203.0.113.210', 403);
+    await everywhere('imported range', '198.19.1.1', 403);
+    await everywhere('imported v6 range', '2001:db8:f00d:1::1', 403);
+    const rows = JSON.parse((await cli('blocks', '--json')).stdout) as Array<{ target: string; source: string }>;
+    assert.equal(rows.find((b) => b.target === '198.18.0.0/15')?.source, 'import');
+
+    const bad = join(dir, 'bad.txt');
+    writeFileSync(bad, '203.0.113.211\nexample.com\n10.0.0.1/8\n');
+    const refused = await cli('block', '--from-file', bad);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /nothing imported: 2 line\(s\).*\n.*line 2: "example.com" is not an IP address or CIDR.*\n.*line 3: .*did you mean 10\.0\.0\.0\/8/);
+    assert.equal(await statusAt(apps[0]!, '203.0.113.211'), 200);
   });
 
   test('bad input is refused with a message that says what is wrong', async () => {

@@ -9,7 +9,7 @@ import { FilterError, listRequests, countRequests, listBlockEvents, parseRequest
 import { DecisionInputError, InvalidAddressError, parseBlockTarget } from '@ipwatch/core/blockTarget';
 import type { ListName } from '@ipwatch/core/sharedLists';
 import type { ListsView } from './listsView.ts';
-import { NotListedError, type ListChanges, type ChangeInput } from './listChanges.ts';
+import { NotListedError, type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
 
 export interface ApiOptions {
   analytics: Analytics;
@@ -143,6 +143,13 @@ export function createApiApp(options: ApiOptions): express.Express {
       }
     });
   };
+  app.post('/api/blocks/import', requireLists, requireJson, express.json({ limit: '8mb', strict: true, type: 'application/json' }), async (req, res, next) => {
+    try {
+      res.status(201).json(await lists!.changes.importBlocks((req.body ?? {}) as ImportInput));
+    } catch (err) {
+      next(err);
+    }
+  });
   listRoutes('/api/blocks', 'blocks', 'block', 'unblock');
   listRoutes('/api/allowlist', 'allow', 'allow', 'unallow');
 

@@ -40,8 +40,26 @@ export interface ChangeResult<R extends ListRecord> {
   audited: boolean;
 }
 
+export interface ImportInput extends Omit<ChangeInput, 'target'> {
+  /** The addresses and ranges, as text. */
+  targets?: unknown;
+}
+
+export interface ImportResult {
+  /** Targets blocked by this import (duplicates in the list counted once). */
+  imported: number;
+  /** Of those, targets that were blocked already and whose entry was replaced. */
+  replaced: number;
+  audited: boolean;
+}
+
+/** Most targets one import takes; a larger list goes in several. */
+export const MAX_IMPORT = 100_000;
+
 export interface ListChanges {
   block(input: ChangeInput): Promise<ChangeResult<BlockDecision>>;
+  /** Blocks many targets at once, with source "import"; refuses the whole list if any target is invalid, naming them. */
+  importBlocks(input: ImportInput): Promise<ImportResult>;
   unblock(input: ChangeInput): Promise<ChangeResult<BlockDecision>>;
   allow(input: ChangeInput): Promise<ChangeResult<AllowEntry>>;
   unallow(input: ChangeInput): Promise<ChangeResult<AllowEntry>>;
@@ -103,16 +121,56 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     return { existing, actor, reason };
   }
 
+  function severityOf(input: ChangeInput): Severity {
+    const severity = input.severity ?? 'medium';
+    if (typeof severity !== 'string' || !SEVERITIES.includes(severity as Severity)) throw new DecisionInputError(`severity must be one of ${SEVERITIES.join(', ')}`);
+    return severity as Severity;
+  }
+
   return {
+    async importBlocks(input) {
+      if (!Array.isArray(input.targets) || input.targets.length === 0) throw new DecisionInputError('targets must be a non-empty list of IPs and CIDRs');
+      if (input.targets.length > MAX_IMPORT) throw new DecisionInputError(`at most ${MAX_IMPORT} targets per import; split the list`);
+      const reason = text('reason', input.reason, 500);
+      const actor = text('actor', input.actor, 200) || 'api';
+      const severity = severityOf(input);
+      if (input.expires !== undefined && input.expires !== null && typeof input.expires !== 'string') throw new DecisionInputError('expires must be text: +12h, +7d or an ISO-8601 time');
+      const createdAt = now();
+      const expiresAt = parseExpiry(input.expires as string | undefined, createdAt);
+      const targets = new Set<string>();
+      const problems: string[] = [];
+      input.targets.forEach((t, i) => {
+        try {
+          if (typeof t !== 'string') throw new DecisionInputError('not text');
+          targets.add(parseBlockTarget(t));
+        } catch (err) {
+          if (problems.length < 20) problems.push(`#${i + 1}: ${(err as Error).message}`);
+          else if (problems.length === 20) problems.push('...');
+        }
+      });
+      if (problems.length) throw new DecisionInputError(`nothing was imported: ${problems.length > 20 ? 'more than 20' : problems.length} target(s) are not IPs or CIDRs:\n  ${problems.join('\n  ')}`);
+      const decisions = [...targets].map((target): BlockDecision => ({ target, reason, source: 'import', severity, createdAt, expiresAt, createdBy: actor }));
+      const replaced = decisions.filter((d) => view.get('blocks', d.target) !== undefined).length;
+      for (let i = 0; i < decisions.length; i += 1000) await log.produce(LIST_TOPICS.blocks, decisions.slice(i, i + 1000).map(blockMessage));
+      const last = decisions[decisions.length - 1] as BlockDecision;
+      if (!(await view.waitFor('blocks', last.target, (r) => r !== undefined && r.createdAt === createdAt, confirmMs))) warn(`api: an import was written but not seen back within ${confirmMs} ms`);
+      let audited = true;
+      try {
+        await insertBlockEvent(analytics, decisions.map((d) => ({ ts: createdAt, action: 'block' as const, target: d.target, reason, source: 'import', severity, expires_at: expiresAt, actor })));
+      } catch (err) {
+        audited = false;
+        warn(`api: an import of ${decisions.length} blocks was made but not recorded in block_events`, err);
+      }
+      return { imported: decisions.length, replaced, audited };
+    },
     async block(input) {
       const { target, reason, actor } = common(input);
-      const severity = input.severity ?? 'medium';
-      if (typeof severity !== 'string' || !SEVERITIES.includes(severity as Severity)) throw new DecisionInputError(`severity must be one of ${SEVERITIES.join(', ')}`);
+      const severity = severityOf(input);
       const source = input.source ?? 'manual';
       if (typeof source !== 'string' || !SOURCE.test(source)) throw new DecisionInputError('source must be manual, import or a rule name (lowercase letters, digits, _ . : -)');
       if (input.expires !== undefined && input.expires !== null && typeof input.expires !== 'string') throw new DecisionInputError('expires must be text: +12h, +7d or an ISO-8601 time');
       const createdAt = now();
-      const decision: BlockDecision = { target, reason, source, severity: severity as Severity, createdAt, expiresAt: parseExpiry(input.expires as string | undefined, createdAt), createdBy: actor };
+      const decision: BlockDecision = { target, reason, source, severity, createdAt, expiresAt: parseExpiry(input.expires as string | undefined, createdAt), createdBy: actor };
       const replaced = await put('blocks', decision, blockMessage(decision));
       return { record: decision, replaced, audited: await audit('block', decision, actor, source, decision.severity) };
     },

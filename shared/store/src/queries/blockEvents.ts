@@ -14,9 +14,11 @@ export interface BlockEventRow {
   actor: string;
 }
 
-/** Records one change. Values go as a typed JSON row, never into the SQL text. */
-export async function insertBlockEvent(analytics: Analytics, row: BlockEventRow): Promise<void> {
-  await analytics.client.insert({ table: 'block_events', values: [row], format: 'JSONEachRow' });
+/** Records one change, or many in one insert. Values go as typed JSON rows, never into the SQL text. */
+export async function insertBlockEvent(analytics: Analytics, row: BlockEventRow | BlockEventRow[]): Promise<void> {
+  const values = Array.isArray(row) ? row : [row];
+  if (values.length === 0) return;
+  await analytics.client.insert({ table: 'block_events', values, format: 'JSONEachRow' });
 }
 
 /** The latest changes, newest first, optionally for one target. */
