@@ -114,6 +114,9 @@ describe('enforcement across two app instances', { timeout: 300_000 }, () => {
     assert.equal(await statusAt(apps[1]!, '198.51.101.1'), 200);
     assert.equal(await statusAt(apps[1]!, '2001:db8:bad0::1'), 200);
 
+    const covering = JSON.parse((await cli('blocks', '--covers', '198.51.100.77', '--json')).stdout) as Array<{ target: string }>;
+    assert.deepEqual(covering.map((b) => b.target), ['198.51.100.0/24'], 'which entry blocks an address');
+
     const allow = await cli('allow', '198.51.100.10', '--reason', 'office');
     assert.equal(allow.code, 0, allow.stderr);
     await everywhere('allowlisted inside a blocked range', '198.51.100.10', 200);

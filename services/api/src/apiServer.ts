@@ -7,6 +7,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { FilterError, listRequests, countRequests, listBlockEvents, parseRequestFilter, type Analytics, type RequestFilterInput } from '@ipwatch/store';
 import { DecisionInputError, InvalidAddressError, parseBlockTarget } from '@ipwatch/core/blockTarget';
+import { cidrContains, parseCidr, parseIp } from '@ipwatch/core/ip';
 import type { ListName } from '@ipwatch/core/sharedLists';
 import type { ListsView } from './listsView.ts';
 import { NotListedError, type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
@@ -112,17 +113,34 @@ export function createApiApp(options: ApiOptions): express.Express {
   };
 
   const listRoutes = (path: string, list: ListName, add: keyof ListChanges, remove: keyof ListChanges) => {
-    app.get(path, requireLists, (req, res) => {
+    app.get(path, requireLists, (req, res, next) => {
+      try {
+        listRoute(req, res);
+      } catch (err) {
+        next(err);
+      }
+    });
+    const listRoute = (req: Request, res: Response) => {
       const q = req.query as Record<string, unknown>;
       const includeExpired = one(q.expired) === 'true';
+      const limitText = one(q.limit);
+      const limit = limitText === undefined ? 1000 : Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new FilterError('limit must be a whole number from 1 to 1000000');
+      // covers=IP: the entries that apply to that address (the address itself and every range holding it).
+      const coversText = one(q.covers);
+      const covers = coversText === undefined ? null : parseIp(parseBlockTarget(coversText));
+      if (coversText !== undefined && (covers === null || coversText.includes('/'))) throw new FilterError('covers must be one IP address');
       const t = now();
-      const rows = lists!.view
+      const matching = lists!.view
         .all(list)
         .filter((r) => includeExpired || r.expiresAt === null || r.expiresAt > t)
-        .sort((a, b) => b.createdAt - a.createdAt)
+        .filter((r) => covers === null || cidrContains(parseCidr(r.target), covers))
+        .sort((a, b) => b.createdAt - a.createdAt);
+      const rows = matching
+        .slice(0, limit)
         .map((r) => ({ ...r, expired: r.expiresAt !== null && r.expiresAt <= t, timeLeftMs: r.expiresAt === null ? null : Math.max(0, r.expiresAt - t) }));
-      res.json({ total: rows.length, rows });
-    });
+      res.json({ total: matching.length, rows });
+    };
     app.post(path, requireLists, requireJson, jsonBody, async (req, res, next) => {
       try {
         const body = (req.body ?? {}) as ChangeInput;
