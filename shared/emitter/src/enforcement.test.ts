@@ -143,3 +143,35 @@ test('with anonymisation on, rate-limit events leave the app anonymised too', as
     await t.close();
   }
 });
+
+test('plain node:http (withIpwatch) enforces the same way, and a listener is never run twice', async () => {
+  const { createServer } = await import('node:http');
+  const { withIpwatch } = await import('./node.ts');
+  const log = createMemoryEventLog();
+  const lists = createMemorySharedLists();
+  await lists.replace('blocks', [entry('203.0.113.0/24')]);
+  await lists.replace('allow', []);
+  const blockMirror = createBlockMirror({ lists });
+  await blockMirror.ready;
+  const rateLimiter = createRateLimiter({ rules: { anonymous: '2/m', authenticated: false, login: false } });
+  let runs = 0;
+  const handler = withIpwatch((_req, res) => {
+    runs++;
+    res.end('hi');
+  }, { log, trustedProxies: ['127.0.0.1'], blockMirror, rateLimiter });
+  const server = createServer(handler).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  try {
+    const statuses = [];
+    for (const ip of ['203.0.113.1', '198.51.100.1', '198.51.100.1', '198.51.100.1']) statuses.push((await fetch(url, { headers: { 'x-forwarded-for': ip } })).status);
+    assert.deepEqual(statuses, [403, 200, 200, 429]);
+    assert.equal(runs, 2);
+  } finally {
+    server.close();
+    await handler.close();
+    await blockMirror.close();
+    await rateLimiter.close();
+    await log.close();
+  }
+});

@@ -1,6 +1,7 @@
 /**
  * The plain node:http adapter: wraps a request listener so that every request it serves is
- * recorded, exactly as the Express middleware records it (it is the same code underneath).
+ * recorded, exactly as the Express middleware records it (it is the same code underneath),
+ * and blocks and rate limits are enforced before the listener runs (options blockMirror, rateLimiter).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ipwatch, type IpwatchOptions, type IpwatchStats } from './express.ts';
@@ -27,7 +28,15 @@ export function withIpwatch<Req extends IncomingMessage = IncomingMessage>(
 ): IpwatchListener<Req> {
   const tracker = ipwatch<Req>(options);
   const handler = ((req: Req, res: ServerResponse) => {
-    tracker(req, res, () => listener(req, res));
+    tracker(req, res, (err?: unknown) => {
+      if (err === undefined) return listener(req, res);
+      // Your listener threw after an asynchronous rate-limit check: answer 500 rather than run it twice.
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end();
+      }
+      process.emitWarning(`ipwatch: the request listener threw: ${(err as Error)?.stack ?? String(err)}`);
+    });
   }) as IpwatchListener<Req>;
   handler.close = (timeoutMs) => tracker.close(timeoutMs);
   handler.stats = () => tracker.stats();
