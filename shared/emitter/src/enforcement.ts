@@ -67,7 +67,7 @@ function wantsJson(req: IncomingMessage): boolean {
 export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOptions<Req>): Enforcer<Req> {
   const { mirror, limiter, events, user, anonymise } = options;
   const limitAt = options.limitAt ?? 'entry';
-  if (limitAt !== 'entry' && limitAt !== 'mounted') throw new EmitterOptionError(`rateLimit.at must be 'entry' or 'mounted', not ${JSON.stringify(limitAt)}`);
+  if (limitAt !== 'entry' && limitAt !== 'mounted') throw new EmitterOptionError(`rateLimitAt must be 'entry' or 'mounted', not ${JSON.stringify(limitAt)}`);
   const status = options.blocked?.status ?? 403;
   if (!Number.isInteger(status) || status < 400 || status > 599) throw new EmitterOptionError(`blocked.status must be an HTTP error status (400-599), not ${JSON.stringify(status)}`);
   const text = options.blocked?.text ?? 'Forbidden';
