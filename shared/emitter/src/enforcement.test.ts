@@ -175,3 +175,16 @@ test('plain node:http (withIpwatch) enforces the same way, and a listener is nev
     await log.close();
   }
 });
+
+test('a login limit per username checked at entry (before any body parser) is warned about at start', async () => {
+  const log = createMemoryEventLog();
+  const rateLimiter = createRateLimiter({ rules: { login: { rate: '3/5m' } } });
+  const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+  const tracker = ipwatch({ log, rateLimiter });
+  const warning = (await warned) as Error & { code?: string };
+  assert.equal(warning.code, 'IPWATCH_LOGIN_LIMIT_AT_ENTRY');
+  assert.match(warning.message, /rateLimitAt: 'mounted'/);
+  await tracker.close();
+  await rateLimiter.close();
+  await log.close();
+});

@@ -122,6 +122,13 @@ export function ipwatch<Req extends ExpressLikeRequest = ExpressLikeRequest>(opt
           ...(anonymiser && { anonymise: (ip: string) => anonymiser.anonymise(ip) }),
         })
       : null;
+  if (rateLimiter?.readsRequestBody && rateLimitAt !== 'mounted') {
+    // At entry no body parser has run: the per-username login limit would never apply, silently.
+    process.emitWarning(
+      "ipwatch: the login rule counts per username, read from the request body, but limits are checked at entry, before any body parser: only the per-IP login limit applies. Use rateLimitAt: 'mounted' and app.use(tracker.limit()) after your body parser.",
+      { code: 'IPWATCH_LOGIN_LIMIT_AT_ENTRY' },
+    );
+  }
   // Only for 'mounted' limits: how tracker.limit() finds the request ipwatch is watching.
   const observedByReq = enforcer?.limitAt === 'mounted' ? new WeakMap<Req, ObservedRequest>() : null;
 

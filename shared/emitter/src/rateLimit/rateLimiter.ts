@@ -163,6 +163,8 @@ export interface RateLimiterStats {
 }
 
 export interface RateLimiter {
+  /** True when a rule reads the request (the login username): the limiter must then run after the body parser. */
+  readonly readsRequestBody: boolean;
   /** Counts the request under every rule that applies. Never rejects: a store outage is answered by the fallback policy. */
   check(req: IncomingMessage, who: RateLimitWho): Promise<RateLimitDecision>;
   /**
@@ -612,5 +614,5 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
     await owned?.close?.();
   }
 
-  return { check, respond, stats, health, close };
+  return { readsRequestBody: usernameOf !== null, check, respond, stats, health, close };
 }
