@@ -15,13 +15,10 @@
  * p99 +4.2 ms, 8.2k vs 6.6k req/s, 109,444 events produced, 0 dropped. Per request the
  * emitter's own work is ~9 us of CPU; kafkajs's encoding on the app's event loop ~10 us.
  */
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
-import { load as runLoad, type LoadResult } from './support/load.ts';
+import { load as runLoad, listen, median, round2, type LoadResult } from './support/load.ts';
 import { loadConfig } from '@ipwatch/core/config';
 import type { EventLog } from '@ipwatch/core/eventLog';
 import { createKafkaEventLog } from '@ipwatch/core/eventLog/kafka';
@@ -58,18 +55,6 @@ function helloApp(tracker?: IpwatchMiddleware): express.Express {
   return app;
 }
 
-async function listen(app: express.Express): Promise<{ server: Server; url: string }> {
-  const server = app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const round2 = (x: number): number => Math.round(x * 100) / 100;
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
 
 async function main(): Promise<void> {

@@ -31,13 +31,12 @@
  * 0.870), check p50 1.2 ms instead of 2.1, ~5 us more app CPU per request.
  */
 import { once } from 'node:events';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
-import { load as runLoad, type LoadResult } from './support/load.ts';
+import { load as runLoad, listen, median, round2, type LoadResult } from './support/load.ts';
 import { createRedisClient } from '@ipwatch/core/redis';
 import { createRateLimiter, createRedisRateLimitStore, type RateLimiter } from '../shared/emitter/src/rateLimit/index.ts';
 import { startRedisServer } from '../test/support/redisServer.ts';
@@ -117,19 +116,7 @@ function helloApp(limiter?: RateLimiter, samples?: Samples): express.Express {
   return app;
 }
 
-async function listen(app: express.Express): Promise<{ server: Server; url: string }> {
-  const server = app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const quantile = (sorted: Float64Array, q: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : NaN);
-const round2 = (x: number): number => Math.round(x * 100) / 100;
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** Script calls Redis ran, and the server CPU they took (µs). */

@@ -4,6 +4,8 @@
  * microsecond resolution (autocannon's own histogram keeps whole milliseconds).
  */
 import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
@@ -43,3 +45,18 @@ export async function load(url: string, connections: number, durationS: number):
   if (msg.error) throw new Error(`autocannon: ${msg.error}`);
   return msg;
 }
+
+/** Starts an app (anything with Express's listen) on a free loopback port. */
+export async function listen(app: { listen(port: number, host: string): Server }): Promise<{ server: Server; url: string }> {
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+export const round2 = (x: number): number => Math.round(x * 100) / 100;
