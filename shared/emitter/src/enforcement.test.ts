@@ -188,3 +188,42 @@ test('a login limit per username checked at entry (before any body parser) is wa
   await rateLimiter.close();
   await log.close();
 });
+
+test('WebSocket upgrades: allowUpgrade answers a blocked client 403 and lets others on', async () => {
+  const { createServer, request } = await import('node:http');
+  const log = createMemoryEventLog();
+  const lists = createMemorySharedLists();
+  await lists.replace('blocks', [entry('203.0.113.0/24')]);
+  await lists.replace('allow', []);
+  const blockMirror = createBlockMirror({ lists });
+  await blockMirror.ready;
+  const tracker = ipwatch({ log, trustedProxies: ['127.0.0.1'], blockMirror });
+  const server = createServer((_req, res) => res.end());
+  server.on('upgrade', (req, socket) => {
+    if (tracker.allowUpgrade(req, socket)) socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  const upgrade = (ip: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, headers: { connection: 'Upgrade', upgrade: 'test', 'x-forwarded-for': ip } });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('response', (res) => resolve(res.statusCode ?? 0));
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    assert.equal(await upgrade('203.0.113.5'), 403);
+    assert.equal(await upgrade('198.51.100.5'), 101);
+    assert.equal(tracker.stats().blocked, 1);
+  } finally {
+    server.close();
+    await tracker.close();
+    await blockMirror.close();
+    await log.close();
+  }
+});

@@ -56,6 +56,8 @@ export interface Enforcer<Req extends IncomingMessage> {
   /** Where `tracker.limit()` is mounted. */
   limit(req: Req, res: ServerResponse, observed: ObservedRequest | undefined, next: (err?: unknown) => void): void;
   readonly limitAt: 'entry' | 'mounted';
+  /** For requests outside the middleware chain (WebSocket upgrades): true when the address is blocked (and not allowlisted); counted. */
+  blocks(ip: string): boolean;
   stats(): EnforcerStats;
 }
 
@@ -170,6 +172,16 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
       }
       if (ip === null) next();
       else checkLimit(req, res, ip, observed, next);
+    },
+    blocks(ip) {
+      try {
+        if (mirror?.check(ip) !== 'blocked') return false;
+      } catch {
+        stats.enforcementErrors++;
+        return false;
+      }
+      stats.blocked++;
+      return true;
     },
     stats: () => ({ ...stats }),
   };

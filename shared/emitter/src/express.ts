@@ -4,6 +4,7 @@
  * and with anything calling `(req, res, next)` on node:http objects.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { EventLog } from '@ipwatch/core/eventLog';
 import { TOPICS } from '@ipwatch/core/topics';
 import { createEventBuffer, type EventBuffer, type EventBufferOptions, type EventBufferStats } from './eventBuffer.ts';
@@ -58,6 +59,16 @@ export interface IpwatchMiddleware<Req extends ExpressLikeRequest = ExpressLikeR
   close(timeoutMs?: number): Promise<void>;
   /** Counters: events buffered, sent, dropped (by reason), produce failures, hook errors, blocked, limited. */
   stats(): IpwatchStats;
+  /**
+   * For WebSocket upgrades, which never pass through middleware: answers a blocked client 403
+   * and closes its socket, returning false; true to go on with the upgrade.
+   *
+   * @example
+   * server.on('upgrade', (req, socket, head) => {
+   *   if (tracker.allowUpgrade(req, socket)) wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+   * });
+   */
+  allowUpgrade(req: IncomingMessage, socket: Duplex): boolean;
   /** The rate limiter as a middleware of its own, for `rateLimitAt: 'mounted'` (after auth and body parsing). */
   limit(): (req: Req, res: ServerResponse, next: (err?: unknown) => void) => void;
 }
@@ -151,6 +162,11 @@ export function ipwatch<Req extends ExpressLikeRequest = ExpressLikeRequest>(opt
     ...(enforcer?.stats() ?? { blocked: 0, allowlisted: 0, rateLimited: 0, enforcementErrors: 0 }),
     rateLimitEvents: events ? { folded: events.stats().folded, dropped: events.stats().dropped } : null,
   });
+  middleware.allowUpgrade = (req, socket) => {
+    if (enforcer === null || !enforcer.blocks(recorder.clientIpOf(req))) return true;
+    socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    return false;
+  };
   middleware.limit = () => {
     if (enforcer === null || enforcer.limitAt !== 'mounted' || observedByReq === null) {
       throw new EmitterOptionError("tracker.limit() needs ipwatch({ rateLimiter, rateLimitAt: 'mounted' })");

@@ -79,6 +79,8 @@ export interface ObservedRequest {
 export interface RequestRecorder<Req extends IncomingMessage = IncomingMessage> {
   /** Starts watching a request; call it when the request arrives. Never throws; undefined if it could not watch. */
   observe(req: Req, res: ServerResponse): ObservedRequest | undefined;
+  /** The client's canonical IP as this recorder resolves it (trusted proxies applied), for requests it does not observe (upgrades). */
+  clientIpOf(req: IncomingMessage): string;
   stats(): RequestRecorderStats;
 }
 
@@ -440,7 +442,11 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
     }
   }
 
-  return { observe, stats: () => ({ recorded, userHookErrors, emitErrors }) };
+  return {
+    observe,
+    clientIpOf: (req) => resolveClientIp(req.socket?.remoteAddress, req.headers ?? {}).ip,
+    stats: () => ({ recorded, userHookErrors, emitErrors }),
+  };
 }
 
 function bodyBytes(method: string, status: number, res: ServerResponse, counted: number, counting: boolean, aborted: boolean): number {
