@@ -58,7 +58,11 @@ export async function startRedisServer(): Promise<TestRedis> {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child = c;
+    // A test file stopped by a timeout (--test-force-exit) skips its cleanup: never leave a server behind.
+    const killOnExit = () => c.kill('SIGKILL');
+    process.once('exit', killOnExit);
     c.on('exit', () => {
+      process.off('exit', killOnExit);
       if (child === c) child = null;
     });
     const deadline = Date.now() + 10_000;
