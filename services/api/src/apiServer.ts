@@ -113,14 +113,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   };
 
   const listRoutes = (path: string, list: ListName, add: keyof ListChanges, remove: keyof ListChanges) => {
-    app.get(path, requireLists, (req, res, next) => {
-      try {
-        listRoute(req, res);
-      } catch (err) {
-        next(err);
-      }
-    });
-    const listRoute = (req: Request, res: Response) => {
+    app.get(path, requireLists, (req, res) => {
       const q = req.query as Record<string, unknown>;
       const includeExpired = one(q.expired) === 'true';
       const limitText = one(q.limit);
@@ -128,8 +121,8 @@ export function createApiApp(options: ApiOptions): express.Express {
       if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new FilterError('limit must be a whole number from 1 to 1000000');
       // covers=IP: the entries that apply to that address (the address itself and every range holding it).
       const coversText = one(q.covers);
+      if (coversText?.includes('/')) throw new FilterError(`covers takes one IP address, not a range (${JSON.stringify(coversText.slice(0, 64))})`);
       const covers = coversText === undefined ? null : parseIp(parseBlockTarget(coversText));
-      if (coversText !== undefined && (covers === null || coversText.includes('/'))) throw new FilterError('covers must be one IP address');
       const t = now();
       const matching = lists!.view
         .all(list)
@@ -140,7 +133,7 @@ export function createApiApp(options: ApiOptions): express.Express {
         .slice(0, limit)
         .map((r) => ({ ...r, expired: r.expiresAt !== null && r.expiresAt <= t, timeLeftMs: r.expiresAt === null ? null : Math.max(0, r.expiresAt - t) }));
       res.json({ total: matching.length, rows });
-    };
+    });
     app.post(path, requireLists, requireJson, jsonBody, async (req, res, next) => {
       try {
         const body = (req.body ?? {}) as ChangeInput;

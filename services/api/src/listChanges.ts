@@ -75,8 +75,15 @@ export interface ListChangesOptions {
   confirmTimeoutMs?: number;
 }
 
-function text(field: string, v: unknown, max: number): string {
-  return cleanText(field, v, max);
+/** Why and by whom, as a person gave them: bounded, printable. */
+function describedBy(input: ChangeInput): { reason: string; actor: string } {
+  return { reason: cleanText('reason', input.reason, 500), actor: cleanText('actor', input.actor, 200) || 'api' };
+}
+
+/** The expiry of a change made at `at`: +12h, +7d, ISO-8601, never. */
+function expiryOf(input: ChangeInput, at: number): number | null {
+  if (input.expires !== undefined && input.expires !== null && typeof input.expires !== 'string') throw new DecisionInputError('expires must be text: +12h, +7d or an ISO-8601 time');
+  return parseExpiry(input.expires as string | undefined | null, at);
 }
 
 export function createListChanges(options: ListChangesOptions): ListChanges {
@@ -97,11 +104,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
   function common(input: ChangeInput) {
     if (input.target === undefined || input.target === null || input.target === '') throw new DecisionInputError('say which IP or CIDR: target is missing');
     if (typeof input.target !== 'string') throw new DecisionInputError('target must be text, e.g. "203.0.113.7" or "203.0.113.0/24"');
-    return {
-      target: parseBlockTarget(input.target),
-      reason: text('reason', input.reason, 500),
-      actor: text('actor', input.actor, 200) || 'api',
-    };
+    return { target: parseBlockTarget(input.target), ...describedBy(input) };
   }
 
   async function put<R extends ListRecord>(list: ListName, record: R, message: ReturnType<typeof blockMessage>): Promise<boolean> {
@@ -131,12 +134,10 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     async importBlocks(input) {
       if (!Array.isArray(input.targets) || input.targets.length === 0) throw new DecisionInputError('targets must be a non-empty list of IPs and CIDRs');
       if (input.targets.length > MAX_IMPORT) throw new DecisionInputError(`at most ${MAX_IMPORT} targets per import; split the list`);
-      const reason = text('reason', input.reason, 500);
-      const actor = text('actor', input.actor, 200) || 'api';
+      const { reason, actor } = describedBy(input);
       const severity = severityOf(input);
-      if (input.expires !== undefined && input.expires !== null && typeof input.expires !== 'string') throw new DecisionInputError('expires must be text: +12h, +7d or an ISO-8601 time');
       const createdAt = now();
-      const expiresAt = parseExpiry(input.expires as string | undefined, createdAt);
+      const expiresAt = expiryOf(input, createdAt);
       const targets = new Set<string>();
       const problems: string[] = [];
       input.targets.forEach((t, i) => {
@@ -168,9 +169,8 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       const severity = severityOf(input);
       const source = input.source ?? 'manual';
       if (typeof source !== 'string' || !SOURCE.test(source)) throw new DecisionInputError('source must be manual, import or a rule name (lowercase letters, digits, _ . : -)');
-      if (input.expires !== undefined && input.expires !== null && typeof input.expires !== 'string') throw new DecisionInputError('expires must be text: +12h, +7d or an ISO-8601 time');
       const createdAt = now();
-      const decision: BlockDecision = { target, reason, source, severity, createdAt, expiresAt: parseExpiry(input.expires as string | undefined, createdAt), createdBy: actor };
+      const decision: BlockDecision = { target, reason, source, severity, createdAt, expiresAt: expiryOf(input, createdAt), createdBy: actor };
       const replaced = await put('blocks', decision, blockMessage(decision));
       return { record: decision, replaced, audited: await audit('block', decision, actor, source, decision.severity) };
     },
@@ -181,9 +181,8 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     },
     async allow(input) {
       const { target, reason, actor } = common(input);
-      if (input.expires !== undefined && input.expires !== null && typeof input.expires !== 'string') throw new DecisionInputError('expires must be text: +12h, +7d or an ISO-8601 time');
       const createdAt = now();
-      const entry: AllowEntry = { target, reason, createdAt, expiresAt: parseExpiry(input.expires as string | undefined, createdAt), createdBy: actor };
+      const entry: AllowEntry = { target, reason, createdAt, expiresAt: expiryOf(input, createdAt), createdBy: actor };
       const replaced = await put('allow', entry, allowMessage(entry));
       return { record: entry, replaced, audited: await audit('allow', entry, actor, 'manual', '') };
     },

@@ -28,8 +28,8 @@ export async function openListsView(log: EventLog, warn: (message: string, err?:
         onMessage: (m) => {
           try {
             const u = decodeListRecord(list, m);
-            if (u.entry === null) tables[list].delete(u.target);
-            else tables[list].set(u.target, JSON.parse(u.entry.record) as ListRecord);
+            if (u.record === null) tables[list].delete(u.target);
+            else tables[list].set(u.target, u.record);
             for (const w of waiters) if (w.list === list && w.target === u.target) w.check();
           } catch (err) {
             // blocksync sends such records to the DLQ; here they are only skipped.

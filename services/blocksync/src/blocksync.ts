@@ -54,6 +54,9 @@ export interface Blocksync {
 
 const LISTS: ListName[] = ['blocks', 'allow'];
 
+/** What the store needs of an update. */
+type StoreWrite = Pick<ListUpdate, 'target' | 'entry'>;
+
 class ListSync {
   readonly table = new Map<string, ListEntry>();
   caughtUp = false;
@@ -61,7 +64,8 @@ class ListSync {
   dirty = true;
   lastWriteAt = 0;
   lastError: unknown = null;
-  private queue: ListUpdate[] = [];
+  /** Writes waiting for the store, in order: an entry to put, or null to remove the target. */
+  private queue: StoreWrite[] = [];
   private pumping = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private backoff: number;
@@ -94,7 +98,7 @@ class ListSync {
     return n;
   }
 
-  apply(update: ListUpdate): void {
+  apply(update: StoreWrite): void {
     this.swept.delete(update.target);
     if (update.entry === null) this.table.delete(update.target);
     else this.table.set(update.target, update.entry);
@@ -135,7 +139,7 @@ class ListSync {
             this.resolveSynced();
           }
         } else {
-          const u = this.queue.shift() as ListUpdate;
+          const u = this.queue.shift() as StoreWrite;
           // An entry that is already over needs no announcing: remove it instead.
           if (u.entry === null || (u.entry.expiresAt !== null && u.entry.expiresAt <= now)) await this.opts.lists.remove(this.list, u.target);
           else await this.opts.lists.put(this.list, u.entry);

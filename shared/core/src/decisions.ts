@@ -21,6 +21,8 @@ export type ListRecord = BlockDecision | AllowEntry;
 export interface ListUpdate {
   target: string;
   entry: ListEntry | null;
+  /** The decoded decision (`entry.record` is its JSON); null for a removal. */
+  record: ListRecord | null;
 }
 
 /**
@@ -37,10 +39,10 @@ export function decodeListRecord(list: ListName, m: LogMessage): ListUpdate {
     throw new DecodeError(`${m.topic}: key ${JSON.stringify(m.key.slice(0, 80))}: ${(err as Error).message}`);
   }
   if (target !== m.key) throw new DecodeError(`${m.topic}: key ${JSON.stringify(m.key)} is not canonical (should be ${target})`);
-  if (m.value === null) return { target, entry: null };
+  if (m.value === null) return { target, entry: null, record: null };
   const record: ListRecord = list === 'blocks' ? codecs.BlockDecision.decode(m.value) : codecs.AllowEntry.decode(m.value);
   if (record.target !== target) throw new DecodeError(`${m.topic}: value for ${JSON.stringify(record.target)} under key ${JSON.stringify(target)}`);
-  return { target, entry: { target, expiresAt: record.expiresAt, record: JSON.stringify(record) } };
+  return { target, entry: { target, expiresAt: record.expiresAt, record: JSON.stringify(record) }, record };
 }
 
 /** The message that sets a block. */
