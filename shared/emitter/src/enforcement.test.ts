@@ -18,13 +18,19 @@ import { createRateLimiter } from './rateLimit/rateLimiter.ts';
 
 const entry = (target: string) => ({ target, expiresAt: null, record: '{}' });
 
-async function setup(options: { anonymise?: boolean; at?: 'entry' | 'mounted' } = {}) {
-  const log = createMemoryEventLog();
+/** A block mirror over in-process lists holding these targets, loaded. */
+async function loadedMirror(blocks: string[], allow: string[] = []) {
   const lists = createMemorySharedLists();
-  await lists.replace('blocks', [entry('203.0.113.0/24'), entry('2001:db8:bad::/48')]);
-  await lists.replace('allow', [entry('203.0.113.10')]);
+  await lists.replace('blocks', blocks.map(entry));
+  await lists.replace('allow', allow.map(entry));
   const blockMirror = createBlockMirror({ lists });
   await blockMirror.ready;
+  return blockMirror;
+}
+
+async function setup(options: { anonymise?: boolean; at?: 'entry' | 'mounted' } = {}) {
+  const log = createMemoryEventLog();
+  const blockMirror = await loadedMirror(['203.0.113.0/24', '2001:db8:bad::/48'], ['203.0.113.10']);
   const rateLimiter = createRateLimiter({ rules: { anonymous: '3/m', authenticated: false, login: false } });
   const tracker = ipwatch({
     log,
@@ -148,11 +154,7 @@ test('plain node:http (withIpwatch) enforces the same way, and a listener is nev
   const { createServer } = await import('node:http');
   const { withIpwatch } = await import('./node.ts');
   const log = createMemoryEventLog();
-  const lists = createMemorySharedLists();
-  await lists.replace('blocks', [entry('203.0.113.0/24')]);
-  await lists.replace('allow', []);
-  const blockMirror = createBlockMirror({ lists });
-  await blockMirror.ready;
+  const blockMirror = await loadedMirror(['203.0.113.0/24']);
   const rateLimiter = createRateLimiter({ rules: { anonymous: '2/m', authenticated: false, login: false } });
   let runs = 0;
   const handler = withIpwatch((_req, res) => {
@@ -192,11 +194,7 @@ test('a login limit per username checked at entry (before any body parser) is wa
 test('WebSocket upgrades: allowUpgrade answers a blocked client 403 and lets others on', async () => {
   const { createServer, request } = await import('node:http');
   const log = createMemoryEventLog();
-  const lists = createMemorySharedLists();
-  await lists.replace('blocks', [entry('203.0.113.0/24')]);
-  await lists.replace('allow', []);
-  const blockMirror = createBlockMirror({ lists });
-  await blockMirror.ready;
+  const blockMirror = await loadedMirror(['203.0.113.0/24']);
   const tracker = ipwatch({ log, trustedProxies: ['127.0.0.1'], blockMirror });
   const server = createServer((_req, res) => res.end());
   server.on('upgrade', (req, socket) => {
@@ -224,6 +222,35 @@ test('WebSocket upgrades: allowUpgrade answers a blocked client 403 and lets oth
     server.close();
     await tracker.close();
     await blockMirror.close();
+    await log.close();
+  }
+});
+
+test("the authenticated class counts per user (from the app's user hook), whatever address the user comes from", async () => {
+  const log = createMemoryEventLog();
+  const rateLimiter = createRateLimiter({ rules: { anonymous: '100/m', authenticated: '2/m', login: false } });
+  const tracker = ipwatch({
+    log,
+    trustedProxies: ['127.0.0.1'],
+    rateLimiter,
+    user: (req) => (typeof req.headers['x-user'] === 'string' ? { id: req.headers['x-user'], authenticated: true } : null),
+  });
+  const app = express();
+  app.use(tracker);
+  app.get('/hello', (_req, res) => void res.send('hello'));
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hello`;
+  try {
+    const statuses = [];
+    for (const ip of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) statuses.push((await fetch(url, { headers: { 'x-forwarded-for': ip, 'x-user': 'alice' } })).status);
+    assert.deepEqual(statuses, [200, 200, 429]);
+    assert.equal((await fetch(url, { headers: { 'x-forwarded-for': '198.51.100.3', 'x-user': 'bob' } })).status, 200);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    await tracker.close();
+    await rateLimiter.close();
     await log.close();
   }
 });

@@ -34,12 +34,8 @@ export interface EnforcerOptions<Req extends IncomingMessage> {
    */
   limitAt?: 'entry' | 'mounted';
   blocked?: BlockedResponseOptions;
-  user?: (req: Req) => RequestUser | null | undefined;
-  /**
-   * The app's IP anonymisation: rate-limit events leave the app with the anonymised address
-   * (and an IP-derived limit key replaced by it), like request events. Default: none.
-   */
-  anonymise?: (ip: string) => string;
+  /** Who the user is (the recorder's checked reading of the app's `user` hook); never throws. */
+  user?: (req: Req) => RequestUser | null;
 }
 
 export interface EnforcerStats {
@@ -67,7 +63,7 @@ function wantsJson(req: IncomingMessage): boolean {
 }
 
 export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOptions<Req>): Enforcer<Req> {
-  const { mirror, limiter, events, user, anonymise } = options;
+  const { mirror, limiter, events, user } = options;
   const limitAt = options.limitAt ?? 'entry';
   if (limitAt !== 'entry' && limitAt !== 'mounted') throw new EmitterOptionError(`rateLimitAt must be 'entry' or 'mounted', not ${JSON.stringify(limitAt)}`);
   const status = options.blocked?.status ?? 403;
@@ -89,26 +85,16 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  function readUser(req: Req): RequestUser | null {
-    if (!user) return null;
-    try {
-      const u = user(req);
-      return u && (typeof u.id === 'string' || u.id === null) ? { id: u.id, authenticated: u.authenticated === true } : null;
-    } catch {
-      return null;
-    }
-  }
-
   function checkLimit(req: Req, res: ServerResponse, ip: string, observed: ObservedRequest | undefined, next: (err?: unknown) => void): void {
     const l = limiter as RateLimiter;
-    const u = readUser(req);
+    const u = user?.(req) ?? null;
     let settled = false;
     l.check(req, { ip, userId: u?.id ?? null, authenticated: u?.authenticated ?? false })
       .then((decision) => {
         if (decision.limited) {
           stats.rateLimited++;
           observed?.markRateLimited();
-          recordRefusal(decision, ip, req, u);
+          recordRefusal(decision, ip, observed?.eventIp() ?? ip, req, u);
         }
         settled = true;
         // respond() answers a refused request, or sets an admitted one's RateLimit headers.
@@ -123,14 +109,12 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
       });
   }
 
-  function recordRefusal(decision: RateLimitLimited, ip: string, req: Req, u: RequestUser | null): void {
+  /** `shown` is the address as events carry it: enforcement used the real one, what leaves the app is anonymised. */
+  function recordRefusal(decision: RateLimitLimited, ip: string, shown: string, req: Req, u: RequestUser | null): void {
     if (!events) return;
-    const path = sanitizePath(req.url, 512);
-    if (anonymise === undefined) return events.record(decision, ip, path, u?.id ?? null);
-    // Enforcement used the real address; what leaves the app carries the anonymised one.
-    const shown = anonymise(ip);
-    const ipKeyed = !decision.limitKey.includes('user:');
-    events.record(ipKeyed ? { ...decision, limitKey: shown } : decision, shown, path, u?.id ?? null);
+    // An IP-derived limit key would carry the real address too: it is replaced by the anonymised one.
+    const refusal = shown !== ip && !decision.limitKey.includes('user:') ? { ...decision, limitKey: shown } : decision;
+    events.record(refusal, shown, sanitizePath(req.url, 512), u?.id ?? null);
   }
 
   /** The client's address; 0.0.0.0 (no socket address, or a forwarded 0.0.0.0) is enforced like any other. */

@@ -10,7 +10,6 @@ import { TOPICS } from '@ipwatch/core/topics';
 import { createEventBuffer, type EventBuffer, type EventBufferOptions, type EventBufferStats } from './eventBuffer.ts';
 import { createRequestRecorder, type RequestRecorderOptions, type RequestRecorderStats } from './requestEvent.ts';
 import { EmitterOptionError } from './errors.ts';
-import { createIpAnonymiser } from './anonymise.ts';
 import { createEnforcer, type BlockedResponseOptions, type EnforcerStats } from './enforcement.ts';
 import type { ObservedRequest } from './requestEvent.ts';
 import type { BlockMirror } from './blockMirror/blockMirror.ts';
@@ -119,8 +118,6 @@ export function ipwatch<Req extends ExpressLikeRequest = ExpressLikeRequest>(opt
   // Rate-limit events have a small buffer of their own, so a flood of refusals never crowds out request events.
   const eventsBuffer = rateLimiter && log ? createEventBuffer({ ...bufferOptions, log, topic: TOPICS.rateLimit }) : null;
   const events: RateLimitEventAggregator | undefined = eventsBuffer ? createRateLimitEventAggregator({ buffer: eventsBuffer, app: recorderOptions.app ?? '' }) : undefined;
-  // Rate-limit events leave the app anonymised like request events (the same options, a second instance).
-  const anonymiser = rateLimiter && recorderOptions.anonymise && recorderOptions.anonymise.mode !== 'off' ? createIpAnonymiser(recorderOptions.anonymise) : null;
   const enforcer =
     blockMirror || rateLimiter
       ? createEnforcer<Req>({
@@ -129,8 +126,7 @@ export function ipwatch<Req extends ExpressLikeRequest = ExpressLikeRequest>(opt
           ...(events && { events }),
           ...(rateLimitAt && { limitAt: rateLimitAt }),
           ...(blocked && { blocked }),
-          ...(recorderOptions.user && { user: recorderOptions.user }),
-          ...(anonymiser && { anonymise: (ip: string) => anonymiser.anonymise(ip) }),
+          ...(recorderOptions.user && { user: recorder.userOf }),
         })
       : null;
   if (rateLimiter?.readsRequestBody && rateLimitAt !== 'mounted') {

@@ -70,6 +70,8 @@ export interface RequestRecorderStats {
 export interface ObservedRequest {
   /** The client's canonical IP (before anonymisation), resolved once behind the trusted proxies. */
   clientIp(): string;
+  /** The IP as it leaves the app, in this request's event (anonymised as configured). */
+  eventIp(): string;
   /** The block mirror answered this request: its event says blocked. */
   markBlocked(): void;
   /** A rate limit answered this request: its event says rateLimited. */
@@ -79,6 +81,8 @@ export interface ObservedRequest {
 export interface RequestRecorder<Req extends IncomingMessage = IncomingMessage> {
   /** Starts watching a request; call it when the request arrives. Never throws; undefined if it could not watch. */
   observe(req: Req, res: ServerResponse): ObservedRequest | undefined;
+  /** The `user` hook's answer for a request, checked and bounded as events carry it (null: none, or the hook failed, counted). */
+  userOf(req: Req): RequestUser | null;
   /** The client's canonical IP as this recorder resolves it (trusted proxies applied), for requests it does not observe (upgrades). */
   clientIpOf(req: IncomingMessage): string;
   stats(): RequestRecorderStats;
@@ -228,6 +232,8 @@ class PendingRequest implements ObservedRequest {
   rateLimited = false;
   /** The raw client IP, resolved on first use (by enforcement at arrival, or when the event is built). */
   ip: string | null = null;
+  /** The anonymised IP, made on first use. */
+  shownIp: string | null = null;
   /** Registered for both 'finish' and 'close'; the first one builds the event. */
   readonly onDone: () => void;
   constructor(
@@ -239,6 +245,7 @@ class PendingRequest implements ObservedRequest {
     readonly url: string | undefined,
     complete: (p: PendingRequest) => void,
     private readonly resolveIp: ClientIpResolver,
+    private readonly anonymiser: IpAnonymiser,
   ) {
     // Assigned, not a class field or a named const: esbuild's keepNames (tsx) wraps every named
     // function it creates in __name(), an Object.defineProperty per request.
@@ -249,6 +256,10 @@ class PendingRequest implements ObservedRequest {
 
   clientIp(): string {
     return (this.ip ??= this.resolveIp(this.remoteAddress, this.req.headers ?? {}).ip);
+  }
+
+  eventIp(): string {
+    return (this.shownIp ??= this.anonymiser.anonymise(this.clientIp()));
   }
 
   markBlocked(): void {
@@ -372,7 +383,7 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
       const latencyMs = performance.now() - p.t0;
       const { req, res } = p;
       const headers = req.headers ?? {};
-      const ip = anonymiser.anonymise(p.clientIp());
+      const ip = p.eventIp();
       const method = normaliseMethod(req.method);
       const rawStatus = aborted && !res.headersSent ? 499 : res.statusCode;
       const status = Number.isInteger(rawStatus) && rawStatus >= 0 && rawStatus <= 999 ? rawStatus : 0;
@@ -419,6 +430,7 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
         typeof url === 'string' ? url : undefined,
         complete,
         resolveClientIp,
+        anonymiser,
       );
       if (countStreamedBytes) {
         const write = res.write;
@@ -444,6 +456,7 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
 
   return {
     observe,
+    userOf: readUser,
     clientIpOf: (req) => resolveClientIp(req.socket?.remoteAddress, req.headers ?? {}).ip,
     stats: () => ({ recorded, userHookErrors, emitErrors }),
   };
