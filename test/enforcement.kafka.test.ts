@@ -265,7 +265,8 @@ describe('enforcement across two app instances', { timeout: 300_000 }, () => {
       [['block', '203.0.113.1', '--expires', '2001-01-01T00:00:00Z'], /in the past/],
       [['block', '203.0.113.1', '--expires', 'tomorrow'], /not understood/],
       [['block', '203.0.113.1', '--frobnicate'], /Unknown option '--frobnicate'/],
-      [['unblock', '203.0.113.99'], /not blocked/],
+      [['unblock', '203.0.113.99'], /203\.0\.113\.99 is not blocked: `ipwatch blocks --covers 203\.0\.113\.99` shows the ranges that block it/],
+      [['blocks', '--covers', 'banana'], /covers takes one IP address, e\.g\. 203\.0\.113\.7; "banana" is not one/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(...args);

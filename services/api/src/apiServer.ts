@@ -7,7 +7,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { FilterError, listRequests, countRequests, listBlockEvents, parseRequestFilter, type Analytics, type RequestFilterInput } from '@ipwatch/store';
 import { DecisionInputError, InvalidAddressError, parseBlockTarget } from '@ipwatch/core/blockTarget';
-import { cidrContains, parseCidr, parseIp } from '@ipwatch/core/ip';
+import { canonicalIp, cidrContains, parseCidr, parseIp } from '@ipwatch/core/ip';
 import type { ListName } from '@ipwatch/core/sharedLists';
 import type { ListsView } from './listsView.ts';
 import { NotListedError, type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
@@ -122,7 +122,8 @@ export function createApiApp(options: ApiOptions): express.Express {
       // covers=IP: the entries that apply to that address (the address itself and every range holding it).
       const coversText = one(q.covers);
       if (coversText?.includes('/')) throw new FilterError(`covers takes one IP address, not a range (${JSON.stringify(coversText.slice(0, 64))})`);
-      const covers = coversText === undefined ? null : parseIp(parseBlockTarget(coversText));
+      const covers = coversText === undefined ? null : parseIp(canonicalIp(coversText) ?? '');
+      if (coversText !== undefined && covers === null) throw new FilterError(`covers takes one IP address, e.g. 203.0.113.7; ${JSON.stringify(coversText.slice(0, 64))} is not one`);
       const t = now();
       const matching = lists!.view
         .all(list)

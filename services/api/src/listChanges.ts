@@ -115,10 +115,10 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     return replaced;
   }
 
-  async function remove<R extends ListRecord>(list: ListName, input: ChangeInput, verb: string, listCommand: string): Promise<{ existing: R; actor: string; reason: string }> {
+  async function remove<R extends ListRecord>(list: ListName, input: ChangeInput, verb: string, hint: (target: string) => string): Promise<{ existing: R; actor: string; reason: string }> {
     const { target, actor, reason } = common(input);
     const existing = view.get(list, target) as R | undefined;
-    if (existing === undefined) throw new NotListedError(`${target} is not ${verb}: \`${listCommand}\` shows what is`);
+    if (existing === undefined) throw new NotListedError(`${target} is not ${verb}: ${hint(target)}`);
     await log.produce(LIST_TOPICS[list], [removalMessage(target, actor, reason)]);
     if (!(await view.waitFor(list, target, (r) => r === undefined, confirmMs))) warn(`api: removal of ${target} not seen back within ${confirmMs} ms`);
     return { existing, actor, reason };
@@ -175,7 +175,10 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       return { record: decision, replaced, audited: await audit('block', decision, actor, source, decision.severity) };
     },
     async unblock(input) {
-      const { existing, actor, reason } = await remove<BlockDecision>('blocks', input, 'blocked', 'ipwatch blocks');
+      const { existing, actor, reason } = await remove<BlockDecision>('blocks', input, 'blocked', (t) =>
+        // An address may be blocked by a range holding it, which only unblocking the range lifts.
+        t.includes('/') ? '`ipwatch blocks` shows what is' : `\`ipwatch blocks --covers ${t}\` shows the ranges that block it, if any`,
+      );
       const audited = await audit('unblock', { ...existing, reason: reason || existing.reason }, actor, existing.source, existing.severity);
       return { record: existing, replaced: false, audited };
     },
@@ -187,7 +190,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       return { record: entry, replaced, audited: await audit('allow', entry, actor, 'manual', '') };
     },
     async unallow(input) {
-      const { existing, actor, reason } = await remove<AllowEntry>('allow', input, 'on the allowlist', 'ipwatch allow --list');
+      const { existing, actor, reason } = await remove<AllowEntry>('allow', input, 'on the allowlist', () => '`ipwatch allow --list` shows what is');
       const audited = await audit('unallow', { ...existing, reason: reason || existing.reason }, actor, 'manual', '');
       return { record: existing, replaced: false, audited };
     },

@@ -42,7 +42,7 @@ export async function callApi<T>(method: 'GET' | 'POST' | 'DELETE', path: string
   } catch (err) {
     if (err instanceof ApiUnreachable) {
       throw new ApiUnreachable(
-        `${err.message}. Blocks are changed through the api: start ipwatch (\`npm start\`) or the api service (\`ipwatch run api\`), or point IPWATCH_API_HOST/IPWATCH_API_PORT at it.`,
+        `${err.message}. Blocks and the allowlist are kept by the api: start ipwatch (\`npm start\`) or the api service (\`ipwatch run api\`), or point IPWATCH_API_HOST/IPWATCH_API_PORT at it.`,
       );
     }
     throw err;
