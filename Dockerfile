@@ -19,7 +19,8 @@ COPY services/sink/package.json services/sink/
 COPY services/blocksync/package.json services/blocksync/
 COPY services/api/package.json services/api/
 COPY services/cli/package.json services/cli/
-RUN npm ci --omit=dev && npm cache clean --force
+# --ignore-scripts: the root `prepare` builds dist/ for apps outside the repo; the services run from sources.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
 COPY . .
 # npm links a workspace's bin only if its file existed at install time: link `ipwatch` now.

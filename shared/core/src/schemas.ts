@@ -3,11 +3,17 @@
  * contract). Named types are shared through one registry, so EnrichedRequest reuses the
  * RequestEvent and Geo definitions rather than copying them.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 
-export const SCHEMA_DIR = fileURLToPath(new URL('../../../schemas/', import.meta.url));
+/**
+ * The `.avsc` files: in the repository, /schemas itself; in the built package, the copy the
+ * build puts beside this module (dist/avsc/), since an installed package has no /schemas.
+ */
+export const SCHEMA_DIR = [new URL('./avsc/', import.meta.url), new URL('../../../schemas/', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((dir) => existsSync(`${dir}RequestEvent.avsc`)) as string;
 
 /** Load order matters: a schema may only name types loaded before it. */
 export const SCHEMA_NAMES = ['RequestEvent', 'Geo', 'EnrichedRequest', 'RateLimitEvent', 'Detection', 'BlockDecision', 'AllowEntry', 'Rule'] as const;
