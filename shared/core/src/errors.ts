@@ -29,6 +29,18 @@ export const ERRORS = {
     meaning: 'an option given to an emitter factory (ipwatch(), createRateLimiter(), ...) is missing, of the wrong type or out of range',
     action: 'fix the option the message names; it is checked at start, never per request',
   },
+  IPWATCH_NO_EVENT_LOG: {
+    status: 500,
+    exit: 2,
+    meaning: 'an emitter (ipwatch(), withIpwatch(), the Fastify plugin) was created with nowhere to send events',
+    action: "pass `log: createKafkaEventLog({ brokers: ['kafka:9092'], clientId: 'my-app' })` (or `buffer`)",
+  },
+  IPWATCH_PLUGIN_REGISTERED_TWICE: {
+    status: 500,
+    exit: 2,
+    meaning: 'the ipwatch Fastify plugin was registered twice on one Fastify instance (every request would be logged and limited twice)',
+    action: 'register it once, on the root instance, before your routes',
+  },
   IPWATCH_CONFIG_INVALID: {
     status: 500,
     exit: 2,

@@ -10,7 +10,7 @@ import type { ObservedRequest, RequestUser } from './requestEvent.ts';
 import type { BlockMirror } from './blockMirror/blockMirror.ts';
 import type { RateLimiter, RateLimitLimited } from './rateLimit/rateLimiter.ts';
 import type { RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
-import { sanitizePath } from './requestEvent.ts';
+import { sanitizePath } from './sanitize.ts';
 import { EmitterOptionError } from './errors.ts';
 
 export interface BlockedResponseOptions {
@@ -47,10 +47,14 @@ export interface EnforcerStats {
 }
 
 export interface Enforcer<Req extends IncomingMessage> {
-  /** At arrival: answers blocked requests, and rate-limits them when limitAt is 'entry'; else calls next(). */
-  atEntry(req: Req, res: ServerResponse, observed: ObservedRequest | undefined, next: (err?: unknown) => void): void;
+  /**
+   * At arrival: answers blocked requests, and rate-limits them when limitAt is 'entry'; else
+   * calls next(). `takeOver` runs right before enforcement writes an answer itself (a
+   * framework that owns the response, like Fastify, hands it over there).
+   */
+  atEntry(req: Req, res: ServerResponse, observed: ObservedRequest | undefined, next: (err?: unknown) => void, takeOver?: () => void): void;
   /** Where `tracker.limit()` is mounted. */
-  limit(req: Req, res: ServerResponse, observed: ObservedRequest | undefined, next: (err?: unknown) => void): void;
+  limit(req: Req, res: ServerResponse, observed: ObservedRequest | undefined, next: (err?: unknown) => void, takeOver?: () => void): void;
   readonly limitAt: 'entry' | 'mounted';
   /** For requests outside the middleware chain (WebSocket upgrades): true when the address is blocked (and not allowlisted); counted. */
   blocks(ip: string): boolean;
@@ -85,7 +89,7 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  function checkLimit(req: Req, res: ServerResponse, ip: string, observed: ObservedRequest | undefined, next: (err?: unknown) => void): void {
+  function checkLimit(req: Req, res: ServerResponse, ip: string, observed: ObservedRequest | undefined, next: (err?: unknown) => void, takeOver: (() => void) | undefined): void {
     const l = limiter as RateLimiter;
     const u = user?.(req) ?? null;
     let settled = false;
@@ -95,6 +99,7 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
           stats.rateLimited++;
           observed?.markRateLimited();
           recordRefusal(decision, ip, observed?.eventIp() ?? ip, req, u);
+          takeOver?.();
         }
         settled = true;
         // respond() answers a refused request, or sets an admitted one's RateLimit headers.
@@ -124,7 +129,7 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
 
   return {
     limitAt,
-    atEntry(req, res, observed, next) {
+    atEntry(req, res, observed, next, takeOver) {
       // The verdict is decided inside try; next() is called outside it, so an error thrown by
       // the app's own handlers is never caught here and the handlers never run twice.
       let verdict: 'next' | 'blocked' | 'limit' = 'next';
@@ -143,11 +148,12 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
       if (verdict === 'blocked') {
         stats.blocked++;
         observed?.markBlocked();
+        takeOver?.();
         answerBlocked(req, res);
-      } else if (verdict === 'limit') checkLimit(req, res, ip as string, observed, next);
+      } else if (verdict === 'limit') checkLimit(req, res, ip as string, observed, next, takeOver);
       else next();
     },
-    limit(req, res, observed, next) {
+    limit(req, res, observed, next, takeOver) {
       let ip: string | null = null;
       try {
         ip = limiter && !allowlisted.has(req) ? clientIp(observed) : null;
@@ -155,7 +161,7 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
         stats.enforcementErrors++;
       }
       if (ip === null) next();
-      else checkLimit(req, res, ip, observed, next);
+      else checkLimit(req, res, ip, observed, next, takeOver);
     },
     blocks(ip) {
       try {

@@ -11,7 +11,7 @@ import type { EventLog, LogMessage } from '@ipwatch/core/eventLog';
 import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
 import { ipwatch, type IpwatchMiddleware } from './express.ts';
 import { createEventBuffer } from './eventBuffer.ts';
-import { EmitterOptionError } from './errors.ts';
+import { EmitterOptionError, NoEventLogError } from './errors.ts';
 
 type AuthedRequest = express.Request & { user?: { id: number } };
 
@@ -197,9 +197,11 @@ describe('ipwatch() Express middleware', () => {
 
   test('options: exactly one of log or buffer; a given buffer is flushed, not closed', async () => {
     const log = createMemoryEventLog();
-    assert.throws(() => ipwatch({} as never), EmitterOptionError);
+    assert.throws(() => ipwatch({} as never), (err: unknown) => err instanceof NoEventLogError && err.code === 'IPWATCH_NO_EVENT_LOG' && /createKafkaEventLog/.test(err.message));
     const buffer = createEventBuffer({ log, topic: TOPICS.requests });
-    assert.throws(() => ipwatch({ log, buffer }), /exactly one/);
+    assert.throws(() => ipwatch({ log, buffer }), (err: unknown) => err instanceof EmitterOptionError && err.code === 'IPWATCH_BAD_OPTION' && /not both/.test(err.message));
+    assert.throws(() => ipwatch({ log, trustedProxy: ['10.0.0.0/8'] } as never), /unknown option "trustedProxy" \(did you mean trustedProxies\?\)/);
+    assert.throws(() => ipwatch({ log: 'kafka:9092' } as never), /log must be an EventLog/);
     const tracker = ipwatch({ buffer });
     await tracker.close();
     assert.equal(buffer.push('k', Buffer.from('x')), true, 'still open: it belongs to the caller');

@@ -1,19 +1,31 @@
 /**
  * @ipwatch/emitter: the in-app part of ipwatch. Resolves the client IP behind trusted
- * proxies, anonymises it if asked, and emits one RequestEvent per request through a bounded
- * buffer, without ever slowing or breaking the app.
+ * proxies, enforces blocks, the allowlist and rate limits, anonymises the IP if asked, and
+ * emits one RequestEvent per request through a bounded buffer, without ever slowing or
+ * breaking the app. Adapters for Express, Fastify and node:http over one tracker.
  *
  * @example
  * import { ipwatch } from '@ipwatch/emitter';
  * app.use(ipwatch({ log, app: 'shop', trustedProxies: ['10.0.0.0/8'] }));
  */
-export { ipwatch, type IpwatchOptions, type IpwatchMiddleware, type IpwatchStats, type ExpressLikeRequest } from './express.ts';
+export { ipwatch, type IpwatchMiddleware, type ExpressLikeRequest } from './express.ts';
 export { withIpwatch, type IpwatchListener } from './node.ts';
 export {
+  ipwatchFastify,
+  type IpwatchFastifyOptions,
+  type IpwatchFastifyDecoration,
+  type FastifyLikeInstance,
+  type FastifyLikeRequest,
+  type FastifyLikeReply,
+} from './fastify.ts';
+export type { IpwatchOptions, IpwatchStats } from './tracker.ts';
+// What an app connects with, so that it imports from this one package.
+export { createKafkaEventLog, type KafkaEventLogOptions } from '@ipwatch/core/eventLog/kafka';
+export { createRedisSharedLists, type RedisSharedListsOptions } from '@ipwatch/core/sharedLists/redis';
+export { IpwatchError, ERRORS, type ErrorCode } from '@ipwatch/core/errors';
+export { sanitizePath, sanitizeHeaderValue, normaliseMethod } from './sanitize.ts';
+export {
   createRequestRecorder,
-  sanitizePath,
-  sanitizeHeaderValue,
-  normaliseMethod,
   type RequestRecorder,
   type RequestRecorderOptions,
   type RequestRecorderStats,
@@ -32,8 +44,8 @@ export {
 } from './clientIp.ts';
 export { createIpAnonymiser, HASHED_IP_PREFIX, MIN_HASH_KEY_BYTES, type IpAnonymiser, type IpAnonymiserOptions } from './anonymise.ts';
 export { createEventBuffer, type EventBuffer, type EventBufferOptions, type EventBufferStats, type DropReason } from './eventBuffer.ts';
-export { EmitterOptionError } from './errors.ts';
-export { createEnforcer, type BlockedResponseOptions, type EnforcerStats } from './enforcement.ts';
+export { EmitterOptionError, NoEventLogError, PluginRegisteredTwiceError } from './errors.ts';
+export type { BlockedResponseOptions, EnforcerStats } from './enforcement.ts';
 export { createBlockMirror, type BlockMirror, type BlockMirrorOptions, type BlockMirrorState } from './blockMirror/blockMirror.ts';
 export {
   createRateLimiter,

@@ -1,16 +1,20 @@
 /**
  * The plain node:http adapter: wraps a request listener so that every request it serves is
- * recorded, exactly as the Express middleware records it (it is the same code underneath),
+ * recorded, exactly as the Express middleware records it (the same tracker underneath),
  * and blocks and rate limits are enforced before the listener runs (options blockMirror, rateLimiter).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ipwatch, type IpwatchOptions, type IpwatchStats } from './express.ts';
+import type { Duplex } from 'node:stream';
+import { EmitterOptionError } from './errors.ts';
+import { createTracker, type IpwatchOptions, type IpwatchStats } from './tracker.ts';
 
 export interface IpwatchListener<Req extends IncomingMessage = IncomingMessage> {
   (req: Req, res: ServerResponse): void;
   /** Sends what is buffered (up to `timeoutMs`, default 5 s) and stops. Call it on shutdown. */
   close(timeoutMs?: number): Promise<void>;
   stats(): IpwatchStats;
+  /** For WebSocket upgrades (server.on('upgrade')): answers a blocked client 403 and closes its socket (false); true to go on. */
+  allowUpgrade(req: IncomingMessage, socket: Duplex): boolean;
 }
 
 /**
@@ -26,9 +30,10 @@ export function withIpwatch<Req extends IncomingMessage = IncomingMessage>(
   listener: (req: Req, res: ServerResponse) => void,
   options: IpwatchOptions<Req>,
 ): IpwatchListener<Req> {
-  const tracker = ipwatch<Req>(options);
+  const tracker = createTracker<Req>(options, 'withIpwatch()');
+  if (typeof listener !== 'function') throw new EmitterOptionError('withIpwatch(listener, options): listener must be your (req, res) => void request handler');
   const handler = ((req: Req, res: ServerResponse) => {
-    tracker(req, res, (err?: unknown) => {
+    tracker.enter(req, res, req, (err?: unknown) => {
       if (err === undefined) return listener(req, res);
       // Your listener threw after an asynchronous rate-limit check: answer 500 rather than run it twice.
       if (!res.headersSent) {
@@ -40,5 +45,6 @@ export function withIpwatch<Req extends IncomingMessage = IncomingMessage>(
   }) as IpwatchListener<Req>;
   handler.close = (timeoutMs) => tracker.close(timeoutMs);
   handler.stats = () => tracker.stats();
+  handler.allowUpgrade = (req, socket) => tracker.allowUpgrade(req, socket);
   return handler;
 }

@@ -5,7 +5,8 @@ import { connect, Socket, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { codecs, type RequestEvent } from '@ipwatch/core/schemas';
-import { createRequestRecorder, normaliseMethod, sanitizeHeaderValue, sanitizePath, type RequestRecorderOptions } from './requestEvent.ts';
+import { createRequestRecorder, type RequestRecorderOptions } from './requestEvent.ts';
+import { normaliseMethod, sanitizeHeaderValue, sanitizePath } from './sanitize.ts';
 import type { EventBuffer } from './eventBuffer.ts';
 import { EmitterOptionError } from './errors.ts';
 

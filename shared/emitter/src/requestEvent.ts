@@ -4,15 +4,15 @@
  * and pushes it to the event buffer. Express, node:http, Fastify and Koa adapters all call
  * `observe(req, res)`; nothing here awaits, and nothing here throws into the request.
  *
- * Everything read from the request is hostile: headers can be arrays, huge, non-UTF-8 or full
- * of control characters, so every string is bounded and made valid, printable text.
+ * Everything read from the request is hostile: every string goes through ./sanitize.ts.
  */
-import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import { METHODS, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { codecs, SCHEMA_HEADER, type RequestEvent } from '@ipwatch/core/schemas';
+import type { RequestEvent } from '@ipwatch/core/schemas';
+import { sanitizeHeaderValue, sanitizePath, normaliseMethod } from './sanitize.ts';
+import { encodeRequestEvent, MESSAGE_HEADERS } from './requestEventCodec.ts';
 import { createClientIpResolver, type ClientIpResolver, type ForwardedHeader } from './clientIp.ts';
 import { createIpAnonymiser, type IpAnonymiser, type IpAnonymiserOptions } from './anonymise.ts';
 import type { EventBuffer } from './eventBuffer.ts';
@@ -79,145 +79,18 @@ export interface ObservedRequest {
 }
 
 export interface RequestRecorder<Req extends IncomingMessage = IncomingMessage> {
-  /** Starts watching a request; call it when the request arrives. Never throws; undefined if it could not watch. */
-  observe(req: Req, res: ServerResponse): ObservedRequest | undefined;
+  /**
+   * Starts watching a request; call it when the request arrives. `appReq` is the request as
+   * the app's framework hands it to hooks (Fastify's request; by default `req` itself): the
+   * `user` hook is called with it. Never throws; undefined if it could not watch.
+   */
+  observe(req: IncomingMessage, res: ServerResponse, appReq?: Req): ObservedRequest | undefined;
   /** The `user` hook's answer for a request, checked and bounded as events carry it (null: none, or the hook failed, counted). */
   userOf(req: Req): RequestUser | null;
   /** The client's canonical IP as this recorder resolves it (trusted proxies applied), for requests it does not observe (upgrades). */
   clientIpOf(req: IncomingMessage): string;
   stats(): RequestRecorderStats;
 }
-
-// ---------------------------------------------------------------------------------------
-// Sanitising hostile strings
-
-/** Printable ASCII: the common case, returned as is after a single regex test. */
-const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
-/** Printable ASCII without space and '%': a path with nothing to decode or escape. */
-const PLAIN_PATH = /^[\x21-\x24\x26-\x7e]*$/;
-const NON_ASCII = /[^\x00-\x7f]/;
-const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-const KNOWN_METHODS = new Set(METHODS);
-const METHOD_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}$/;
-
-/**
- * Non-ASCII text made valid: node's parser hands raw header and URL bytes over as latin1
- * characters, so a UTF-8 user agent arrives as mojibake; read those bytes as UTF-8 when
- * they are UTF-8, and keep the latin1 reading (valid text too) when they are not. Strings
- * from elsewhere (chars above U+00FF) only lose lone surrogates, which cannot be encoded.
- */
-function toValidText(s: string, wasCut: boolean): string {
-  for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0xff) return s.replace(LONE_SURROGATE, '\ufffd');
-  }
-  const bytes = Buffer.from(s, 'latin1');
-  if (isUtf8(bytes)) return bytes.toString('utf8');
-  if (wasCut) {
-    // we cut the value ourselves, perhaps inside a multi-byte character: drop that tail
-    for (let k = 1; k <= 3 && k < bytes.length; k++) {
-      const head = bytes.subarray(0, bytes.length - k);
-      if (isUtf8(head)) return head.toString('utf8');
-    }
-  }
-  return s;
-}
-
-/** Cuts to `max` UTF-16 units without splitting a surrogate pair. */
-function cut(s: string, max: number): string {
-  if (s.length <= max) return s;
-  let end = max;
-  const last = s.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--;
-  return s.slice(0, end);
-}
-
-/**
- * A header value (user agent, referer, host...) as bounded, valid, printable text: the first
- * of an array, '' for anything not a string, non-UTF-8 bytes read as latin1, control
- * characters replaced by U+FFFD, at most `maxLength` UTF-16 units (whole code points).
- *
- * @example
- * sanitizeHeaderValue(req.headers['user-agent'], 1024); // 'curl/8.5.0'
- * sanitizeHeaderValue(['a', 'b'], 1024);                 // 'a'
- * sanitizeHeaderValue('evil\r\nX: 1', 1024);              // 'evil\ufffd\ufffdX: 1'
- */
-export function sanitizeHeaderValue(value: unknown, maxLength: number): string {
-  let s = typeof value === 'string' ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : '';
-  // The common case: short printable ASCII, nothing to do.
-  if (s.length <= maxLength && PRINTABLE_ASCII.test(s)) return s;
-  let wasCut = false;
-  // Bound the work before decoding: a code point is at most 4 latin1-read bytes.
-  if (s.length > maxLength * 4) {
-    s = s.slice(0, maxLength * 4);
-    wasCut = true;
-  }
-  if (NON_ASCII.test(s)) s = toValidText(s, wasCut);
-  return cut(s.replace(CONTROL, '\ufffd'), maxLength);
-}
-
-function decodePercent(s: string): string {
-  try {
-    // %25 stays encoded, so a '%' in the result always starts an escape; decodeURI keeps
-    // reserved escapes (%2F, %3F, %23...) too, so the path's structure is unchanged.
-    return s.indexOf('%25') === -1 ? decodeURI(s) : s.split('%25').map(decodeURI).join('%25');
-  } catch {
-    return s; // invalid percent-encoding or escapes that are not UTF-8: keep the raw text
-  }
-}
-
-const escapeControl = (c: string): string => encodeURIComponent(c);
-
-/**
- * A request path with query as bounded, valid, printable text. Percent-escapes are decoded
- * where they form UTF-8 (`/caf%C3%A9` -> `/café`) except reserved characters and `%25`,
- * which stay encoded; invalid escapes keep the raw text (never a throw). Raw non-ASCII bytes
- * are read as UTF-8 when they are, control characters are percent-escaped, and the result
- * is cut to `maxLength` UTF-16 units on a code-point boundary, never inside an escape.
- *
- * @example
- * sanitizePath('/caf%C3%A9?q=a%26b', 2048); // '/café?q=a%26b'
- * sanitizePath('/bad%E0%A4%A', 2048);       // '/bad%E0%A4%A' (kept raw)
- * sanitizePath('/a%0Ab', 2048);             // '/a%0Ab' (control characters stay escaped)
- */
-export function sanitizePath(raw: unknown, maxLength: number): string {
-  if (typeof raw !== 'string') return '';
-  // The common case: a short plain-ASCII path, returned after one regex test.
-  if (raw.length <= maxLength && PLAIN_PATH.test(raw)) return raw;
-  let s = raw;
-  let wasCut = false;
-  // Bound the work: one code point is at most 12 characters of percent-escapes.
-  if (s.length > maxLength * 12) {
-    s = s.slice(0, maxLength * 12);
-    wasCut = true;
-  }
-  if (NON_ASCII.test(s)) s = toValidText(s, wasCut);
-  if (s.indexOf('%') !== -1) s = decodePercent(s);
-  s = s.replace(CONTROL, escapeControl);
-  if (s.length <= maxLength) return s;
-  s = cut(s, maxLength);
-  const pct = s.lastIndexOf('%');
-  if (pct !== -1 && pct >= s.length - 2) s = s.slice(0, pct);
-  return s;
-}
-
-/**
- * The request method for the event: known methods as they are, other valid tokens
- * upper-cased (at most 32 characters), anything else "OTHER".
- *
- * @example
- * normaliseMethod('GET');      // 'GET'
- * normaliseMethod('propfind'); // 'PROPFIND'
- * normaliseMethod('G E T');    // 'OTHER'
- */
-export function normaliseMethod(method: unknown): string {
-  if (typeof method !== 'string') return 'OTHER';
-  if (KNOWN_METHODS.has(method)) return method;
-  return METHOD_TOKEN.test(method) ? method.toUpperCase() : 'OTHER';
-}
-
-// ---------------------------------------------------------------------------------------
-// Watching requests
 
 /**
  * One request being watched. A class, so every instance shares one hidden class. Its state
@@ -239,6 +112,8 @@ class PendingRequest implements ObservedRequest {
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    /** The request as the app's framework knows it, for the `user` hook. */
+    readonly appReq: unknown,
     readonly ts: number,
     readonly t0: number,
     readonly remoteAddress: string | undefined,
@@ -290,30 +165,6 @@ function validLength(name: string, value: unknown, fallback: number): number {
   }
   return v;
 }
-
-const requestEventType = codecs.RequestEvent.type;
-let scratch = Buffer.allocUnsafe(8192);
-
-/**
- * codecs.RequestEvent's Avro type, written into one reusable scratch buffer and copied out to a
- * pooled Buffer.allocUnsafe slice: the same bytes as codecs.RequestEvent.encode (avsc's
- * toBuffer), which allocates a fresh zero-filled ArrayBuffer per event, far costlier to
- * allocate and to collect than a slice of node's 8 KB pool.
- */
-function encodeRequestEvent(event: RequestEvent): Buffer {
-  let end = requestEventType.encode(event, scratch, 0);
-  if (end < 0) {
-    // avsc returns minus the bytes missing: grow once and write again
-    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
-    end = requestEventType.encode(event, scratch, 0);
-  }
-  const out = Buffer.allocUnsafe(end);
-  scratch.copy(out, 0, 0, end);
-  return out;
-}
-
-/** The header every RequestEvent message carries, shared (the event logs copy headers). */
-const MESSAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [SCHEMA_HEADER]: 'RequestEvent' });
 
 /**
  * Builds the recorder once (options validated, IP rules compiled, anonymiser keyed); then
@@ -387,7 +238,7 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
       const method = normaliseMethod(req.method);
       const rawStatus = aborted && !res.headersSent ? 499 : res.statusCode;
       const status = Number.isInteger(rawStatus) && rawStatus >= 0 && rawStatus <= 999 ? rawStatus : 0;
-      const u = readUser(req as Req);
+      const u = readUser(p.appReq as Req);
       const event: RequestEvent = {
         id: randomUUID(),
         ts: p.ts,
@@ -416,12 +267,13 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
     }
   }
 
-  function observe(req: Req, res: ServerResponse): ObservedRequest | undefined {
+  function observe(req: IncomingMessage, res: ServerResponse, appReq: Req = req as Req): ObservedRequest | undefined {
     try {
       const url = (req as { originalUrl?: unknown }).originalUrl ?? req.url;
       const p = new PendingRequest(
         req,
         res,
+        appReq,
         Date.now(),
         // performance.now() reads the same monotonic clock as process.hrtime without allocating a BigInt.
         performance.now(),

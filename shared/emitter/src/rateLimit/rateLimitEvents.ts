@@ -8,7 +8,7 @@
 import { codecs, SCHEMA_HEADER, type RateLimitEvent } from '@ipwatch/core/schemas';
 import type { EventBuffer } from '../eventBuffer.ts';
 import { EmitterOptionError } from '../errors.ts';
-import { sanitizeHeaderValue, sanitizePath } from '../requestEvent.ts';
+import { sanitizeHeaderValue, sanitizePath } from '../sanitize.ts';
 
 /** What the aggregator needs of a refusal (a limited RateLimitDecision has it). */
 export interface RateLimitRefusal {
