@@ -1,7 +1,8 @@
 /**
  * A real single-node Kafka broker (KRaft, combined controller + broker) on loopback, for
- * tests and benchmarks. No Docker here: the broker's jars come from Maven Central through
- * the pom.xml beside this file, and run on the machine's JDK (see /work/shared/KAFKA-LOCAL.md).
+ * tests and benchmarks. No Docker here: the broker's jars come from Maven Central (jars.ts,
+ * through the pom.xml beside this file), and run on the machine's JDK (see
+ * /work/shared/KAFKA-LOCAL.md).
  *
  * Run it by hand with `npx tsx infra/kafka-local/harness.ts`: it prints
  * `IPWATCH_KAFKA_BROKERS=127.0.0.1:<port>` and runs until Ctrl-C.
@@ -13,21 +14,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { ensureKafkaJars, KAFKA_VERSION, readText, run, tail } from './jars.ts';
 
-export const KAFKA_VERSION = '4.1.1';
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = resolve(HERE, '..', '..');
-/** Git-ignored (.gitignore has .cache/); Maven's own ~/.m2 cache makes a refill fast. */
-const DEFAULT_JARS_DIR = join(REPO_ROOT, '.cache', `kafka-${KAFKA_VERSION}`);
-/** Written last, so a half-copied folder (interrupted mvn) is never taken for a complete one. */
-const COMPLETE_MARKER = '.complete';
+export { ensureKafkaJars, KAFKA_VERSION } from './jars.ts';
 
 const JVM_OPTS = ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'];
 
@@ -49,49 +44,6 @@ export interface RunningKafka {
   dir: string;
   /** SIGTERM, SIGKILL after 10 s, then removes the temp dir. Safe to call twice. */
   stop(): Promise<void>;
-}
-
-/**
- * Makes sure the broker's jars are on disk and returns their folder (use it as `<dir>/*`).
- * Runs Maven once; later calls find the folder complete and return at once.
- */
-export async function ensureKafkaJars(dir: string = DEFAULT_JARS_DIR): Promise<string> {
-  if (await exists(join(dir, COMPLETE_MARKER))) return dir;
-  await mkdir(dirname(dir), { recursive: true });
-  // Copy into a private folder and rename it into place: two runs at once never see half a folder.
-  const staging = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await rm(staging, { recursive: true, force: true });
-  const args = [
-    '-q',
-    '-B',
-    '-f',
-    join(HERE, 'pom.xml'),
-    'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies',
-    '-DincludeScope=runtime',
-    `-DoutputDirectory=${staging}`,
-  ];
-  const { code, output } = await run('mvn', args, { cwd: HERE });
-  if (code !== 0) {
-    await rm(staging, { recursive: true, force: true });
-    throw new Error(
-      `could not fetch the Kafka ${KAFKA_VERSION} jars with Maven (exit ${code}).\n` +
-        `Command: mvn ${args.join(' ')}\n${tail(output, 40)}\n` +
-        'Check that Maven and a JDK are installed and that Maven Central is reachable.',
-    );
-  }
-  const jars = (await readdir(staging)).filter((f) => f.endsWith('.jar'));
-  if (!jars.some((j) => j.startsWith('kafka_2.13-'))) {
-    throw new Error(`Maven ran but ${staging} holds no kafka_2.13 jar; see infra/kafka-local/pom.xml`);
-  }
-  await writeFile(join(staging, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
-  try {
-    await rename(staging, dir);
-  } catch (err) {
-    // Another run finished first: keep its folder.
-    await rm(staging, { recursive: true, force: true });
-    if (!(await exists(join(dir, COMPLETE_MARKER)))) throw err;
-  }
-  return dir;
 }
 
 /** Starts a fresh broker on free loopback ports and resolves once it serves clients. */
@@ -335,38 +287,6 @@ function canConnect(port: number): Promise<boolean> {
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
-}
-
-function run(cmd: string, args: string[], opts: { cwd: string }): Promise<{ code: number | null; output: string }> {
-  return new Promise((res) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.stderr.on('data', (c: Buffer) => chunks.push(c));
-    child.once('error', (err) => res({ code: -1, output: `${cmd}: ${err.message}` }));
-    child.once('close', (code) => res({ code, output: Buffer.concat(chunks).toString('utf8') }));
-  });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function readText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function tail(text: string, lines: number): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 function sleep(ms: number): Promise<void> {
