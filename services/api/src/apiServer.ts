@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type Request, type Response, type NextFunction } from 'express';
-import { FilterError, listRequests, countRequests, listBlockEvents, parseRequestFilter, type Analytics, type RequestFilterInput } from '@ipwatch/store';
+import { FilterError, parseRequestFilter, type AnalyticsStore, type RequestFilterInput } from '@ipwatch/store';
 import { DecisionInputError, InvalidAddressError, parseBlockTarget } from '@ipwatch/core/blockTarget';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '@ipwatch/core/ip';
 import type { ListName } from '@ipwatch/core/sharedLists';
@@ -13,7 +13,7 @@ import type { ListsView } from './listsView.ts';
 import { NotListedError, type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
 
 export interface ApiOptions {
-  analytics: Analytics;
+  analytics: AnalyticsStore;
   /** Bearer token required on /api; null allows anyone who can connect (loopback-only deployments). */
   token: string | null;
   /** Extra facts for GET /api/status (mode, versions). */
@@ -86,7 +86,7 @@ export function createApiApp(options: ApiOptions): express.Express {
         since: one(q.since), until: one(q.until), limit: one(q.limit),
       };
       const filter = parseRequestFilter(input);
-      const [rows, total] = await Promise.all([listRequests(options.analytics, filter), countRequests(options.analytics, filter)]);
+      const [rows, total] = await Promise.all([options.analytics.listRequests(filter), options.analytics.countRequests(filter)]);
       res.json({ total, rows });
     } catch (err) {
       next(err);
@@ -172,7 +172,7 @@ export function createApiApp(options: ApiOptions): express.Express {
       const limitText = one(q.limit);
       const limit = limitText === undefined ? 100 : Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new FilterError('limit must be a whole number from 1 to 10000');
-      res.json({ rows: await listBlockEvents(options.analytics, { limit, ...(target === undefined ? {} : { target: parseBlockTarget(target) }) }) });
+      res.json({ rows: await options.analytics.listBlockEvents({ limit, ...(target === undefined ? {} : { target: parseBlockTarget(target) }) }) });
     } catch (err) {
       next(err);
     }

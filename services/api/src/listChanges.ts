@@ -9,7 +9,7 @@ import { allowMessage, blockMessage, LIST_TOPICS, removalMessage, type ListRecor
 import { parseBlockTarget, parseExpiry, cleanText, DecisionInputError } from '@ipwatch/core/blockTarget';
 import type { AllowEntry, BlockDecision, Severity } from '@ipwatch/core/schemas';
 import type { ListName } from '@ipwatch/core/sharedLists';
-import { insertBlockEvent, type Analytics, type BlockEventAction } from '@ipwatch/store';
+import type { AnalyticsStore, BlockEventAction } from '@ipwatch/store';
 import type { ListsView } from './listsView.ts';
 
 const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
@@ -68,7 +68,7 @@ export interface ListChanges {
 export interface ListChangesOptions {
   log: EventLog;
   view: ListsView;
-  analytics: Analytics;
+  analytics: AnalyticsStore;
   warn(message: string, err?: unknown): void;
   now?: () => number;
   /** How long to wait for the topic to show a change before answering anyway. Default 5 s. */
@@ -93,7 +93,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
 
   async function audit(action: BlockEventAction, r: { target: string; reason: string; expiresAt: number | null }, actor: string, source: string, severity: string): Promise<boolean> {
     try {
-      await insertBlockEvent(analytics, { ts: now(), action, target: r.target, reason: r.reason, source, severity, expires_at: r.expiresAt, actor });
+      await analytics.insertBlockEvents({ ts: now(), action, target: r.target, reason: r.reason, source, severity, expires_at: r.expiresAt, actor });
       return true;
     } catch (err) {
       warn(`api: the ${action} of ${r.target} was made but not recorded in block_events`, err);
@@ -157,7 +157,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       if (!(await view.waitFor('blocks', last.target, (r) => r !== undefined && r.createdAt === createdAt, confirmMs))) warn(`api: an import was written but not seen back within ${confirmMs} ms`);
       let audited = true;
       try {
-        await insertBlockEvent(analytics, decisions.map((d) => ({ ts: createdAt, action: 'block' as const, target: d.target, reason, source: 'import', severity, expires_at: expiresAt, actor })));
+        await analytics.insertBlockEvents(decisions.map((d) => ({ ts: createdAt, action: 'block' as const, target: d.target, reason, source: 'import', severity, expires_at: expiresAt, actor })));
       } catch (err) {
         audited = false;
         warn(`api: an import of ${decisions.length} blocks was made but not recorded in block_events`, err);

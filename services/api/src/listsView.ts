@@ -6,7 +6,7 @@
 import type { EventLog, CompactedReader } from '@ipwatch/core/eventLog';
 import { decodeListRecord, LIST_TOPICS, type ListRecord } from '@ipwatch/core/decisions';
 import type { ListName } from '@ipwatch/core/sharedLists';
-import { DecodeError } from '@ipwatch/core/schemas';
+import { decodeStep } from '@ipwatch/core/pipelineStep';
 
 export interface ListsView {
   /** Resolves once both topics were read to their end. */
@@ -26,16 +26,16 @@ export async function openListsView(log: EventLog, warn: (message: string, err?:
     readers.push(
       await log.readCompacted(LIST_TOPICS[list], {
         onMessage: (m) => {
-          try {
-            const u = decodeListRecord(list, m);
-            if (u.record === null) tables[list].delete(u.target);
-            else tables[list].set(u.target, u.record);
-            for (const w of waiters) if (w.list === list && w.target === u.target) w.check();
-          } catch (err) {
+          const u = decodeStep('decode', () => decodeListRecord(list, m));
+          if (u.kind !== 'ok') {
             // blocksync sends such records to the DLQ; here they are only skipped.
-            if (!(err instanceof DecodeError)) throw err;
-            warn(`api: skipping a record of ${m.topic} that cannot be read`, err);
+            warn(`api: skipping a record of ${m.topic} that cannot be read`, u.kind === 'dlq' ? u.error : undefined);
+            return;
           }
+          const { target, record } = u.value;
+          if (record === null) tables[list].delete(target);
+          else tables[list].set(target, record);
+          for (const w of waiters) if (w.list === list && w.target === target) w.check();
         },
       }),
     );

@@ -2,7 +2,8 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { ServiceContext, RunningService } from '@ipwatch/core/service';
-import type { Analytics } from '@ipwatch/store';
+import { PortInUseError } from '@ipwatch/core/observability/server';
+import type { AnalyticsStore } from '@ipwatch/store';
 import { createApiApp } from './apiServer.ts';
 import { openListsView } from './listsView.ts';
 import { createListChanges } from './listChanges.ts';
@@ -14,7 +15,7 @@ export interface ApiService extends RunningService {
   readonly url: string;
 }
 
-export async function startApiService(ctx: ServiceContext, analytics: Analytics, extraStatus?: () => Record<string, unknown>): Promise<ApiService> {
+export async function startApiService(ctx: ServiceContext, analytics: AnalyticsStore, extraStatus?: () => Record<string, unknown>): Promise<ApiService> {
   const { host, port, token } = ctx.config.api;
   if (!token && !LOOPBACK.has(host)) {
     throw new Error(`the api would listen on ${host} without a token: set IPWATCH_API_TOKEN (the CLI sends it too), or listen on 127.0.0.1`);
@@ -31,21 +32,30 @@ export async function startApiService(ctx: ServiceContext, analytics: Analytics,
     status: () => ({ mode: { eventLog: ctx.log.kind, analytics: analytics.engine }, ...(extraStatus?.() ?? {}) }),
   });
   const server = app.listen(port, host);
-  await Promise.race([
-    once(server, 'listening'),
-    once(server, 'error').then(async ([err]) => {
-      await view.stop();
-      const e = err as NodeJS.ErrnoException;
-      throw new Error(e.code === 'EADDRINUSE' ? `port ${port} is in use: is another ipwatch running? Set IPWATCH_API_PORT to another port.` : e.message);
-    }),
-  ]);
+  try {
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([err]) => {
+        const e = err as NodeJS.ErrnoException;
+        throw e.code === 'EADDRINUSE'
+          ? new PortInUseError(`the api cannot listen on ${host}:${port}: the port is in use. Is another ipwatch running? Set IPWATCH_API_PORT to another port.`, { cause: e })
+          : new Error(`the api cannot listen on ${host}:${port}: ${e.message}`, { cause: e });
+      }),
+    ]);
+  } catch (err) {
+    // What started before the listen (the lists view's readers) must not hold the process open.
+    server.close();
+    await view.stop();
+    throw err;
+  }
   const actual = (server.address() as AddressInfo).port;
-  ctx.health.register('api', () => ({ state: server.listening ? 'ok' : 'error' }));
+  const unregister = ctx.health.register('api', () => ({ state: server.listening ? 'ok' : 'error' }));
   return {
     name: 'api',
     port: actual,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}`,
     stop: async () => {
+      unregister();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -10,12 +10,11 @@
  * nothing decided while Redis was down is lost.
  */
 import type { EventLog, CompactedReader, LogMessage } from '@ipwatch/core/eventLog';
-import { sendToDlq } from '@ipwatch/core/eventLog/index';
+import { applyStep, decodeStep } from '@ipwatch/core/pipelineStep';
 import { decodeListRecord, LIST_TOPICS, type ListUpdate } from '@ipwatch/core/decisions';
 import type { ListEntry, ListName, SharedLists } from '@ipwatch/core/sharedLists';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import type { CheckResult } from '@ipwatch/core/observability/health';
-import { DecodeError } from '@ipwatch/core/schemas';
 
 export interface BlocksyncOptions {
   log: EventLog;
@@ -194,18 +193,15 @@ export function createBlocksync(options: BlocksyncOptions): Blocksync {
 
   function onMessage(list: ListName, m: LogMessage): void {
     const sync = syncs.get(list) as ListSync;
-    let update: ListUpdate;
-    try {
-      update = decodeListRecord(list, m);
-    } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
-      metrics.dlq.inc({ topic: m.topic });
-      warn(`blocksync: a record of ${m.topic} cannot be applied and goes to the DLQ`, err);
-      sendToDlq(log, m, err).catch((e) => warn('blocksync: could not write to the DLQ', e));
+    const update = decodeStep('decode', () => decodeListRecord(list, m));
+    if (update.kind !== 'ok') {
+      warn(`blocksync: a record of ${m.topic} cannot be applied and goes to the DLQ`, update.kind === 'dlq' ? update.error : undefined);
+      // The reader hands records over one by one, synchronously: the DLQ write goes on in the background.
+      applyStep(update, m, { log, metrics }).catch((e: unknown) => warn('blocksync: could not write to the DLQ', e));
       return;
     }
     metrics.eventsIn.inc({ topic: m.topic });
-    sync.apply(update);
+    sync.apply(update.value);
     entriesGauge.set({ list }, sync.table.size);
   }
 

@@ -11,11 +11,16 @@ export interface BlocksyncService extends RunningService {
 /** Starts blocksync and waits until it is ready: every list read to its end and in the store. */
 export async function startBlocksyncService(ctx: ServiceContext, lists: SharedLists, metrics: IpwatchMetrics = ctx.metrics('blocksync')): Promise<BlocksyncService> {
   const sync = createBlocksync({ log: ctx.log, lists, metrics, warn: ctx.warn });
-  ctx.health.register('blocksync', () => sync.health());
-  await sync.ready;
-  return {
-    name: 'blocksync',
-    sync,
-    stop: () => sync.stop(),
+  const unregister = ctx.health.register('blocksync', () => sync.health());
+  const stop = async () => {
+    unregister();
+    await sync.stop();
   };
+  try {
+    await sync.ready;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { name: 'blocksync', sync, stop };
 }

@@ -6,7 +6,7 @@
  */
 import avro from 'avsc';
 import type { EventLog, LogBatch, LogConsumer, OutgoingMessage } from '@ipwatch/core/eventLog';
-import { sendToDlq } from '@ipwatch/core/eventLog/dlq';
+import { applyStep, decodeStep, type StepResult } from '@ipwatch/core/pipelineStep';
 import { codecs, DecodeError, SCHEMA_HEADER, type Geo, type RequestEvent } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
 import { canonicalIp } from '@ipwatch/core/ip';
@@ -31,6 +31,26 @@ function geoBytes(g: Geo): Buffer {
 export interface GeoSource {
   lookup(ip: string): Geo;
   lookupWithFallback?(ip: string): Promise<Geo>;
+}
+
+interface ValidRequest {
+  value: Buffer;
+  request: RequestEvent;
+  /** The IP was not canonical: the event must be encoded again, not reused as it came. */
+  reencode: boolean;
+}
+
+/** Decodes a request event and canonicalises its IP; bytes that cannot be an event go to the DLQ. */
+function decodeRequest(value: Buffer | null): StepResult<ValidRequest> {
+  return decodeStep('decode', () => {
+    if (value === null) throw new DecodeError('empty value');
+    const request = codecs.RequestEvent.decode(value);
+    const ip = canonicalIp(request.ip);
+    if (ip === null) throw new DecodeError(`ip ${JSON.stringify(request.ip.slice(0, 64))} is not an IP address`);
+    const reencode = ip !== request.ip;
+    request.ip = ip;
+    return { value, request, reencode };
+  });
 }
 
 export interface EnricherOptions {
@@ -70,21 +90,10 @@ export function createEnricher(options: EnricherOptions): Enricher {
     const out: OutgoingMessage[] = [];
     const now = Date.now();
     const enrichedAtBytes = LONG.toBuffer(now);
-    const valid: Array<{ value: Buffer; request: RequestEvent; reencode: boolean }> = [];
+    const valid: ValidRequest[] = [];
     for (const m of batch.messages) {
-      try {
-        if (m.value === null) throw new DecodeError('empty value');
-        const request = codecs.RequestEvent.decode(m.value);
-        const ip = canonicalIp(request.ip);
-        if (ip === null) throw new DecodeError(`ip ${JSON.stringify(request.ip.slice(0, 64))} is not an IP address`);
-        const reencode = ip !== request.ip;
-        request.ip = ip;
-        valid.push({ value: m.value, request, reencode });
-      } catch (err) {
-        if (!(err instanceof DecodeError)) throw err;
-        await sendToDlq(log, m, err);
-        metrics.dlq.inc({ topic: batch.topic });
-      }
+      const v = await applyStep(decodeRequest(m.value), m, { log, metrics });
+      if (v !== undefined) valid.push(v);
     }
     // Online lookups run together (the geo lookup caps how many are in flight and answers
     // offline beyond that), so one slow provider costs a batch one timeout, not one per event.

@@ -5,10 +5,10 @@
  * become a row goes to the DLQ and the batch goes on.
  */
 import type { EventLog, LogBatch, LogConsumer } from '@ipwatch/core/eventLog';
-import { sendToDlq } from '@ipwatch/core/eventLog/dlq';
+import { applyStep, decodeStep, dlq } from '@ipwatch/core/pipelineStep';
 import { DecodeError } from '@ipwatch/core/schemas';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
-import type { Analytics } from '@ipwatch/store';
+import type { AnalyticsStore } from '@ipwatch/store';
 import { SINK_TOPICS, mappingFor, RowError } from './tables.ts';
 import { createReplayGuard } from './replayGuard.ts';
 
@@ -21,7 +21,7 @@ export const SINK_GROUP = 'ipwatch-sink';
 
 export interface ClickhouseSinkOptions {
   log: EventLog;
-  analytics: Analytics;
+  analytics: AnalyticsStore;
   metrics: IpwatchMetrics;
   /** Rows per insert at most. */
   batchSize: number;
@@ -62,54 +62,50 @@ export function createClickhouseSink(options: ClickhouseSinkOptions): Clickhouse
     const lastMsg = batch.messages[batch.messages.length - 1];
     if (!firstMsg || !lastMsg) return;
     if (!mapping) {
-      for (const m of batch.messages) await sendToDlq(log, m, new Error(`the sink has no table for topic ${batch.topic}`));
-      metrics.dlq.inc({ topic: batch.topic }, batch.messages.length);
+      const noTable = dlq('no_table', new Error(`the sink has no table for topic ${batch.topic}`));
+      for (const m of batch.messages) await applyStep(noTable, m, { log, metrics });
       return;
     }
     metrics.eventsIn.inc({ topic: batch.topic }, batch.messages.length);
     metrics.batchSize.observe({ stage: 'sink' }, batch.messages.length);
     const done = metrics.stageSeconds.startTimer({ stage: 'sink' });
-    epoch ??= await log.epoch();
+    const logEpoch = (epoch ??= await log.epoch());
     const first = BigInt(firstMsg.offset);
     const last = BigInt(lastMsg.offset);
     try {
-      const stored = await guard.storedOffsets(mapping.table, epoch, batch.partition, first);
+      const stored = await guard.storedOffsets(mapping.table, logEpoch, batch.partition, first);
       let columns: string[] | undefined;
       const rows: unknown[][] = [];
       for (const m of batch.messages) {
         if (stored.has(m.offset)) continue;
-        try {
-          if (m.value === null) throw new DecodeError('empty value (tombstone) on a stream topic');
-          const row = mapping.toRow(mapping.codec.decode(m.value), { epoch, partition: m.partition, offset: m.offset });
-          columns ??= Object.keys(row);
-          // Rows as arrays (JSONCompactEachRow): no column names repeated per row, so less
-          // JSON to build here and to parse in ClickHouse (measured ~15% less per row).
-          rows.push(columns.map((c) => row[c]));
-        } catch (err) {
-          if (!(err instanceof DecodeError || err instanceof RowError)) throw err;
-          await sendToDlq(log, m, err);
-          metrics.dlq.inc({ topic: batch.topic });
-        }
+        const row = await applyStep(
+          decodeStep('decode', () => {
+            if (m.value === null) throw new DecodeError('empty value (tombstone) on a stream topic');
+            return mapping.toRow(mapping.codec.decode(m.value), { epoch: logEpoch, partition: m.partition, offset: m.offset });
+          }, [RowError]),
+          m,
+          { log, metrics },
+        );
+        if (row === undefined) continue;
+        columns ??= Object.keys(row);
+        // Rows as arrays (JSONCompactEachRow): no column names repeated per row, so less
+        // JSON to build here and to parse in ClickHouse (measured ~15% less per row).
+        rows.push(columns.map((c) => row[c]));
       }
       if (rows.length > 0) {
-        await analytics.client.insert({
+        await analytics.insertStreamRows({
           table: mapping.table,
-          values: rows,
-          format: 'JSONCompactEachRow',
           columns: columns as [string, ...string[]],
-          clickhouse_settings: {
-            // A retry of this very insert (same rows) is dropped by ClickHouse, block by block.
-            insert_deduplication_token: `${epoch}:${batch.topic}:${batch.partition}:${first}-${last}`,
-            // Without this a dropped block would still be counted by the rollup view.
-            deduplicate_blocks_in_dependent_materialized_views: 1,
-          },
+          rows,
+          // A retry of this very insert (same rows) is dropped by ClickHouse, block by block.
+          deduplicationToken: `${logEpoch}:${batch.topic}:${batch.partition}:${first}-${last}`,
         });
         inserted += rows.length;
       }
       options.onInserted?.(mapping.table, batch.topic, batch.partition, { first, last }, rows.length);
-      guard.handled(mapping.table, epoch, batch.partition, last);
+      guard.handled(mapping.table, logEpoch, batch.partition, last);
     } catch (err) {
-      guard.failed(mapping.table, epoch, batch.partition);
+      guard.failed(mapping.table, logEpoch, batch.partition);
       throw err;
     } finally {
       done();

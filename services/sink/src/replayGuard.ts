@@ -10,11 +10,11 @@
  * The epoch keeps offset spaces apart: the in-process log restarts at offset 0 on every
  * start while the chDB data stays, and a new epoch tells those offsets apart from the old.
  */
-import type { Analytics } from '@ipwatch/store';
+import type { AnalyticsStore, StreamTable } from '@ipwatch/store';
 
 export interface ReplayGuard {
   /** Offsets (decimal strings) of this batch already stored; empty in the steady state. */
-  storedOffsets(table: string, epoch: string, partition: number, first: bigint): Promise<ReadonlySet<string>>;
+  storedOffsets(table: StreamTable, epoch: string, partition: number, first: bigint): Promise<ReadonlySet<string>>;
   /** The batch up to `last` is stored: the next batch of this partition needs no look-up if it starts at last + 1. */
   handled(table: string, epoch: string, partition: number, last: bigint): void;
   /** An attempt failed: look up again before the next attempt (part of it may have landed). */
@@ -30,28 +30,16 @@ interface PartitionState {
   aheadMax: bigint;
 }
 
-export function createReplayGuard(analytics: Analytics): ReplayGuard {
+export function createReplayGuard(analytics: Pick<AnalyticsStore, 'storedOffsets'>): ReplayGuard {
   const state = new Map<string, PartitionState>();
   const keyOf = (table: string, epoch: string, partition: number) => `${table}\u0000${epoch}\u0000${partition}`;
-
-  async function lookUp(table: string, epoch: string, partition: number, first: bigint): Promise<Set<string>> {
-    // `table` comes from the sink's own mapping list, never from input. The minmax index on
-    // kafka_offset keeps this to the newest granules.
-    const rs = await analytics.client.query({
-      query: `SELECT toString(kafka_offset) AS o FROM ${table}
-              WHERE log_epoch = {epoch:String} AND kafka_partition = {p:UInt32} AND kafka_offset >= {first:UInt64}`,
-      query_params: { epoch, p: partition, first: first.toString() },
-      format: 'JSONEachRow',
-    });
-    return new Set((await rs.json<{ o: string }>()).map((r) => r.o));
-  }
 
   return {
     async storedOffsets(table, epoch, partition, first) {
       const key = keyOf(table, epoch, partition);
       const s = state.get(key);
       if (s && s.next === first) return s.ahead.size ? s.ahead : NONE;
-      const ahead = await lookUp(table, epoch, partition, first);
+      const ahead = await analytics.storedOffsets({ table, epoch, partition, first });
       let aheadMax = -1n;
       for (const o of ahead) if (BigInt(o) > aheadMax) aheadMax = BigInt(o);
       state.set(key, { next: first, ahead, aheadMax });

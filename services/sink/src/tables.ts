@@ -6,6 +6,7 @@
 import { codecs, type Codec, type EnrichedRequest, type RateLimitEvent, type Detection } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
 import { canonicalIp } from '@ipwatch/core/ip';
+import type { StreamTable } from '@ipwatch/store';
 
 export class RowError extends Error {
   override readonly name = 'RowError';
@@ -20,7 +21,7 @@ export interface Origin {
 
 export interface TableMapping<T> {
   topic: string;
-  table: string;
+  table: StreamTable;
   codec: Codec<T>;
   toRow(value: T, origin: Origin): Record<string, unknown>;
 }

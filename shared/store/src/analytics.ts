@@ -7,14 +7,59 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 
-type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
 import type { IpwatchConfig } from '@ipwatch/core/config';
+import type { RequestFilter } from './queries/requestFilter.ts';
+import { listRequests, type RequestRow } from './queries/listRequests.ts';
+import { countRequests } from './queries/countRequests.ts';
+import { insertBlockEvents, type BlockEventRow } from './queries/insertBlockEvents.ts';
+import { listBlockEvents, type ListBlockEventsOptions } from './queries/listBlockEvents.ts';
+import { insertStreamRows, type StreamRowsInsert } from './queries/insertStreamRows.ts';
+import { storedOffsets, type StoredOffsetsQuery } from './queries/storedOffsets.ts';
+import { countAppliedMigrations } from './queries/countAppliedMigrations.ts';
 
-export interface Analytics {
+type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
+
+/** The ClickHouse connection the query files run on; services never hold it. */
+export interface StoreConnection {
   readonly client: ClickHouseClient;
   readonly engine: 'chdb' | 'server';
   readonly database: string;
+}
+
+/**
+ * What services ask of the analytics store: one method per named query
+ * (`queries/*.ts`, typed parameters). No SQL and no client leave shared/store.
+ */
+export interface AnalyticsStore {
+  readonly engine: 'chdb' | 'server';
+  listRequests(filter: RequestFilter): Promise<RequestRow[]>;
+  countRequests(filter?: Omit<RequestFilter, 'limit'>): Promise<number>;
+  insertBlockEvents(rows: BlockEventRow | BlockEventRow[]): Promise<void>;
+  listBlockEvents(options?: ListBlockEventsOptions): Promise<BlockEventRow[]>;
+  insertStreamRows(insert: StreamRowsInsert): Promise<void>;
+  storedOffsets(query: StoredOffsetsQuery): Promise<Set<string>>;
+  countAppliedMigrations(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** The store as its opener holds it: the query methods, and the connection for migrations and tests. */
+export interface Analytics extends AnalyticsStore, StoreConnection {}
+
+/** Puts the named queries on a connection. */
+function withQueries(conn: StoreConnection, close: () => Promise<void>): Analytics {
+  return {
+    client: conn.client,
+    engine: conn.engine,
+    database: conn.database,
+    listRequests: (filter) => listRequests(conn, filter),
+    countRequests: (filter) => countRequests(conn, filter),
+    insertBlockEvents: (rows) => insertBlockEvents(conn, rows),
+    listBlockEvents: (options) => listBlockEvents(conn, options),
+    insertStreamRows: (insert) => insertStreamRows(conn, insert),
+    storedOffsets: (query) => storedOffsets(conn, query),
+    countAppliedMigrations: () => countAppliedMigrations(conn),
+    close,
+  };
 }
 
 const CHDB_DATABASE = 'ipwatch';
@@ -36,7 +81,7 @@ export async function openAnalytics(config: Pick<IpwatchConfig, 'clickhouse' | '
       await bootstrap.close();
     }
     const client = createClient({ url, username, password, database, clickhouse_settings: { date_time_input_format: 'best_effort' } });
-    return { client, engine: 'server', database, close: () => client.close() };
+    return withQueries({ client, engine: 'server', database }, () => client.close());
   }
   // chDB is loaded only here, so a server deployment never needs its 500 MB native library.
   const { createChdbConnection } = await import('chdb/connection');
@@ -49,5 +94,5 @@ export async function openAnalytics(config: Pick<IpwatchConfig, 'clickhouse' | '
   // chDB runs one session per process and ignores the client's `database` option; USE sticks to that session.
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${CHDB_DATABASE}` });
   await client.command({ query: `USE ${CHDB_DATABASE}` });
-  return { client, engine: 'chdb', database: CHDB_DATABASE, close: () => client.close() };
+  return withQueries({ client, engine: 'chdb', database: CHDB_DATABASE }, () => client.close());
 }

@@ -1,6 +1,10 @@
-export { openAnalytics, type Analytics } from './analytics.ts';
+export { openAnalytics, type Analytics, type AnalyticsStore, type StoreConnection } from './analytics.ts';
 export { migrate, loadMigrations, MIGRATIONS_DIR, type Migration, type MigrateResult } from './migrate.ts';
 export { parseRequestFilter, parseTimeBound, ipColumnRange, FilterError, MAX_LIMIT, type RequestFilter, type RequestFilterInput } from './queries/requestFilter.ts';
 export { listRequests, type RequestRow } from './queries/listRequests.ts';
 export { countRequests } from './queries/countRequests.ts';
-export { insertBlockEvent, listBlockEvents, type BlockEventRow, type BlockEventAction } from './queries/blockEvents.ts';
+export { insertBlockEvents, type BlockEventRow, type BlockEventAction } from './queries/insertBlockEvents.ts';
+export { listBlockEvents, type ListBlockEventsOptions } from './queries/listBlockEvents.ts';
+export { STREAM_TABLES, type StreamTable } from './queries/streamTables.ts';
+export type { StreamRowsInsert } from './queries/insertStreamRows.ts';
+export type { StoredOffsetsQuery } from './queries/storedOffsets.ts';

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Analytics } from './analytics.ts';
+import type { StoreConnection } from './analytics.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../infra/clickhouse/migrations/', import.meta.url));
 
@@ -52,7 +52,7 @@ const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations
 ENGINE = MergeTree ORDER BY version`;
 
 export async function migrate(
-  analytics: Analytics,
+  analytics: Pick<StoreConnection, 'client'>,
   options: { dir?: string; dryRun?: boolean; retentionDays?: number } = {},
 ): Promise<MigrateResult> {
   const { client } = analytics;

@@ -4,7 +4,11 @@ import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@ipwatch/core/config';
 import { createMetrics } from '@ipwatch/core/observability/metrics';
-import { startObservabilityServer } from '@ipwatch/core/observability/server';
+import { startObservabilityServer, type ObservabilityServer } from '@ipwatch/core/observability/server';
+import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
+import type { ServiceContext } from '@ipwatch/core/service';
+import type { SharedLists } from '@ipwatch/core/sharedLists';
+import { createStops, startOrUnwind, type Stops } from '@ipwatch/core/serviceProcess';
 import { ipwatch, createBlockMirror, createRateLimiter, registerEnforcementMetrics } from '@ipwatch/emitter';
 import { startApiService } from '@ipwatch/api';
 import { startBlocksyncService } from '@ipwatch/blocksync';
@@ -34,6 +38,43 @@ function positiveInt(flag: string, raw: string | undefined, fallback: number, mi
   return n;
 }
 
+/** The demo app with the emitter enforcing blocks and limits, and its simulated visitors; each part registers its stop. */
+async function startDemo(ctx: ServiceContext, metrics: IpwatchMetrics, lists: SharedLists, instance: string, port: number, simulateRate: number | null, demo: Stops) {
+  const blockMirror = createBlockMirror({ lists, onWarn: ctx.warn });
+  demo.add('the block mirror', () => blockMirror.close());
+  await blockMirror.ready;
+  demo.add('the block mirror health check', ctx.health.register('block-mirror', () => blockMirror.health()));
+  // The demo's limits: generous for browsing, so that the noisy client and the password guesser stand out.
+  const rateLimiter = createRateLimiter({
+    store: ctx.config.redis?.url,
+    rules: {
+      anonymous: '120/m',
+      authenticated: '600/m',
+      login: { rate: '3/5m', paths: ['/login'], username: (req) => (req as { body?: { username?: unknown } }).body?.username as string | undefined },
+    },
+  });
+  demo.add('the rate limiter', () => rateLimiter.close());
+  demo.add('the rate limiter health check', ctx.health.register('rate-limiter', () => rateLimiter.health()));
+  const emitter = ipwatch({ log: ctx.log, app: 'demo', instance, trustedProxies: ['127.0.0.1', '::1'], blockMirror, rateLimiter, rateLimitAt: 'mounted' });
+  demo.add('the emitter', () => emitter.close());
+  registerEnforcementMetrics(metrics, { tracker: emitter, blockMirror, rateLimiter });
+  const server = createDemoApp(emitter, emitter.limit()).listen(port, '127.0.0.1');
+  demo.add('the demo app', () => {
+    server.close();
+    server.closeAllConnections();
+  });
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([err]) => {
+      throw new UsageError(`the demo app cannot listen on port ${port} (${(err as Error).message}): pass --port with a free port`);
+    }),
+  ]);
+  const appPort = (server.address() as AddressInfo).port;
+  const simulator = simulateRate === null ? null : startSimulator({ port: appPort, rate: simulateRate });
+  if (simulator) demo.add('the simulator', () => simulator.stop());
+  return { emitter, appPort, simulator };
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -49,40 +90,35 @@ export async function run(argv: string[]): Promise<number> {
   const metrics = createMetrics('ipwatch');
   const ctx = createContext(config, { sharedMetrics: metrics });
   info(`ipwatch dev: ${describeMode(config)}`);
-  const pipeline = await startLocalPipeline(ctx);
-  const lists = createSharedListsFor(config);
-  const blocksync = await startBlocksyncService(ctx, lists);
-  const api = await startApiService(ctx, pipeline.analytics);
-  const observability = await startObservabilityServer({ port: config.metricsPort, host: '127.0.0.1', metrics, health: ctx.health }).catch(() =>
-    // In dev the metrics port is a convenience: take any free one rather than refuse to start.
-    startObservabilityServer({ port: 0, host: '127.0.0.1', metrics, health: ctx.health }),
-  );
-
+  // Two stacks: the demo app's side stops first, then the services once they have stored
+  // what it emitted. A failure half-way through start stops whatever had started.
+  const services = createStops(ctx.warn);
+  const demo = createStops(ctx.warn);
+  services.add('the event log', () => ctx.log.close());
   const instance = `${hostname()}:${process.pid}:${started}`;
-  const blockMirror = createBlockMirror({ lists, onWarn: ctx.warn });
-  await blockMirror.ready;
-  const unregisterMirror = ctx.health.register('block-mirror', () => blockMirror.health());
-  // The demo's limits: generous for browsing, so that the noisy client and the password guesser stand out.
-  const rateLimiter = createRateLimiter({
-    store: config.redis?.url,
-    rules: {
-      anonymous: '120/m',
-      authenticated: '600/m',
-      login: { rate: '3/5m', paths: ['/login'], username: (req) => (req as { body?: { username?: unknown } }).body?.username as string | undefined },
-    },
+  const running = await startOrUnwind(services, async () => {
+    const observabilityBox: { server?: ObservabilityServer } = {};
+    services.add('/metrics and /healthz', () => observabilityBox.server?.close());
+    const pipeline = await startLocalPipeline(ctx);
+    services.add('the pipeline', () => pipeline.stop());
+    const lists = createSharedListsFor(config);
+    services.add('the shared lists', () => lists.close());
+    const blocksync = await startBlocksyncService(ctx, lists);
+    services.add('blocksync', () => blocksync.stop());
+    const api = await startApiService(ctx, pipeline.analytics);
+    services.add('the api', () => api.stop());
+    const observability = await startObservabilityServer({ port: config.metricsPort, host: '127.0.0.1', metrics, health: ctx.health }).catch(() =>
+      // In dev the metrics port is a convenience: take any free one rather than refuse to start.
+      startObservabilityServer({ port: 0, host: '127.0.0.1', metrics, health: ctx.health }),
+    );
+    observabilityBox.server = observability;
+    const app = await startOrUnwind(demo, (stops) => startDemo(ctx, metrics, lists, instance, port, values.simulate ? rate : null, stops));
+    return { pipeline, api, observability, ...app };
+  }).catch(async (err: unknown) => {
+    await demo.stopAll();
+    throw err;
   });
-  const unregisterLimiter = ctx.health.register('rate-limiter', () => rateLimiter.health());
-  const emitter = ipwatch({ log: ctx.log, app: 'demo', instance, trustedProxies: ['127.0.0.1', '::1'], blockMirror, rateLimiter, rateLimitAt: 'mounted' });
-  registerEnforcementMetrics(metrics, { tracker: emitter, blockMirror, rateLimiter });
-  const server = createDemoApp(emitter, emitter.limit()).listen(port, '127.0.0.1');
-  await Promise.race([
-    once(server, 'listening'),
-    once(server, 'error').then(([err]) => {
-      throw new UsageError(`the demo app cannot listen on port ${port} (${(err as Error).message}): pass --port with a free port`);
-    }),
-  ]);
-  const appPort = (server.address() as AddressInfo).port;
-  const simulator = values.simulate ? startSimulator({ port: appPort, rate }) : null;
+  const { pipeline, api, observability, emitter, appPort, simulator } = running;
 
   info(`  demo app      http://127.0.0.1:${appPort}/`);
   info(`  api           ${api.url}/api/requests?limit=20`);
@@ -96,25 +132,13 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     await new Promise((r) => setTimeout(r, durationS * 1000));
   }
-  await simulator?.stop();
-  server.close();
-  server.closeAllConnections();
-  await emitter.close();
-  unregisterLimiter();
-  unregisterMirror();
-  await rateLimiter.close();
-  await blockMirror.close();
+  await demo.stopAll();
   const emitted = emitter.stats().sent;
 
   // Wait until the store holds every event this run emitted (the pipeline is asynchronous).
   const stored = await pipeline.waitStored(instance, emitted, 60_000);
   const health = await ctx.health.report();
-  await api.stop();
-  await blocksync.stop();
-  await lists.close();
-  await pipeline.stop();
-  await observability.close();
-  await ctx.log.close();
+  await services.stopAll();
 
   const summary = {
     emitted,

@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '@ipwatch/core/config';
-import { startObservabilityServer } from '@ipwatch/core/observability/server';
-import type { RunningService } from '@ipwatch/core/service';
-import { openAnalytics, type Analytics } from '@ipwatch/store';
+import { loadConfig, type IpwatchConfig } from '@ipwatch/core/config';
+import { startServiceProcess, type Stops } from '@ipwatch/core/serviceProcess';
+import type { ServiceContext } from '@ipwatch/core/service';
+import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
+import { openAnalytics } from '@ipwatch/store';
 import { startEnricherService } from '@ipwatch/enricher';
 import { startSinkService } from '@ipwatch/sink';
 import { startApiService } from '@ipwatch/api';
@@ -28,34 +29,32 @@ export async function run(argv: string[]): Promise<number> {
   }
   const ctx = createContext(config);
   const metrics = ctx.metrics(name);
-  let analytics: Analytics | undefined;
-  let service: RunningService;
   // Serve /healthz from the start: blocksync reports "reading to the end" until it is ready.
-  const observability = await startObservabilityServer({ port: config.metricsPort, metrics, health: ctx.health });
-  try {
-    if (name === 'enricher') {
-      service = await startEnricherService(ctx, metrics);
-    } else if (name === 'blocksync') {
-      const lists = createSharedListsFor(config);
-      const started = await startBlocksyncService(ctx, lists, metrics);
-      service = { name, stop: async () => { await started.stop(); await lists.close(); } };
-    } else {
-      analytics = await openAnalytics(config);
-      service = name === 'sink' ? await startSinkService(ctx, analytics, metrics) : await startApiService(ctx, analytics);
-    }
-  } catch (err) {
-    // A service that cannot start must not leave the process held open by /healthz.
-    await observability.close();
-    await analytics?.close();
-    await ctx.log.close();
-    throw err;
-  }
-  info(`ipwatch ${name} running (${describeMode(config)}); metrics and health on :${observability.port}`);
+  // A failure half-way (a busy port, an unreachable store) stops what had started.
+  const proc = await startServiceProcess({ ctx, metrics, metricsPort: config.metricsPort, start: (stops) => startService(name, ctx, config, metrics, stops) });
+  info(`ipwatch ${name} running (${describeMode(config)}); metrics and health on :${proc.observability.port}`);
   await untilSignal();
   info(`ipwatch ${name} stopping`);
-  await service.stop();
-  await observability.close();
-  await analytics?.close();
-  await ctx.log.close();
+  await proc.stop();
   return 0;
+}
+
+/** Starts one service, registering the stop of each part as soon as it has started. */
+async function startService(name: RunnableService, ctx: ServiceContext, config: Readonly<IpwatchConfig>, metrics: IpwatchMetrics, stops: Stops): Promise<void> {
+  if (name === 'enricher') {
+    const service = await startEnricherService(ctx, metrics);
+    stops.add(name, () => service.stop());
+    return;
+  }
+  if (name === 'blocksync') {
+    const lists = createSharedListsFor(config);
+    stops.add('the shared lists', () => lists.close());
+    const service = await startBlocksyncService(ctx, lists, metrics);
+    stops.add(name, () => service.stop());
+    return;
+  }
+  const analytics = await openAnalytics(config);
+  stops.add('the store', () => analytics.close());
+  const service = name === 'sink' ? await startSinkService(ctx, analytics, metrics) : await startApiService(ctx, analytics);
+  stops.add(name, () => service.stop());
 }

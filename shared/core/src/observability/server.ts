@@ -7,6 +7,16 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HealthReport } from './health.ts';
+import { IpwatchError } from '../errors.ts';
+
+/** A port another process holds. The message names the variable that moves it. */
+export class PortInUseError extends IpwatchError {
+  override name = 'PortInUseError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    // No code of its own yet: the remedy is an IPWATCH_* variable, hence CONFIG_INVALID (exit 2).
+    super('IPWATCH_CONFIG_INVALID', message, options);
+  }
+}
 
 export interface ObservabilityServerOptions {
   /** 0 picks a free port (read it back from the result). */
@@ -64,7 +74,7 @@ export async function startObservabilityServer(options: ObservabilityServerOptio
       const where = `${options.host ?? '*'}:${options.port}`;
       reject(
         err.code === 'EADDRINUSE'
-          ? new Error(`cannot serve /metrics and /healthz: ${where} is already in use; set IPWATCH_METRICS_PORT to a free port (0 picks one)`, { cause: err })
+          ? new PortInUseError(`cannot serve /metrics and /healthz: ${where} is already in use; set IPWATCH_METRICS_PORT to a free port (0 picks one)`, { cause: err })
           : new Error(`cannot serve /metrics and /healthz on ${where}: ${err.message}`, { cause: err }),
       );
     };

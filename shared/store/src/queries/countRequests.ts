@@ -1,11 +1,11 @@
 /** How many requests the store holds (optionally filtered): the figure `ipwatch dev` reports as stored. */
-import type { Analytics } from '../analytics.ts';
+import type { StoreConnection } from '../analytics.ts';
 import type { RequestFilter } from './requestFilter.ts';
 import { whereClause } from './listRequests.ts';
 
-export async function countRequests(analytics: Analytics, filter: Omit<RequestFilter, 'limit'> = {}): Promise<number> {
+export async function countRequests(conn: Pick<StoreConnection, 'client'>, filter: Omit<RequestFilter, 'limit'> = {}): Promise<number> {
   const where = whereClause(filter);
-  const rs = await analytics.client.query({
+  const rs = await conn.client.query({
     query: `SELECT count() AS n FROM requests ${where.sql}`,
     query_params: where.params,
     format: 'JSONEachRow',

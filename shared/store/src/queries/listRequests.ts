@@ -1,5 +1,5 @@
 /** The request log, newest first, filtered. Every value travels as a typed query parameter. */
-import type { Analytics } from '../analytics.ts';
+import type { StoreConnection } from '../analytics.ts';
 import type { RequestFilter } from './requestFilter.ts';
 
 export interface RequestRow {
@@ -66,9 +66,9 @@ export function whereClause(filter: Omit<RequestFilter, 'limit'>): { sql: string
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 
-export async function listRequests(analytics: Analytics, filter: RequestFilter): Promise<RequestRow[]> {
+export async function listRequests(conn: Pick<StoreConnection, 'client'>, filter: RequestFilter): Promise<RequestRow[]> {
   const where = whereClause(filter);
-  const rs = await analytics.client.query({
+  const rs = await conn.client.query({
     query: `SELECT formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS ts, ${IP_TEXT_SQL} AS ip, method, host, path, status, latency_ms, bytes,
                    user_agent, referer, user_id, authenticated, blocked, rate_limited, country, region, city, latitude, longitude, asn, org, app
             FROM requests ${where.sql}

@@ -1,0 +1,244 @@
+/**
+ * The Kafka event log (kafkajs 2.2.4): the distributed mode's adapter. It passes the same
+ * contract suite as the in-process one (contract.ts) against a real broker.
+ *
+ * Delivery is at-least-once: a consumer commits a chunk's offsets (last + 1) only after
+ * handle() resolved; when handle() throws, the same chunk is retried in place after a
+ * back-off, heartbeating so the group keeps the partition, and is never committed.
+ *
+ * @example
+ * const log = createKafkaEventLog({ brokers: ['127.0.0.1:9092'], clientId: 'enricher' });
+ * await log.ensureTopics(topicSpecs());
+ * const consumer = await log.consume({ groupId: 'enricher', topics: [TOPICS.requests], handle });
+ */
+import { randomUUID } from 'node:crypto';
+import { CompressionTypes, Kafka, type Admin, type Consumer, type Producer } from 'kafkajs';
+import type { CompactedReadOptions, CompactedReader, ConsumeOptions, EventLog, LogConsumer, OutgoingMessage } from '../../eventLog.ts';
+import type { TopicSpec } from '../../topics.ts';
+import { positive } from '../numberOptions.ts';
+import { KAFKA_LOG_LEVELS, kafkaLogCreator, type KafkaClientLogEntry, type KafkaLogLevelName } from './clientLog.ts';
+import { KafkaCompactedReader } from './compactedReader.ts';
+import { KafkaLogConsumer, type Settings } from './groupConsumer.ts';
+import { connectProducer, sendInRequests } from './producer.ts';
+
+export interface KafkaConsumerTuning {
+  /** Group session timeout; the broker's group.min.session.timeout.ms (default 6000) bounds it below. Default 30000. */
+  sessionTimeoutMs?: number;
+  /** How long the group waits for members to rejoin during a rebalance. Default 60000. */
+  rebalanceTimeoutMs?: number;
+  /** Default 3000; keep it well under sessionTimeoutMs. */
+  heartbeatIntervalMs?: number;
+  /** Longest a fetch waits on the broker for new data: also how often an idle consumer reports a poll. Default 500. */
+  maxWaitTimeInMs?: number;
+  /** How long consume() waits for the first group join before it gives up. Default 60000. */
+  joinTimeoutMs?: number;
+}
+
+export interface KafkaEventLogOptions {
+  brokers: string[];
+  clientId: string;
+  /** Receives kafkajs's own log lines at `logLevel` and above. Default: one line each on stderr. */
+  log?: (entry: KafkaClientLogEntry) => void;
+  /** Default 'error': kafkajs is chatty at info (every join, every connect). */
+  logLevel?: KafkaLogLevelName;
+  /** Default 'none'; lz4/snappy/zstd need extra codec packages in kafkajs. */
+  compression?: 'none' | 'gzip';
+  /** Idempotent producer (acks -1, one request in flight per broker). Default true. */
+  idempotent?: boolean;
+  /** Default 3000. */
+  connectionTimeoutMs?: number;
+  /** Default 30000. */
+  requestTimeoutMs?: number;
+  consumer?: KafkaConsumerTuning;
+  /** Messages handed to one handle() call when the consumer does not say. Default 1000. */
+  defaultMaxBatchSize?: number;
+  /** First wait before a failed chunk is offered again; doubles per failure. Default 200 ms. */
+  retryBackoffMs?: number;
+  /** Longest wait between attempts of a failing chunk. Default 5000 ms (must stay under the session timeout: we heartbeat between attempts). */
+  maxRetryBackoffMs?: number;
+}
+
+/**
+ * Creates a Kafka-backed event log. Connections open lazily on first use, so this is
+ * synchronous and a broker that is down shows up as a clear error from the first call.
+ */
+export function createKafkaEventLog(opts: KafkaEventLogOptions): EventLog {
+  return new KafkaEventLog(opts);
+}
+
+/** For consumers with batchWaitMs: a fetch returns once this much is there (or the wait is over). */
+const FILL_MIN_BYTES = 512 * 1024;
+const FILL_MAX_BYTES_PER_PARTITION = 8 * 1024 * 1024;
+
+class KafkaEventLog implements EventLog {
+  readonly kind = 'kafka' as const;
+  private clusterId: Promise<string> | null = null;
+
+  epoch(): Promise<string> {
+    this.clusterId ??= this.admin().then(async (admin) => `kafka-${(await admin.describeCluster()).clusterId}`);
+    // A failure is not cached: the next call asks again.
+    this.clusterId.catch(() => (this.clusterId = null));
+    return this.clusterId;
+  }
+  private readonly kafka: Kafka;
+  private readonly settings: Settings;
+  private readonly compression: CompressionTypes;
+  private readonly idempotent: boolean;
+  private producerReady: Promise<Producer> | null = null;
+  private adminReady: Promise<Admin> | null = null;
+  private readonly consumers = new Set<KafkaLogConsumer>();
+  private readonly readers = new Set<KafkaCompactedReader>();
+  private closed = false;
+
+  constructor(private readonly opts: KafkaEventLogOptions) {
+    if (!Array.isArray(opts.brokers) || opts.brokers.length === 0) throw new Error('createKafkaEventLog: brokers is empty');
+    if (!opts.clientId) throw new Error('createKafkaEventLog: clientId is required');
+    const c = opts.consumer ?? {};
+    this.settings = {
+      sessionTimeout: positive('consumer.sessionTimeoutMs', c.sessionTimeoutMs ?? 30_000),
+      rebalanceTimeout: positive('consumer.rebalanceTimeoutMs', c.rebalanceTimeoutMs ?? 60_000),
+      heartbeatInterval: positive('consumer.heartbeatIntervalMs', c.heartbeatIntervalMs ?? 3_000),
+      maxWaitTimeInMs: positive('consumer.maxWaitTimeInMs', c.maxWaitTimeInMs ?? 500),
+      joinTimeoutMs: positive('consumer.joinTimeoutMs', c.joinTimeoutMs ?? 60_000),
+      defaultMaxBatchSize: positive('defaultMaxBatchSize', opts.defaultMaxBatchSize ?? 1000),
+      retryBackoffMs: positive('retryBackoffMs', opts.retryBackoffMs ?? 200),
+      maxRetryBackoffMs: positive('maxRetryBackoffMs', opts.maxRetryBackoffMs ?? 5000),
+    };
+    this.compression = opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    this.idempotent = opts.idempotent ?? true;
+    this.kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      connectionTimeout: opts.connectionTimeoutMs ?? 3000,
+      requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      logLevel: KAFKA_LOG_LEVELS[opts.logLevel ?? 'error'],
+      logCreator: kafkaLogCreator(opts.log),
+    });
+  }
+
+  async produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    this.assertOpen();
+    if (messages.length === 0) return;
+    await sendInRequests(await this.producer(), topic, messages, this.compression);
+  }
+
+  async consume(options: ConsumeOptions): Promise<LogConsumer> {
+    this.assertOpen();
+    if (options.topics.length === 0) throw new Error('consume: topics is empty');
+    const consumer = new KafkaLogConsumer(this.newConsumer(options.groupId, options.batchWaitMs), options, this.settings);
+    this.consumers.add(consumer);
+    consumer.stopped.then(() => this.consumers.delete(consumer)).catch(() => undefined);
+    await consumer.start();
+    return consumer;
+  }
+
+  async readCompacted(topic: string, options: CompactedReadOptions): Promise<CompactedReader> {
+    this.assertOpen();
+    const admin = await this.admin();
+    let ends: Map<number, bigint>;
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      // Only partitions holding records matter; `high` is one past the last record.
+      ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+    } catch (err) {
+      if (!isUnknownTopic(err)) throw err;
+      ends = new Map();
+    }
+    const groupId = `${this.opts.clientId}.compacted.${randomUUID()}`;
+    const reader = new KafkaCompactedReader(this.newConsumer(groupId), topic, ends, options, async () => {
+      // The throwaway group never committed; delete its remains so they do not pile up on the broker.
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+    });
+    this.readers.add(reader);
+    reader.stopped.then(() => this.readers.delete(reader)).catch(() => undefined);
+    await reader.start();
+    return reader;
+  }
+
+  async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    this.assertOpen();
+    if (specs.length === 0) return;
+    const admin = await this.admin();
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.name));
+    if (missing.length === 0) return;
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.name,
+          numPartitions: s.partitions,
+          configEntries: Object.entries(s.config).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    } catch (err) {
+      // Another process created them in between: that is what we wanted.
+      if (!isAlreadyExists(err)) throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.consumers].map((c) => c.stop()));
+    await Promise.all([...this.readers].map((r) => r.stop()));
+    const producer = this.producerReady;
+    const admin = this.adminReady;
+    await Promise.all([
+      producer?.then((p) => p.disconnect()).catch(() => undefined),
+      admin?.then((a) => a.disconnect()).catch(() => undefined),
+    ]);
+  }
+
+  private newConsumer(groupId: string, batchWaitMs?: number): Consumer {
+    const s = this.settings;
+    const filling = batchWaitMs !== undefined && batchWaitMs > 0;
+    return this.kafka.consumer({
+      groupId,
+      sessionTimeout: s.sessionTimeout,
+      rebalanceTimeout: s.rebalanceTimeout,
+      heartbeatInterval: s.heartbeatInterval,
+      // A consumer that wants full batches lets the broker hold a fetch until enough bytes
+      // have arrived or batchWaitMs has passed, and takes more per partition per fetch.
+      maxWaitTimeInMs: filling ? batchWaitMs : s.maxWaitTimeInMs,
+      ...(filling ? { minBytes: FILL_MIN_BYTES, maxBytesPerPartition: FILL_MAX_BYTES_PER_PARTITION } : {}),
+      allowAutoTopicCreation: true,
+    });
+  }
+
+  private producer(): Promise<Producer> {
+    if (this.producerReady === null) {
+      this.producerReady = connectProducer(this.kafka, this.idempotent);
+      this.producerReady.catch(() => {
+        this.producerReady = null; // try again on the next call
+      });
+    }
+    return this.producerReady;
+  }
+
+  private admin(): Promise<Admin> {
+    if (this.adminReady === null) {
+      const admin = this.kafka.admin();
+      this.adminReady = admin.connect().then(() => admin);
+      this.adminReady.catch(() => {
+        this.adminReady = null;
+      });
+    }
+    return this.adminReady;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the event log is closed');
+  }
+}
+
+function isUnknownTopic(err: unknown): boolean {
+  const e = err as { type?: string; message?: string } | null;
+  return e?.type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition|unknown topic/i.test(e?.message ?? '');
+}
+
+function isAlreadyExists(err: unknown): boolean {
+  const e = err as { type?: string; errors?: Array<{ type?: string }> } | null;
+  if (e?.type === 'TOPIC_ALREADY_EXISTS') return true;
+  return Array.isArray(e?.errors) && e.errors.length > 0 && e.errors.every((x) => x.type === 'TOPIC_ALREADY_EXISTS');
+}
