@@ -182,7 +182,7 @@ describe('enforcement across two app instances', { timeout: 300_000 }, () => {
     const metrics = (await call(apps[0]!.port, '/__metrics')).body;
     assert.match(metrics, /^ipwatch_block_mirror_stale\{[^}]*\} 1$/m);
     assert.match(metrics, /^ipwatch_ratelimit_fallback\{[^}]*\} 1$/m);
-    assert.match(metrics, /^ipwatch_enforced_requests\{[^}]*by="blocked"[^}]*\} [1-9]/m);
+    assert.match(metrics, /^ipwatch_enforced_requests_total\{[^}]*by="blocked"[^}]*\} [1-9]/m);
 
     await redis.start();
     await eventually('mirrors in sync again', async () => (await Promise.all(apps.map(state))).every((s) => !s.mirror.stale && s.mirror.connected), 10_000);

@@ -24,8 +24,8 @@ export interface EnforcementParts {
 export function registerEnforcementMetrics(metrics: IpwatchMetrics, parts: EnforcementParts): void {
   const { tracker, blockMirror, rateLimiter } = parts;
   if (tracker) {
-    metrics.gauge<'by'>({
-      name: 'ipwatch_enforced_requests',
+    metrics.counter<'by'>({
+      name: 'ipwatch_enforced_requests_total',
       help: 'Requests answered by ipwatch itself since start (blocked, rate_limited), or let through by the allowlist (allowlisted). Unit: requests.',
       labelNames: ['by'],
       collect: (g) => {
@@ -68,8 +68,8 @@ export function registerEnforcementMetrics(metrics: IpwatchMetrics, parts: Enfor
       help: '1 while the rate limiter answers from its fallback policy because its store (Redis) is down. Unit: boolean.',
       collect: (g) => g.set(rateLimiter.stats().store.using === 'fallback' ? 1 : 0),
     });
-    metrics.gauge<'kind'>({
-      name: 'ipwatch_ratelimit_checks',
+    metrics.counter<'kind'>({
+      name: 'ipwatch_ratelimit_checks_total',
       help: 'Rate-limit checks since start, by outcome (allowed, limited) and those the fallback answered (fallback), and store errors (store_error). Unit: checks.',
       labelNames: ['kind'],
       collect: (g) => {

@@ -33,6 +33,42 @@ describe('createMetrics', () => {
     assert.deepEqual(names.filter((n) => !n?.startsWith('ipwatch_')), []);
   });
 
+  test('only counters end in _total: the default gauges named like counters are left out, their per-type siblings kept', async () => {
+    const text = await createMetrics('sink').text();
+    const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+    assert.deepEqual([...types].filter(([name, type]) => name.endsWith('_total') !== (type === 'counter')), []);
+    assert.equal(types.get('ipwatch_nodejs_active_handles'), 'gauge');
+  });
+
+  test('refuses names against the Prometheus conventions: counters end in _total, nothing else does, base units', () => {
+    const metrics = createMetrics('api');
+    assert.throws(() => metrics.counter({ name: 'ipwatch_api_calls', help: 'x' }), /a counter must end in _total/);
+    assert.throws(() => metrics.gauge({ name: 'ipwatch_api_open_total', help: 'x' }), /a gauge must not end in _total/);
+    assert.throws(() => metrics.histogram({ name: 'ipwatch_api_latency_ms', help: 'x' }), /base units/);
+    assert.throws(() => metrics.gauge({ name: 'ipwatch_api_body_kb', help: 'x' }), /base units/);
+  });
+
+  test('a collected counter copies running totals kept elsewhere at each scrape', async () => {
+    const metrics = createMetrics('shop');
+    const stats = { blocked: 2, limited: 0 };
+    metrics.counter<'by'>({
+      name: 'ipwatch_shop_refused_total',
+      help: 'Refused requests.',
+      labelNames: ['by'],
+      collect: (totals) => {
+        totals.set({ by: 'blocked' }, stats.blocked);
+        totals.set({ by: 'limited' }, stats.limited);
+      },
+    });
+    assert.match(await metrics.text(), /^ipwatch_shop_refused_total\{by="blocked",service="shop"\} 2$/m);
+    stats.blocked = 5;
+    stats.limited = 1;
+    const text = await metrics.text();
+    assert.match(text, /^ipwatch_shop_refused_total\{by="blocked",service="shop"\} 5$/m);
+    assert.match(text, /^ipwatch_shop_refused_total\{by="limited",service="shop"\} 1$/m);
+    assert.match(text, /^# TYPE ipwatch_shop_refused_total counter$/m);
+  });
+
   test('each call has its own registry, so two services in one process do not collide', async () => {
     const a = createMetrics('enricher');
     const b = createMetrics('sink');

@@ -8,6 +8,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Every ipwatch metric name starts with this, the Node process metrics included. */
 export const METRIC_PREFIX = 'ipwatch_';
 
+/**
+ * prom-client's default metrics include three gauges named `..._total`, which Prometheus
+ * reserves for counters (promtool flags them); their per-type siblings
+ * (`nodejs_active_handles{type}`, ...) stay, and sum() gives the same figure.
+ */
+const DEFAULT_GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** Messages per handled batch: from a trickle up to the sink's largest insert (IPWATCH_SINK_BATCH_SIZE caps at 1e6). */
 const BATCH_SIZE_BUCKETS = [1, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000];
 /** Seconds to handle one batch: a cache hit is sub-millisecond, a ClickHouse insert can take seconds. */
@@ -39,6 +46,17 @@ export interface ExtraMetricConfig<L extends string> {
   labelNames?: readonly L[];
 }
 
+/** Sets a collected counter to a running total kept elsewhere (never smaller than before). */
+export interface CounterTotals<L extends string> {
+  set(labels: Partial<Record<L, string | number>>, total: number): void;
+  set(total: number): void;
+}
+
+export interface CollectedCounterConfig<L extends string> extends ExtraMetricConfig<L> {
+  /** Called at each scrape to set the totals from counts kept elsewhere (a part's own stats()). */
+  collect?: (totals: CounterTotals<L>) => void;
+}
+
 export interface CollectedGaugeConfig<L extends string> extends ExtraMetricConfig<L> {
   /** Called at each scrape to set the gauge from the current state (for figures kept elsewhere). */
   collect?: (gauge: Gauge<L>) => void;
@@ -60,8 +78,8 @@ export interface IpwatchMetrics {
   readonly dlq: Counter<'topic'>;
   readonly stageSeconds: Histogram<'stage'>;
 
-  /** Registers a service's own counter in this registry. */
-  counter<L extends string = never>(config: ExtraMetricConfig<L>): Counter<L>;
+  /** Registers a service's own counter in this registry (its name must end in `_total`). */
+  counter<L extends string = never>(config: CollectedCounterConfig<L>): Counter<L>;
   /** Registers a service's own gauge in this registry. */
   gauge<L extends string = never>(config: CollectedGaugeConfig<L>): Gauge<L>;
   /** Registers a service's own histogram in this registry. */
@@ -90,14 +108,22 @@ export function createMetrics(service: string): IpwatchMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  for (const name of DEFAULT_GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
   const registers = [registry];
   // HELP carries the unit, so a reader of /metrics sees what a number counts.
   const std = <L extends string>(spec: MetricSpec<L>) => ({ name: spec.name, help: `${spec.help} Unit: ${spec.unit}.`, labelNames: spec.labelNames, registers });
   const s = STANDARD_METRICS;
 
-  const checkName = (name: string): void => {
+  const checkName = (name: string, kind: 'counter' | 'gauge' | 'histogram'): void => {
     if (!name.startsWith(METRIC_PREFIX)) {
       throw new Error(`metric ${JSON.stringify(name)} must start with ${JSON.stringify(METRIC_PREFIX)} so every ipwatch series is found under one prefix`);
+    }
+    // Prometheus conventions: a counter ends in _total and nothing else does; base units (seconds, bytes), never ms.
+    if ((kind === 'counter') !== name.endsWith('_total')) {
+      throw new Error(`metric ${JSON.stringify(name)}: ${kind === 'counter' ? 'a counter must end in _total' : `a ${kind} must not end in _total (that suffix means a counter)`}`);
+    }
+    if (/_(ms|milliseconds|us|microseconds|ns|kb|mb|kilobytes|megabytes)(_|$)/.test(name)) {
+      throw new Error(`metric ${JSON.stringify(name)}: use base units in the name and the value (_seconds, _bytes)`);
     }
     if (registry.getSingleMetric(name)) {
       throw new Error(`metric ${JSON.stringify(name)} is already registered for service ${JSON.stringify(service)}; create it once and share it`);
@@ -117,12 +143,31 @@ export function createMetrics(service: string): IpwatchMetrics {
     dlq: new Counter(std(s.dlq)),
     stageSeconds: new Histogram({ ...std(s.stageSeconds), buckets: STAGE_SECONDS_BUCKETS }),
 
-    counter<L extends string = never>(config: ExtraMetricConfig<L>): Counter<L> {
-      checkName(config.name);
-      return new Counter<L>({ name: config.name, help: config.help, labelNames: config.labelNames ?? [], registers });
+    counter<L extends string = never>(config: CollectedCounterConfig<L>): Counter<L> {
+      checkName(config.name, 'counter');
+      const { collect } = config;
+      return new Counter<L>({
+        name: config.name,
+        help: config.help,
+        labelNames: config.labelNames ?? [],
+        registers,
+        ...(collect && {
+          collect(this: Counter<L>) {
+            // Totals kept elsewhere are copied in whole at each scrape: reset, then add each total.
+            this.reset();
+            const counter = this as unknown as { inc(labels: unknown, value?: number): void; inc(value?: number): void };
+            collect({
+              set: (labelsOrTotal: Partial<Record<L, string | number>> | number, total?: number) => {
+                if (typeof labelsOrTotal === 'number') counter.inc(labelsOrTotal);
+                else counter.inc(labelsOrTotal, total ?? 0);
+              },
+            } as CounterTotals<L>);
+          },
+        }),
+      });
     },
     gauge<L extends string = never>(config: CollectedGaugeConfig<L>): Gauge<L> {
-      checkName(config.name);
+      checkName(config.name, 'gauge');
       const { collect } = config;
       return new Gauge<L>({
         name: config.name,
@@ -137,7 +182,7 @@ export function createMetrics(service: string): IpwatchMetrics {
       });
     },
     histogram<L extends string = never>(config: ExtraMetricConfig<L> & { buckets?: number[] }): Histogram<L> {
-      checkName(config.name);
+      checkName(config.name, 'histogram');
       return new Histogram<L>({
         name: config.name,
         help: config.help,
