@@ -8,6 +8,7 @@
 import { codecs, SCHEMA_HEADER, type RateLimitEvent } from '@ipwatch/core/schemas';
 import type { EventBuffer } from '../eventBuffer.ts';
 import { EmitterOptionError } from '../errors.ts';
+import { wholeNumber } from '../optionChecks.ts';
 import { sanitizeHeaderValue, sanitizePath } from '../sanitize.ts';
 
 /** What the aggregator needs of a refusal (a limited RateLimitDecision has it). */
@@ -64,13 +65,6 @@ const MESSAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [SCHEM
 const MAX_PATH = 2048;
 const MAX_TEXT = 1024;
 
-function positiveInt(name: string, value: unknown, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new EmitterOptionError(`${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
 /**
  * @example
  * const buffer = createEventBuffer({ log, topic: TOPICS.rateLimit });
@@ -82,8 +76,8 @@ export function createRateLimitEventAggregator(options: RateLimitEventAggregator
   if (!buffer || typeof buffer.push !== 'function') throw new EmitterOptionError('buffer must be an EventBuffer (see createEventBuffer) for the rate-limit topic');
   const app = options.app ?? '';
   if (typeof app !== 'string' || app.length > 256) throw new EmitterOptionError(`app must be a name of at most 256 characters, not ${JSON.stringify(app)}`);
-  const flushMs = positiveInt('flushMs', options.flushMs ?? 1000, 600_000);
-  const maxKeys = positiveInt('maxKeys', options.maxKeys ?? 10_000, 1_000_000);
+  const flushMs = wholeNumber('flushMs', options.flushMs ?? 1000, 1, 600_000);
+  const maxKeys = wholeNumber('maxKeys', options.maxKeys ?? 10_000, 1, 1_000_000);
   const now = options.now ?? Date.now;
 
   let pending = new Map<string, RateLimitEvent>();

@@ -13,11 +13,18 @@
  * itself disconnected), and the first answer that comes back switches back to it.
  */
 import { EmitterOptionError } from '../errors.ts';
+import { oneOf, wholeNumber } from '../optionChecks.ts';
 import { createMemoryRateLimitStore } from './store.memory.ts';
 import type { FallbackAnswer, HitResult, RateLimitCheck, RateLimitCheckResult, RateLimitStore } from './store.ts';
 
 export type FallbackMode = FallbackAnswer;
 export const FALLBACK_MODES: readonly FallbackMode[] = ['memory', 'allow', 'deny'];
+const FALLBACK_MEANINGS: Record<FallbackMode, string> = { memory: 'a limiter in this process, the default', allow: 'fail open', deny: 'fail closed' };
+
+/** Checks the `fallback` option (here and in createRateLimiter): one of FALLBACK_MODES. */
+export function fallbackModeOption(value: unknown): FallbackMode {
+  return oneOf('fallback', value, FALLBACK_MODES, FALLBACK_MEANINGS);
+}
 
 export interface FallbackRateLimitStoreOptions {
   /** The store to use while it answers (Redis). */
@@ -63,14 +70,8 @@ export interface FallbackRateLimitStore extends RateLimitStore {
 export function createFallbackRateLimitStore(options: FallbackRateLimitStoreOptions): FallbackRateLimitStore {
   const { primary, onStateChange } = options ?? ({} as FallbackRateLimitStoreOptions);
   if (!primary || typeof primary.hit !== 'function') throw new EmitterOptionError('primary must be a RateLimitStore (an object with hit(checks))');
-  const mode = options.mode ?? 'memory';
-  if (!FALLBACK_MODES.includes(mode)) {
-    throw new EmitterOptionError(`fallback must be 'memory' (a limiter in this process, the default), 'allow' (fail open) or 'deny' (fail closed), not ${JSON.stringify(mode)}`);
-  }
-  const retryIntervalMs = options.retryIntervalMs ?? 1000;
-  if (!Number.isInteger(retryIntervalMs) || retryIntervalMs < 1 || retryIntervalMs > 600_000) {
-    throw new EmitterOptionError(`retryIntervalMs must be a whole number of ms from 1 to 600000, not ${JSON.stringify(options.retryIntervalMs)}`);
-  }
+  const mode = fallbackModeOption(options.mode ?? 'memory');
+  const retryIntervalMs = wholeNumber('retryIntervalMs', options.retryIntervalMs ?? 1000, 1, 600_000, 'ms');
   const fallback = mode === 'memory' ? (options.fallback ?? createMemoryRateLimitStore()) : null;
   const now = options.now ?? Date.now;
 

@@ -5,6 +5,7 @@
  * in counted entries, evicting the least recently used keys beyond either bound.
  */
 import { EmitterOptionError } from '../errors.ts';
+import { wholeNumber } from '../optionChecks.ts';
 import type { HitResult, RateLimitCheck, RateLimitCheckResult, RateLimitStore } from './store.ts';
 
 export interface MemoryRateLimitStoreOptions {
@@ -54,14 +55,6 @@ class KeyLog {
   }
 }
 
-function bound(name: string, value: unknown, fallback: number): number {
-  const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 100_000_000) {
-    throw new EmitterOptionError(`${name} must be a whole number from 1 to 100000000, not ${JSON.stringify(value)}`);
-  }
-  return v;
-}
-
 /**
  * @example
  * const store = createMemoryRateLimitStore({ maxKeys: 50_000 });
@@ -69,8 +62,8 @@ function bound(name: string, value: unknown, fallback: number): number {
  * // { allowed: true, results: [{ remaining: 4, resetMs: 60000, retryAfterMs: 0 }] }
  */
 export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions = {}): MemoryRateLimitStore {
-  const maxKeys = bound('maxKeys', options.maxKeys, 100_000);
-  const maxEntries = bound('maxEntries', options.maxEntries, 1_000_000);
+  const maxKeys = wholeNumber('maxKeys', options.maxKeys ?? 100_000, 1, 100_000_000);
+  const maxEntries = wholeNumber('maxEntries', options.maxEntries ?? 1_000_000, 1, 100_000_000);
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') throw new EmitterOptionError('now must be a function returning ms, like Date.now');
   // Map order is recency order: a used key is moved to the end, eviction takes from the front.

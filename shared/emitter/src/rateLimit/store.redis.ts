@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import { createRedisClient, type Redis } from '@ipwatch/core/redis';
 import { EmitterOptionError } from '../errors.ts';
+import { wholeNumber } from '../optionChecks.ts';
 import type { HitResult, RateLimitCheck, RateLimitCheckResult, RateLimitStore } from './store.ts';
 
 /**
@@ -141,10 +142,7 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
   let owned = false;
   if (typeof given === 'string') {
     if (!/^rediss?:\/\//.test(given)) throw new EmitterOptionError(`redis must be a URL such as redis://127.0.0.1:6379 or a client made with createRedisClient, not ${JSON.stringify(given)}`);
-    const commandTimeoutMs = options.commandTimeoutMs ?? 250;
-    if (!Number.isInteger(commandTimeoutMs) || commandTimeoutMs < 1 || commandTimeoutMs > 60_000) {
-      throw new EmitterOptionError(`commandTimeoutMs must be a whole number of ms from 1 to 60000, not ${JSON.stringify(options.commandTimeoutMs)}`);
-    }
+    const commandTimeoutMs = wholeNumber('commandTimeoutMs', options.commandTimeoutMs ?? 250, 1, 60_000, 'ms');
     client = createRedisClient(given, { name: 'ipwatch-ratelimit', commandTimeoutMs, autoPipelining: options.autoPipelining ?? true });
     owned = true;
   } else if (isRedisClient(given)) {
