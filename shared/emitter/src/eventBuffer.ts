@@ -6,7 +6,9 @@
  * bounded by `maxEvents` whatever the log does.
  */
 import type { EventLog, OutgoingMessage } from '@ipwatch/core/eventLog';
+import { backoffDelay, withJitter } from '@ipwatch/core/retry';
 import { EmitterOptionError } from './errors.ts';
+import { wholeNumber } from './optionChecks.ts';
 
 /** Why an event was dropped rather than sent. */
 export type DropReason = 'buffer_full' | 'closed' | 'close_timeout';
@@ -56,13 +58,6 @@ export interface EventBuffer {
   stats(): EventBufferStats;
 }
 
-function positiveInt(name: string, value: unknown, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new EmitterOptionError(`${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
 /**
  * Creates the buffer and its background flush loop. Its timers are unref'd: the buffer never
  * keeps a process alive; call `close()` on shutdown to send what is left.
@@ -78,11 +73,11 @@ export function createEventBuffer(options: EventBufferOptions): EventBuffer {
   const { log, topic, onError } = options ?? ({} as EventBufferOptions);
   if (!log || typeof log.produce !== 'function') throw new EmitterOptionError('log must be an EventLog (an object with produce(topic, messages))');
   if (typeof topic !== 'string' || topic === '') throw new EmitterOptionError(`topic must be a topic name such as 'ipwatch.requests.v1', not ${JSON.stringify(topic)}`);
-  const maxEvents = positiveInt('maxEvents', options.maxEvents ?? 10_000, 10_000_000);
-  const maxBatch = Math.min(positiveInt('maxBatch', options.maxBatch ?? 500, 1_000_000), maxEvents);
-  const flushIntervalMs = positiveInt('flushIntervalMs', options.flushIntervalMs ?? 50, 60_000);
-  const retryMinMs = positiveInt('retryMinMs', options.retryMinMs ?? 100, 600_000);
-  const retryMaxMs = Math.max(retryMinMs, positiveInt('retryMaxMs', options.retryMaxMs ?? 5_000, 600_000));
+  const maxEvents = wholeNumber('maxEvents', options.maxEvents ?? 10_000, 1, 10_000_000);
+  const maxBatch = Math.min(wholeNumber('maxBatch', options.maxBatch ?? 500, 1, 1_000_000), maxEvents);
+  const flushIntervalMs = wholeNumber('flushIntervalMs', options.flushIntervalMs ?? 50, 1, 60_000);
+  const retryMinMs = wholeNumber('retryMinMs', options.retryMinMs ?? 100, 1, 600_000);
+  const retryMaxMs = Math.max(retryMinMs, wholeNumber('retryMaxMs', options.retryMaxMs ?? 5_000, 1, 600_000));
 
   // A fixed ring: no array growth or shifting however long the log is down.
   const ring: Array<OutgoingMessage | undefined> = new Array(maxEvents);
@@ -175,8 +170,8 @@ export function createEventBuffer(options: EventBufferOptions): EventBuffer {
       removeHead(n);
       return;
     }
-    const backoff = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(consecutiveFailures - 1, 20));
-    arm(Math.round(backoff * (0.5 + Math.random() * 0.5))); // jitter: many app instances must not retry in step
+    // Jittered: many app instances must not retry in step.
+    arm(withJitter(backoffDelay(consecutiveFailures, retryMinMs, retryMaxMs)));
   }
 
   const push: EventBuffer['push'] = (key, value, headers) => {
