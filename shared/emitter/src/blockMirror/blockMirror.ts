@@ -17,6 +17,7 @@
  * if (mirror.check(clientIp) === 'blocked') return res.status(403).end();
  */
 import type { CheckResult } from '@ipwatch/core/observability/health';
+import { backoffDelay, createWakeableSleep } from '@ipwatch/core/retry';
 import type { ListChange, ListEntry, ListName, ListSubscription, SharedLists } from '@ipwatch/core/sharedLists';
 import { AddressParser, NOT_IP } from './addressParser.ts';
 import { PrefixTable } from './prefixTable.ts';
@@ -99,7 +100,7 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
   let loading = false;
   let loader: Promise<void> = Promise.resolve();
   /** Cuts a retry wait short (the link came back, or close). */
-  let wake: (() => void) | null = null;
+  const retryWait = createWakeableSleep();
   /** Since when the tables may miss changes (the link dropped); 0 while in sync. */
   let staleSince = 0;
   /** Why the store could not be reached, for health(). */
@@ -165,7 +166,7 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
 
   function requestLoad(): void {
     loadWanted = true;
-    wake?.();
+    retryWait.wake();
     if (!loading && !closed) {
       loading = true;
       loader = runLoads();
@@ -173,7 +174,7 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
   }
 
   async function runLoads(): Promise<void> {
-    let delay = retryMs;
+    let failures = 0;
     try {
       while (loadWanted && !closed) {
         loadWanted = false;
@@ -184,22 +185,14 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
             connected = true;
           }
           await loadOnce();
-          delay = retryMs;
+          failures = 0;
         } catch (err) {
           loadWanted = true;
           if (staleSince === 0) staleSince = now();
           synced = false;
           reportOutage(subscription === null ? 'cannot subscribe to the lists' : 'cannot load the lists', err);
-          await new Promise<void>((resolve) => {
-            // Not unref'd: an app awaiting `ready` while the store is down must wait, not exit. close() ends the wait.
-            const timer = setTimeout(resolve, delay);
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          wake = null;
-          delay = Math.min(delay * 2, maxRetryMs);
+          // Not unref'd: an app awaiting `ready` while the store is down must wait, not exit. close() ends the wait.
+          await retryWait.sleep(backoffDelay(++failures, retryMs, maxRetryMs));
         }
       }
     } finally {
@@ -297,7 +290,7 @@ export function createBlockMirror(options: BlockMirrorOptions): BlockMirror {
     async close() {
       if (closed) return;
       closed = true;
-      wake?.();
+      retryWait.wake();
       await loader;
       await subscription?.close();
       subscription = null;
