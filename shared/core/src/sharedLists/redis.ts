@@ -22,6 +22,7 @@
  * await lists.put('blocks', { target: '203.0.113.7', expiresAt: Date.now() + 3_600_000, record: JSON.stringify(decision) });
  */
 import { randomUUID } from 'node:crypto';
+import { firstEvent } from '../deadline.ts';
 import { createRedisClient, type Redis } from '../redis.ts';
 import type { ListChange, ListEntry, ListName, ListSubscription, ListSubscriptionHandlers, SharedLists } from '../sharedLists.ts';
 import { assertEntry, assertListName, assertTarget, closedError } from './entry.ts';
@@ -68,17 +69,8 @@ export function createRedisSharedLists(url: string, options: RedisSharedListsOpt
   // The client fails commands at once while disconnected; only its very first connection
   // is waited for (bounded), so that an operation right after creation does not fail.
   const commandTimeoutMs = options.commandTimeoutMs ?? 2000;
-  let firstConnect: Promise<void> | null = new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      client.off('ready', done);
-      client.off('close', done);
-      firstConnect = null;
-      resolve();
-    };
-    const timer = setTimeout(done, commandTimeoutMs).unref();
-    client.once('ready', done);
-    client.once('close', done);
+  let firstConnect: Promise<void> | null = firstEvent(client, ['ready', 'close'], commandTimeoutMs, { unref: true }).then(() => {
+    firstConnect = null;
   });
   const connected = async (): Promise<void> => {
     ensureOpen();

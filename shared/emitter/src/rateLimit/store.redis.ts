@@ -16,6 +16,7 @@
  * (script effects replication; the default from 5).
  */
 import { createHash } from 'node:crypto';
+import { firstEvent } from '@ipwatch/core/deadline';
 import { createRedisClient, type Redis } from '@ipwatch/core/redis';
 import { EmitterOptionError } from '../errors.ts';
 import { wholeNumber } from '../optionChecks.ts';
@@ -163,16 +164,8 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
 
   function ready(timeoutMs = 5000): Promise<void> {
     if (client.status === 'ready') return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const onReady = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        client.off('ready', onReady);
-        reject(new Error(`Redis not connected after ${timeoutMs} ms (status ${client.status})`));
-      }, timeoutMs);
-      client.once('ready', onReady);
+    return firstEvent(client, ['ready'], timeoutMs).then((event) => {
+      if (event === null) throw new Error(`Redis not connected after ${timeoutMs} ms (status ${client.status})`);
     });
   }
 

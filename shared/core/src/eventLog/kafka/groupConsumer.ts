@@ -10,6 +10,7 @@
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { ConsumeOptions, ConsumerStatus, LogBatch, LogConsumer, LogMessage } from '../../eventLog.ts';
+import { withDeadline } from '../../deadline.ts';
 import { backoffDelay, retryInPlace } from '../../retry.ts';
 import { positive } from '../numberOptions.ts';
 import { toLogMessage } from './records.ts';
@@ -88,7 +89,7 @@ export class KafkaLogConsumer implements LogConsumer {
         eachBatch: (payload) => this.eachBatch(payload),
       });
       // Resolve only once the group has assigned partitions, so "consume, then produce" is not racy.
-      await withTimeout(joined, this.settings.joinTimeoutMs, `consumer group ${options.groupId} did not join within ${this.settings.joinTimeoutMs} ms`);
+      await withDeadline(joined, this.settings.joinTimeoutMs, `consumer group ${options.groupId} did not join within ${this.settings.joinTimeoutMs} ms`);
     } catch (err) {
       await this.stop();
       throw err;
@@ -173,19 +174,5 @@ export class KafkaLogConsumer implements LogConsumer {
         return true;
       },
     });
-  }
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, rej) => {
-        timer = setTimeout(() => rej(new Error(message)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
