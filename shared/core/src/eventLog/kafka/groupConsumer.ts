@@ -12,6 +12,7 @@ import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { ConsumeOptions, ConsumerStatus, LogBatch, LogConsumer, LogMessage } from '../../eventLog.ts';
 import { withDeadline } from '../../deadline.ts';
 import { backoffDelay, retryInPlace } from '../../retry.ts';
+import { reportBatchFailure } from '../batchFailure.ts';
 import { positive } from '../numberOptions.ts';
 import { toLogMessage } from './records.ts';
 
@@ -158,11 +159,7 @@ export class KafkaLogConsumer implements LogConsumer {
       signal: this.stopping.signal,
       onFailure: (err) => {
         this.failures++;
-        try {
-          this.options.onError?.(err, chunk);
-        } catch {
-          // A failing error callback must not take the consumer down; the failure is already counted.
-        }
+        reportBatchFailure(this.options, err, chunk);
         return this.failures;
       },
       delayMs: (failures) => backoffDelay(failures, this.settings.retryBackoffMs, this.settings.maxRetryBackoffMs),

@@ -9,6 +9,7 @@
  */
 import type { ConsumeOptions, ConsumerStatus, LogBatch, LogConsumer } from '../../eventLog.ts';
 import { backoffDelay, createWakeableSleep, retryInPlace } from '../../retry.ts';
+import { reportBatchFailure } from '../batchFailure.ts';
 import { positiveInt } from '../numberOptions.ts';
 import type { Partition, Topic } from './partition.ts';
 
@@ -207,11 +208,7 @@ export class MemoryConsumer implements LogConsumer {
         signal: this.stopping.signal,
         onFailure: (err) => {
           this.failures++;
-          try {
-            this.options.onError?.(err, batch);
-          } catch {
-            // A failing error callback must not kill the consume loop; the batch failure is already counted.
-          }
+          reportBatchFailure(this.options, err, batch);
           return this.failures;
         },
         delayMs: (failures) => backoffDelay(failures, this.log.retryBackoffMs, this.log.maxRetryBackoffMs),
