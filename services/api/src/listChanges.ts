@@ -5,6 +5,7 @@
  * recorded in ClickHouse `block_events`, the audit trail.
  */
 import type { EventLog } from '@ipwatch/core/eventLog';
+import { IpwatchError } from '@ipwatch/core/errors';
 import { allowMessage, blockMessage, LIST_TOPICS, removalMessage, type ListRecord } from '@ipwatch/core/decisions';
 import { parseBlockTarget, parseExpiry, cleanText, DecisionInputError } from '@ipwatch/core/blockTarget';
 import type { AllowEntry, BlockDecision, Severity } from '@ipwatch/core/schemas';
@@ -17,8 +18,11 @@ const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
 const SOURCE = /^[a-z][a-z0-9_.:-]{0,63}$/;
 
 /** A change that cannot be made as asked (nothing to remove): 404, with what to do. */
-export class NotListedError extends Error {
+export class NotListedError extends IpwatchError {
   override readonly name = 'NotListedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_NOT_LISTED', message, options);
+  }
 }
 
 export interface ChangeInput {

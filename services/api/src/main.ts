@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { ServiceContext, RunningService } from '@ipwatch/core/service';
 import { PortInUseError } from '@ipwatch/core/observability/server';
+import { IpwatchError } from '@ipwatch/core/errors';
 import type { AnalyticsStore } from '@ipwatch/store';
 import { createApiApp } from './apiServer.ts';
 import { openListsView } from './listsView.ts';
@@ -18,7 +19,7 @@ export interface ApiService extends RunningService {
 export async function startApiService(ctx: ServiceContext, analytics: AnalyticsStore, extraStatus?: () => Record<string, unknown>): Promise<ApiService> {
   const { host, port, token } = ctx.config.api;
   if (!token && !LOOPBACK.has(host)) {
-    throw new Error(`the api would listen on ${host} without a token: set IPWATCH_API_TOKEN (the CLI sends it too), or listen on 127.0.0.1`);
+    throw new IpwatchError('IPWATCH_CONFIG_INVALID', `the api would listen on ${host} without a token: set IPWATCH_API_TOKEN (the CLI sends it too), or listen on 127.0.0.1`);
   }
   // The lists as the compacted topics hold them: read to the end before answering, so a
   // listing right after start is complete.

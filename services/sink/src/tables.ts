@@ -6,10 +6,14 @@
 import { codecs, type Codec, type EnrichedRequest, type RateLimitEvent, type Detection } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
 import { canonicalIp } from '@ipwatch/core/ip';
+import { IpwatchError } from '@ipwatch/core/errors';
 import type { StreamTable } from '@ipwatch/store';
 
-export class RowError extends Error {
+export class RowError extends IpwatchError {
   override readonly name = 'RowError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_UNSTORABLE_EVENT', message, options);
+  }
 }
 
 /** Which message a row came from: kept in every row so replays can be recognised. */

@@ -4,12 +4,16 @@
  * what was wrong and what to type instead.
  */
 import { canonicalIp, parseCidr, formatCidr, InvalidAddressError } from './ip.ts';
+import { IpwatchError } from './errors.ts';
 
 export { InvalidAddressError };
 
 /** A bad expiry, reason or severity: the message is for the person who typed it. */
-export class DecisionInputError extends Error {
+export class DecisionInputError extends IpwatchError {
   override readonly name = 'DecisionInputError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_BAD_DECISION', message, options);
+  }
 }
 
 /**

@@ -6,6 +6,7 @@
  * naming a broker, a ClickHouse URL or a Redis URL switches that part to its server.
  */
 import { resolve } from 'node:path';
+import { IpwatchError } from './errors.ts';
 
 export interface IpwatchConfig {
   /** Where embedded state lives (chDB data, persisted state). */
@@ -22,10 +23,10 @@ export interface IpwatchConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends IpwatchError {
   override readonly name = 'ConfigError';
   constructor(readonly problems: string[]) {
-    super(`invalid ipwatch configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSee README.md, "Configuration", for every variable and its default.`);
+    super('IPWATCH_CONFIG_INVALID', `invalid ipwatch configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSee README.md, "Configuration", for every variable and its default.`);
   }
 }
 

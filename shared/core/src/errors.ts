@@ -7,14 +7,17 @@
  * The README's "Errors" table lists every code; a test keeps the two in step.
  *
  * @example
- * throw new IpwatchError('IPWATCH_BAD_OPTION', 'trustedProxies[0]: "10.0.0.0/33" is not an IP or CIDR');
- * // api: 400 {"error": "...", "code": "IPWATCH_BAD_OPTION"}; CLI: the message, exit 2
+ * throw new IpwatchError('IPWATCH_BAD_FILTER', '--limit "0" must be a whole number from 1 to 10000');
+ * // api: 400 {"error": "--limit ...", "code": "IPWATCH_BAD_FILTER"}; CLI: "ipwatch logs: --limit ...", exit 2
  */
 
 export interface ErrorSpec {
   /** The HTTP status the api answers with. */
   readonly status: number;
-  /** The exit code of the CLI: 2 for what the user can fix by changing the command, 1 for the rest. */
+  /**
+   * The exit code of the CLI: 2 when nothing was done and the message says what to change
+   * (the command, its input, the configuration, a service to start); 1 when something broke.
+   */
   readonly exit: number;
   /** What the error means, in a line, for the README's table. */
   readonly meaning: string;
@@ -23,6 +26,7 @@ export interface ErrorSpec {
 }
 
 export const ERRORS = {
+  // An app starting with the emitter: thrown at construction, never per request.
   IPWATCH_BAD_OPTION: {
     status: 500,
     exit: 2,
@@ -41,17 +45,147 @@ export const ERRORS = {
     meaning: 'the ipwatch Fastify plugin was registered twice on one Fastify instance (every request would be logged and limited twice)',
     action: 'register it once, on the root instance, before your routes',
   },
+
+  // A service or the CLI starting.
   IPWATCH_CONFIG_INVALID: {
     status: 500,
     exit: 2,
     meaning: 'an IPWATCH_* environment variable is malformed or contradicts another',
     action: 'fix the variables listed; README "Configuration" gives each one and its default',
   },
+  IPWATCH_GEO_PROVIDER_INVALID: {
+    status: 500,
+    exit: 2,
+    meaning: 'an online geolocation provider (IPWATCH_GEO_ONLINE_PROVIDERS) is not name=urlTemplate with an http(s) URL holding {ip}',
+    action: 'fix the provider the message names, e.g. ipapi=http://ip-api.com/json/{ip}',
+  },
+  IPWATCH_PORT_IN_USE: {
+    status: 500,
+    exit: 2,
+    meaning: 'a port a service listens on (the api, /metrics and /healthz) is held by another process',
+    action: 'stop the other process (often another ipwatch), or set the variable the message names (IPWATCH_API_PORT, IPWATCH_METRICS_PORT; 0 picks a free port)',
+  },
+
+  // What a person types, to the CLI or the api.
   IPWATCH_USAGE: {
     status: 400,
     exit: 2,
     meaning: 'a command was called with missing, unknown or malformed arguments',
     action: 'run `ipwatch <command> --help` for its options',
+  },
+  IPWATCH_INVALID_ADDRESS: {
+    status: 400,
+    exit: 2,
+    meaning: 'a target or filter is not an IP address or CIDR, or a CIDR has host bits set',
+    action: 'write it as 203.0.113.7, 203.0.113.0/24 or 2001:db8::/48 (the message suggests the network meant)',
+  },
+  IPWATCH_BAD_FILTER: {
+    status: 400,
+    exit: 2,
+    meaning: 'a filter of the request log or of a list (--status, --since, --limit, --covers, ...) is malformed',
+    action: 'use the form the message gives, e.g. --status 4xx, --since 15m, --limit 100',
+  },
+  IPWATCH_BAD_DECISION: {
+    status: 400,
+    exit: 2,
+    meaning: 'a block or allowlist change has a bad expiry, reason, severity, source or body',
+    action: 'fix the field the message names, e.g. --expires +7d, --severity high',
+  },
+  IPWATCH_NOT_LISTED: {
+    status: 404,
+    exit: 2,
+    meaning: 'the target to unblock or remove from the allowlist is not on that list as written',
+    action: 'write it as `ipwatch blocks` (or `allow --list`) shows it; `ipwatch blocks --covers IP` shows the ranges that hold an address',
+  },
+
+  // The api refusing a request before it reaches a route.
+  IPWATCH_BAD_TOKEN: {
+    status: 401,
+    exit: 2,
+    meaning: 'the api requires a token (IPWATCH_API_TOKEN) and the request had none or another one',
+    action: 'set IPWATCH_API_TOKEN to the api\'s token (the CLI sends it as "Authorization: Bearer ...")',
+  },
+  IPWATCH_LOOPBACK_ONLY: {
+    status: 403,
+    exit: 2,
+    meaning: 'the api has no token, so it answers only requests addressed to 127.0.0.1, localhost or [::1]',
+    action: 'call it on 127.0.0.1, or give the api a token (IPWATCH_API_TOKEN) to reach it by another name',
+  },
+  IPWATCH_CROSS_ORIGIN: {
+    status: 403,
+    exit: 2,
+    meaning: 'a web page of another origin called the api (the api is for the CLI and the dashboard it serves)',
+    action: 'call the api from the CLI or a page the api serves; it does not answer other sites',
+  },
+  IPWATCH_NOT_JSON: {
+    status: 415,
+    exit: 2,
+    meaning: 'a change was sent as something other than JSON',
+    action: 'send it with Content-Type: application/json',
+  },
+  IPWATCH_BAD_BODY: {
+    status: 400,
+    exit: 2,
+    meaning: 'the body of a change is not valid JSON',
+    action: 'send one JSON object, e.g. {"target":"203.0.113.7","reason":"scanner"}',
+  },
+  IPWATCH_BODY_TOO_LARGE: {
+    status: 413,
+    exit: 2,
+    meaning: 'the body of a change is larger than the api accepts (16 kB; 8 MB for an import)',
+    action: 'split an import into several files of at most 100,000 lines',
+  },
+  IPWATCH_NO_SUCH_ENDPOINT: {
+    status: 404,
+    exit: 2,
+    meaning: 'no api endpoint has that path (often a CLI and an api of different versions)',
+    action: 'use GET /api/requests, /api/blocks, /api/allowlist, /api/block-events or /api/status; run a CLI of the api\'s version',
+  },
+  IPWATCH_LISTS_UNAVAILABLE: {
+    status: 503,
+    exit: 1,
+    meaning: 'this api runs without the event log, so it cannot list or change blocks and the allowlist',
+    action: 'call an api started by `ipwatch dev` or `ipwatch run api`, which read the lists from the event log',
+  },
+
+  // The CLI talking to the api.
+  IPWATCH_API_UNREACHABLE: {
+    status: 503,
+    exit: 2,
+    meaning: 'nothing answers at the api\'s address (IPWATCH_API_HOST, IPWATCH_API_PORT)',
+    action: 'start ipwatch (`npm start`) or the api service (`ipwatch run api`), or point IPWATCH_API_HOST/IPWATCH_API_PORT at it',
+  },
+  IPWATCH_API_REFUSED: {
+    status: 502,
+    exit: 2,
+    meaning: 'the api refused a request with an answer that carries no ipwatch code (another version, or another program on that port)',
+    action: 'read the message; check that IPWATCH_API_PORT points at an ipwatch api of the CLI\'s version',
+  },
+
+  // The pipeline: what operators see in logs, metrics and the dead-letter topic.
+  IPWATCH_MALFORMED_EVENT: {
+    status: 400,
+    exit: 1,
+    meaning: 'bytes on a topic are not one value of its Avro schema (truncated, trailing bytes, another schema)',
+    action: 'nothing to retry: the message goes to the DLQ; find its producer (an emitter of another version?) from the DLQ record',
+  },
+  IPWATCH_UNSTORABLE_EVENT: {
+    status: 422,
+    exit: 1,
+    meaning: 'an event decoded but cannot become a ClickHouse row (e.g. its ip is not an IP address)',
+    action: 'nothing to retry: the sink sends it to the DLQ and carries on; fix the producer the DLQ record names',
+  },
+  IPWATCH_SHARED_LISTS_BAD_ENTRY: {
+    status: 400,
+    exit: 1,
+    meaning: 'a block or allowlist entry written to the shared lists (Redis or in-process) is empty, too long, holds | or a line break, or has a bad expiry',
+    action: 'a bug upstream of the shared lists: report it with the message; the entry was not written',
+  },
+  IPWATCH_ASN_DATA_INVALID: {
+    status: 500,
+    exit: 1,
+    meaning: 'the offline ASN table (@ip-location-db/asn) is malformed or unsorted',
+    action: 'reinstall it (`npm ci` at the repository root)',
   },
   IPWATCH_INTERNAL: {
     status: 500,
@@ -92,6 +226,11 @@ export function isIpwatchError(err: unknown): err is IpwatchError {
   return err instanceof IpwatchError;
 }
 
+/** True for a code the registry holds: what a client checks before trusting a code an answer carries. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value);
+}
+
 /** The HTTP status for any error: the registry's for ours, 500 for the rest. */
 export function statusOf(err: unknown): number {
   return isIpwatchError(err) ? err.status : ERRORS.IPWATCH_INTERNAL.status;
@@ -100,4 +239,17 @@ export function statusOf(err: unknown): number {
 /** The CLI exit code for any error: the registry's for ours, 1 for the rest. */
 export function exitCodeOf(err: unknown): number {
   return isIpwatchError(err) ? err.exitCode : ERRORS.IPWATCH_INTERNAL.exit;
+}
+
+/**
+ * The README's "Errors" table, row for row from the registry; the test compares the two and
+ * prints this on a mismatch, ready to paste.
+ */
+export function errorsTable(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  return [
+    '| code | HTTP status | exit code | meaning | what to do |',
+    '| --- | --- | --- | --- | --- |',
+    ...Object.entries(ERRORS).map(([code, e]: [string, ErrorSpec]) => `| \`${code}\` | ${e.status} | ${e.exit} | ${cell(e.meaning)} | ${cell(e.action)} |`),
+  ].join('\n');
 }

@@ -3,6 +3,7 @@
  * ranges (private, loopback, reserved...). Every part of ipwatch keys data by the canonical
  * form, so "::FFFF:1.2.3.4", "1.2.3.4" and "[1.2.3.4]:80" all become "1.2.3.4".
  */
+import { IpwatchError } from './errors.ts';
 
 export type IpVersion = 4 | 6;
 
@@ -144,8 +145,11 @@ export function mask(version: IpVersion, prefix: number): bigint {
   return ((1n << BigInt(prefix)) - 1n) << BigInt(bits - prefix);
 }
 
-export class InvalidAddressError extends Error {
+export class InvalidAddressError extends IpwatchError {
   override readonly name = 'InvalidAddressError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_INVALID_ADDRESS', message, options);
+  }
 }
 
 /**

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
+import { IpwatchError } from './errors.ts';
 
 /**
  * The `.avsc` files: in the repository, /schemas itself; in the built package, the copy the
@@ -129,8 +130,11 @@ interface ValueTypes {
 }
 
 /** Thrown when bytes are not a valid encoding: the message belongs on the DLQ, not in a retry loop. */
-export class DecodeError extends Error {
+export class DecodeError extends IpwatchError {
   override readonly name = 'DecodeError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_MALFORMED_EVENT', message, options);
+  }
 }
 
 export interface Codec<T> {

@@ -5,6 +5,7 @@
  * ~400k IPv4 and ~100k IPv6 ranges take about 11 MB and a lookup is ~20 comparisons.
  */
 import { readFileSync } from 'node:fs';
+import { IpwatchError } from '@ipwatch/core/errors';
 
 /** One autonomous system; shared by every range it announces, so a lookup allocates nothing. */
 export interface AsnEntry {
@@ -20,8 +21,11 @@ export interface AsnTable {
   readonly ranges: { v4: number; v6: number };
 }
 
-export class AsnDataError extends Error {
+export class AsnDataError extends IpwatchError {
   override readonly name = 'AsnDataError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_ASN_DATA_INVALID', message, options);
+  }
 }
 
 const COMMA = 44;

@@ -8,6 +8,7 @@
 import { LRUCache } from 'lru-cache';
 import { classifyIp, type ParsedIp } from '@ipwatch/core/ip';
 import type { Geo } from '@ipwatch/core/schemas';
+import { IpwatchError } from '@ipwatch/core/errors';
 
 export type ProviderFormat = 'ipinfo' | 'ipapi' | 'auto';
 
@@ -24,8 +25,11 @@ export interface OnlineProvider {
 
 export type ResolvedProvider = Readonly<Required<OnlineProvider>>;
 
-export class GeoConfigError extends Error {
+export class GeoConfigError extends IpwatchError {
   override readonly name = 'GeoConfigError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_GEO_PROVIDER_INVALID', message, options);
+  }
 }
 
 /** Sources the lookup itself uses; a provider may not pose as one of them. */

@@ -13,8 +13,7 @@ import { IpwatchError } from '../errors.ts';
 export class PortInUseError extends IpwatchError {
   override name = 'PortInUseError';
   constructor(message: string, options?: { cause?: unknown }) {
-    // No code of its own yet: the remedy is an IPWATCH_* variable, hence CONFIG_INVALID (exit 2).
-    super('IPWATCH_CONFIG_INVALID', message, options);
+    super('IPWATCH_PORT_IN_USE', message, options);
   }
 }
 

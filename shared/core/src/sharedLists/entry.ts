@@ -5,15 +5,18 @@
  * which skips and reports an entry it cannot use.
  */
 import type { ListEntry, ListName } from '../sharedLists.ts';
+import { IpwatchError } from '../errors.ts';
 
 export const LIST_NAMES: readonly ListName[] = ['blocks', 'allow'];
 
 /** Longer than any IP or CIDR text (a full IPv6 with an IPv4 tail and a /128 is 49 characters). */
 const MAX_TARGET_LENGTH = 64;
 
-export class SharedListsEntryError extends Error {
+export class SharedListsEntryError extends IpwatchError {
   override readonly name = 'SharedListsEntryError';
-  readonly code = 'IPWATCH_SHARED_LISTS_BAD_ENTRY';
+  constructor(message: string) {
+    super('IPWATCH_SHARED_LISTS_BAD_ENTRY', message);
+  }
 }
 
 export function assertListName(list: string): asserts list is ListName {

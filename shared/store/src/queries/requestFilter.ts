@@ -3,6 +3,7 @@
  * strings) into typed values. Every failure says what was wrong and what would be right.
  */
 import { parseCidr, formatIp, mask, InvalidAddressError } from '@ipwatch/core/ip';
+import { IpwatchError } from '@ipwatch/core/errors';
 
 export interface RequestFilter {
   /** Inclusive IPv6-column range (IPv4 mapped), from an IP or CIDR. */
@@ -28,8 +29,11 @@ export interface RequestFilterInput {
   limit?: string | number;
 }
 
-export class FilterError extends Error {
+export class FilterError extends IpwatchError {
   override readonly name = 'FilterError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_BAD_FILTER', message, options);
+  }
 }
 
 export const MAX_LIMIT = 10_000;
