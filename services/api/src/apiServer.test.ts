@@ -4,21 +4,25 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { testAnalytics } from '../../../test/support/analytics.ts';
-import { createApiApp } from './apiServer.ts';
+import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
+import { ERRORS } from '@ipwatch/core/errors';
+import { createApiApp, type ApiOptions } from './apiServer.ts';
+import { openListsView } from './listsView.ts';
+import { createListChanges } from './listChanges.ts';
 
-async function serve(token: string | null) {
-  const server = createApiApp({ analytics: await testAnalytics(), token }).listen(0, '127.0.0.1');
+async function serve(token: string | null, extra: Partial<ApiOptions> = {}) {
+  const server = createApiApp({ analytics: await testAnalytics(), token, ...extra }).listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { server, port: (server.address() as AddressInfo).port };
 }
 
 /** A raw GET, so the test can send any Host header (fetch would not). */
-function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: { error?: string; total?: number; rows?: unknown[] } }> {
+function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: { error?: string; code?: string; total?: number; rows?: unknown[] } }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as never }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) as never }));
     });
     req.on('error', reject);
     req.end();
@@ -69,5 +73,74 @@ test('a page of another origin is refused, even with the right Host; the same or
     assert.equal((await fetch(`${base}/api/status`)).status, 200);
   } finally {
     server.close();
+  }
+});
+
+/** A refusal is {error, code}, with the status the registry gives that code. */
+function assertRefused(answer: { status: number; body: { error?: string; code?: string } }, code: keyof typeof ERRORS, message?: RegExp): void {
+  assert.equal(answer.body.code, code, JSON.stringify(answer.body));
+  assert.equal(answer.status, ERRORS[code].status);
+  assert.ok(answer.body.error, 'a message for the user');
+  if (message) assert.match(answer.body.error, message);
+}
+
+test('every refusal carries its registry code: token, loopback, filter, endpoint, lists', async () => {
+  const secured = await serve('s3cret-token-value');
+  const noToken = await get(secured.port, '/api/requests');
+  assertRefused(noToken, 'IPWATCH_BAD_TOKEN', /set IPWATCH_API_TOKEN/);
+  assert.equal(noToken.headers['www-authenticate'], 'Bearer');
+  assertRefused(await get(secured.port, '/api/requests', { authorization: 'Bearer wrong' }), 'IPWATCH_BAD_TOKEN');
+  secured.server.close();
+
+  const { server, port } = await serve(null);
+  assertRefused(await get(port, '/api/status', { host: 'attacker.example' }), 'IPWATCH_LOOPBACK_ONLY');
+  assertRefused(await get(port, '/api/status', { origin: 'http://evil.example' }), 'IPWATCH_CROSS_ORIGIN');
+  assertRefused(await get(port, '/api/requests?since=yesterday'), 'IPWATCH_BAD_FILTER', /15m, 2h, 7d/);
+  assertRefused(await get(port, '/api/requests?ip=10.0.0.1/8'), 'IPWATCH_BAD_FILTER', /did you mean 10\.0\.0\.0\/8/);
+  assertRefused(await get(port, '/api/block-events?target=10.0.0.5/24'), 'IPWATCH_INVALID_ADDRESS', /did you mean 10\.0\.0\.0\/24/);
+  assertRefused(await get(port, '/api/nothing'), 'IPWATCH_NO_SUCH_ENDPOINT');
+  assertRefused(await get(port, '/api/blocks'), 'IPWATCH_LISTS_UNAVAILABLE');
+  server.close();
+});
+
+test('an unknown failure is 500 IPWATCH_INTERNAL with a generic message: what it said stays in the log', async (t) => {
+  const leaked = "SELECT secret FROM ipwatch.requests WHERE ip = '203.0.113.7'";
+  const logged: string[] = [];
+  t.mock.method(process.stderr, 'write', (chunk: string | Uint8Array) => logged.push(String(chunk)) > 0);
+  const { server, port } = await serve(null, {
+    status: () => {
+      throw new Error(leaked);
+    },
+  });
+  const answer = await get(port, '/api/status');
+  server.close();
+  t.mock.restoreAll();
+  assertRefused(answer, 'IPWATCH_INTERNAL', /log has the cause/);
+  assert.doesNotMatch(JSON.stringify(answer.body), /SELECT|secret/);
+  assert.match(logged.join(''), /SELECT secret/, 'the cause goes to the service log');
+});
+
+test('changes to the lists: not JSON, bad JSON, a bad field, nothing to remove, each with its code', async () => {
+  const log = createMemoryEventLog();
+  const view = await openListsView(log, () => {});
+  await view.ready;
+  const analytics = await testAnalytics();
+  const { server, port } = await serve(null, { lists: { view, changes: createListChanges({ log, view, analytics, warn: () => {} }) } });
+  const base = `http://127.0.0.1:${port}`;
+  const send = async (method: string, path: string, body?: string, type = 'application/json') => {
+    const res = await fetch(`${base}${path}`, { method, ...(body !== undefined && { body, headers: { 'content-type': type } }) });
+    return { status: res.status, body: (await res.json()) as { error?: string; code?: string } };
+  };
+  try {
+    assertRefused(await send('POST', '/api/blocks', 'target=203.0.113.7', 'application/x-www-form-urlencoded'), 'IPWATCH_NOT_JSON');
+    assertRefused(await send('POST', '/api/blocks', '{"target":'), 'IPWATCH_BAD_BODY', /the request body was refused/);
+    assertRefused(await send('POST', '/api/blocks', JSON.stringify({ target: 'x'.repeat(20_000) })), 'IPWATCH_BODY_TOO_LARGE');
+    assertRefused(await send('POST', '/api/blocks', JSON.stringify({ target: '203.0.113.7', expires: 'tomorrow' })), 'IPWATCH_BAD_DECISION', /not understood/);
+    assertRefused(await send('POST', '/api/blocks', JSON.stringify({ target: 'example.com' })), 'IPWATCH_INVALID_ADDRESS');
+    assertRefused(await send('DELETE', '/api/blocks?target=203.0.113.99'), 'IPWATCH_NOT_LISTED', /is not blocked/);
+  } finally {
+    server.close();
+    await view.stop();
+    await log.close();
   }
 });

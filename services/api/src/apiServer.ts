@@ -6,11 +6,12 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { FilterError, parseRequestFilter, type AnalyticsStore, type RequestFilterInput } from '@ipwatch/store';
-import { DecisionInputError, InvalidAddressError, parseBlockTarget } from '@ipwatch/core/blockTarget';
+import { DecisionInputError, parseBlockTarget } from '@ipwatch/core/blockTarget';
+import { IpwatchError, isIpwatchError } from '@ipwatch/core/errors';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '@ipwatch/core/ip';
 import type { ListName } from '@ipwatch/core/sharedLists';
 import type { ListsView } from './listsView.ts';
-import { NotListedError, type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
+import { type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
 
 export interface ApiOptions {
   analytics: AnalyticsStore;
@@ -35,6 +36,21 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/**
+ * What a failed request answers: ours with their registry code and status; express.json's
+ * refusals (bad JSON, too large) as coded errors; anything else 500 with a generic message.
+ */
+function answerFor(err: unknown): IpwatchError {
+  if (isIpwatchError(err)) return err;
+  const { status, message } = err as { status?: unknown; message?: unknown };
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code = status === 413 ? 'IPWATCH_BODY_TOO_LARGE' : status === 415 ? 'IPWATCH_NOT_JSON' : 'IPWATCH_BAD_BODY';
+    return new IpwatchError(code, `the request body was refused: ${String(message)}`, { cause: err });
+  }
+  // Logged, not echoed: a ClickHouse error may quote the query.
+  return new IpwatchError('IPWATCH_INTERNAL', 'the api failed (internal error); its log has the cause', { cause: err });
+}
+
 function one(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (Array.isArray(value)) throw new FilterError('each filter may be given once');
@@ -57,21 +73,20 @@ export function createApiApp(options: ApiOptions): express.Express {
     // The CLI sends no Origin; a browser does. Only pages of the api's own origin get through.
     const origin = req.get('origin');
     if (origin !== undefined && !sameOrigin(origin, req.get('host'))) {
-      res.status(403).json({ error: 'cross-origin requests are refused: the api is for the CLI and the dashboard it serves' });
-      return;
+      throw new IpwatchError('IPWATCH_CROSS_ORIGIN', 'cross-origin requests are refused: the api is for the CLI and the dashboard it serves');
     }
     if (!expected) {
       // No token means loopback only. Checking Host too stops a web page that points its own
       // name at 127.0.0.1 (DNS rebinding) from reading the API through the user's browser.
       if (LOOPBACK_HOST.test(req.get('host') ?? '')) return next();
-      res.status(403).json({ error: 'without IPWATCH_API_TOKEN the api answers only requests addressed to 127.0.0.1, localhost or [::1]' });
-      return;
+      throw new IpwatchError('IPWATCH_LOOPBACK_ONLY', 'without IPWATCH_API_TOKEN the api answers only requests addressed to 127.0.0.1, localhost or [::1]: call it on 127.0.0.1, or give it a token');
     }
     const header = req.get('authorization') ?? '';
     const given = header.startsWith('Bearer ') ? header.slice(7) : '';
     // Compare digests so the comparison takes the same time whatever the token's length.
     if (given && timingSafeEqual(digest(given), expected)) return next();
-    res.status(401).json({ error: 'missing or wrong API token: send "Authorization: Bearer <IPWATCH_API_TOKEN>"' });
+    res.set('WWW-Authenticate', 'Bearer');
+    throw new IpwatchError('IPWATCH_BAD_TOKEN', 'missing or wrong API token: set IPWATCH_API_TOKEN to the api\'s token (the CLI sends it as "Authorization: Bearer <token>")');
   });
 
   app.get('/api/status', (_req, res) => {
@@ -97,17 +112,15 @@ export function createApiApp(options: ApiOptions): express.Express {
   const lists = options.lists;
   // JSON only: a cross-site form post (text/plain, form-encoded) is refused before it can change a list.
   const jsonBody = express.json({ limit: '16kb', strict: true, type: 'application/json' });
-  const requireJson = (req: Request, res: Response, next: NextFunction) => {
+  const requireJson = (req: Request, _res: Response, next: NextFunction) => {
     if (!req.is('application/json')) {
-      res.status(415).json({ error: 'send the change as JSON (Content-Type: application/json)' });
-      return;
+      throw new IpwatchError('IPWATCH_NOT_JSON', 'send the change as JSON (Content-Type: application/json)');
     }
     next();
   };
-  const requireLists = (_req: Request, res: Response, next: NextFunction) => {
+  const requireLists = (_req: Request, _res: Response, next: NextFunction) => {
     if (!lists) {
-      res.status(503).json({ error: 'this api runs without the event log, so it cannot list or change blocks' });
-      return;
+      throw new IpwatchError('IPWATCH_LISTS_UNAVAILABLE', 'this api runs without the event log, so it cannot list or change blocks: use the api of `ipwatch dev` or `ipwatch run api`');
     }
     next();
   };
@@ -178,28 +191,16 @@ export function createApiApp(options: ApiOptions): express.Express {
     }
   });
 
-  app.use('/api', (_req, res) => {
-    res.status(404).json({ error: 'no such API endpoint: try GET /api/requests, /api/blocks, /api/allowlist, /api/block-events or /api/status' });
+  app.use('/api', () => {
+    throw new IpwatchError('IPWATCH_NO_SUCH_ENDPOINT', 'no such API endpoint: try GET /api/requests, /api/blocks, /api/allowlist, /api/block-events or /api/status');
   });
 
+  // The one place errors become answers: {error, code} with the registry's status.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof FilterError || err instanceof DecisionInputError || err instanceof InvalidAddressError) {
-      res.status(400).json({ error: err.message });
-      return;
-    }
-    if (err instanceof NotListedError) {
-      res.status(404).json({ error: err.message });
-      return;
-    }
-    // express.json's own refusals (bad JSON, too large) carry a status and a safe message.
-    const status = (err as { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json({ error: `the request body was refused: ${(err as Error).message}` });
-      return;
-    }
-    res.status(500).json({ error: 'internal error; see the api service log' });
-    // Logged, not echoed: a ClickHouse error may quote the query.
-    process.stderr.write(`api: ${(err as Error).stack ?? String(err)}\n`);
+    const answer = answerFor(err);
+    res.status(answer.status).json({ error: answer.message, code: answer.code });
+    // 500 is a failure to look into (503 is a known state, 4xx the caller's mistake).
+    if (answer.status === 500) process.stderr.write(`api: ${(err as Error).stack ?? String(err)}\n`);
   });
   return app;
 }
