@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -20,7 +20,7 @@ import { createRedisSharedLists } from '@ipwatch/core/sharedLists/redis';
 import { codecs, type RequestEvent } from '@ipwatch/core/schemas';
 import type { LogMessage } from '@ipwatch/core/eventLog';
 import { kafkaBrokers, redisUrl, uniqueName } from './support/components.ts';
-import { call, eventually } from './support/appProcess.ts';
+import { call, eventually, startListeningProcess, type AppProcess } from './support/appProcess.ts';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,46 +74,6 @@ async function lockedVersions(): Promise<Record<string, string>> {
   return JSON.parse((await run(process.execPath, [join(ROOT, 'scripts/cache-app-deps.mjs'), '--print'])).stdout) as Record<string, string>;
 }
 
-interface ScratchApp {
-  dir: string;
-  port: number;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-function startApp(dir: string, main: string, env: NodeJS.ProcessEnv): Promise<ScratchApp> {
-  const child = spawn(process.execPath, [main], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolvePort, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${main} did not start within 30 s:\n${stderr}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (!line) return;
-      clearTimeout(timer);
-      resolvePort({
-        dir,
-        port: (JSON.parse(line) as { port: number }).port,
-        child,
-        stop: async () => {
-          if (child.exitCode !== null) return;
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGTERM');
-          const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-          await exited;
-          clearTimeout(t);
-        },
-      });
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${main} exited with ${code} at start:\n${stderr}`));
-    });
-  });
-}
-
 describe('@ipwatch/emitter installed from its tarball into apps outside the repository', { timeout: 240_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'ipwatch-packages-'));
   const packs = join(work, 'packs');
@@ -123,7 +83,7 @@ describe('@ipwatch/emitter installed from its tarball into apps outside the repo
   const lists = createRedisSharedLists(redisUrl(), { keyPrefix });
   const events: RequestEvent[] = [];
   let stopConsumer: (() => Promise<void>) | null = null;
-  const apps: ScratchApp[] = [];
+  const apps: AppProcess[] = [];
 
   /** A scratch app: package.json naming the tarballs (and Express), installed offline. */
   async function scratch(name: string, type: 'module' | 'commonjs', extraDeps: Record<string, string>): Promise<string> {
@@ -186,7 +146,7 @@ describe('@ipwatch/emitter installed from its tarball into apps outside the repo
   test('an ES module Express app: events reach Kafka, a blocked client gets 403', async () => {
     const dir = await scratch('esm-app', 'module', { express: (await lockedVersions()).express! });
     writeFileSync(join(dir, 'app.js'), ESM_APP);
-    const app = await startApp(dir, 'app.js', appEnv({ BROKERS: kafkaBrokers().join(','), REDIS_URL: redisUrl(), KEY_PREFIX: keyPrefix, TOPIC: topic }));
+    const app = await startListeningProcess(['app.js'], { cwd: dir, env: appEnv({ BROKERS: kafkaBrokers().join(','), REDIS_URL: redisUrl(), KEY_PREFIX: keyPrefix, TOPIC: topic }) });
     apps.push(app);
     const ok = await call(app.port, '/hello', { xff: '198.51.100.1' });
     assert.deepEqual([ok.status, ok.body], [200, 'hello from esm']);
@@ -201,7 +161,7 @@ describe('@ipwatch/emitter installed from its tarball into apps outside the repo
   test('a CommonJS node:http app loading the packages with require(): events reach Kafka, a blocked client gets 403', async () => {
     const dir = await scratch('cjs-app', 'commonjs', {});
     writeFileSync(join(dir, 'app.js'), CJS_APP);
-    const app = await startApp(dir, 'app.js', appEnv({ BROKERS: kafkaBrokers().join(','), REDIS_URL: redisUrl(), KEY_PREFIX: keyPrefix, TOPIC: topic }));
+    const app = await startListeningProcess(['app.js'], { cwd: dir, env: appEnv({ BROKERS: kafkaBrokers().join(','), REDIS_URL: redisUrl(), KEY_PREFIX: keyPrefix, TOPIC: topic }) });
     apps.push(app);
     assert.equal((await call(app.port, '/x', { xff: '198.51.100.2' })).body, 'hello from cjs');
     assert.equal((await call(app.port, '/x', { xff: '203.0.113.200' })).status, 403);

@@ -19,12 +19,20 @@ export interface AppProcess {
 export async function startAppProcess(env: Record<string, string>): Promise<AppProcess> {
   const base = childEnv({});
   for (const k of Object.keys(base)) if (k.startsWith('IPWATCH_')) delete base[k];
-  const child = spawn(process.execPath, ['--import', 'tsx', APP], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startListeningProcess(['--import', 'tsx', APP], { env: { ...base, ...env } });
+}
+
+/**
+ * `node <args>` as a child that prints `{"port": N}` on stdout once it listens; stop() sends
+ * SIGTERM (SIGKILL after 5 s). Rejects with its stderr when it exits or is silent for 60 s.
+ */
+export async function startListeningProcess(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string }): Promise<AppProcess> {
+  const child = spawn(process.execPath, args, { env: options.env, ...(options.cwd && { cwd: options.cwd }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`app did not start within 60 s:\n${stderr}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${args.at(-1)} did not start within 60 s:\n${stderr}`)), 60_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const line = out.split('\n').find((l) => l.startsWith('{'));
@@ -35,7 +43,7 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`app exited with ${code} at start:\n${stderr}`));
+      reject(new Error(`${args.at(-1)} exited with ${code} at start:\n${stderr}`));
     });
   });
   return {
