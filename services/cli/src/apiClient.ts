@@ -1,14 +1,25 @@
 /** The CLI's side of the api: it is a client of the api service, like kubectl or cscli. */
 import type { IpwatchConfig } from '@ipwatch/core/config';
+import { IpwatchError, isErrorCode, type ErrorCode } from '@ipwatch/core/errors';
 import { printable } from './output.ts';
 
-export class ApiUnreachable extends Error {
+/** Nothing answers at the api's address. */
+export class ApiUnreachable extends IpwatchError {
   override readonly name = 'ApiUnreachable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_API_UNREACHABLE', message, options);
+  }
 }
 
-/** The api answered, and refused (bad filter, wrong token): its message is for the user. */
-export class ApiError extends Error {
+/**
+ * The api answered, and refused (bad filter, wrong token): its message is for the user, and
+ * its code (the api's, or IPWATCH_API_REFUSED when the answer has none) sets the exit code.
+ */
+export class ApiError extends IpwatchError {
   override readonly name = 'ApiError';
+  constructor(message: string, code: ErrorCode = 'IPWATCH_API_REFUSED') {
+    super(code, message);
+  }
 }
 
 export function apiBaseUrl(config: Readonly<IpwatchConfig>): string {
@@ -41,10 +52,12 @@ export async function apiRequest<T>(
       signal: AbortSignal.timeout(15_000),
     });
   } catch (err) {
-    throw new ApiUnreachable(`the api at ${url.origin} does not answer (${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message})`);
+    throw new ApiUnreachable(`the api at ${url.origin} does not answer (${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message})`, { cause: err });
   }
-  const body = (await res.json().catch(() => ({}))) as { error?: string };
-  // The text comes from whatever listens on the port: printable only.
-  if (!res.ok) throw new ApiError(printable(String(body.error ?? `the api answered ${res.status}`)).slice(0, 500));
-  return body as T;
+  const body: unknown = await res.json().catch(() => ({}));
+  if (res.ok) return body as T;
+  const refusal = (typeof body === 'object' && body !== null ? body : {}) as { error?: unknown; code?: unknown };
+  // The text comes from whatever listens on the port: printable only, and a code only if it is one of ours.
+  const message = printable(String(refusal.error ?? `the api at ${url.origin} answered ${res.status} ${res.statusText}`)).slice(0, 500);
+  throw new ApiError(message, isErrorCode(refusal.code) ? refusal.code : 'IPWATCH_API_REFUSED');
 }

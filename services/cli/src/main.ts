@@ -1,11 +1,7 @@
 /** `ipwatch <command>`: the registry of commands and the one place errors become messages. */
-import { ConfigError } from '@ipwatch/core/config';
 import { CONFIG_VARIABLES } from '@ipwatch/core/config';
-import { FilterError } from '@ipwatch/store';
-import { InvalidAddressError } from '@ipwatch/core/ip';
-import { UsageError, out, info } from './output.ts';
-import { ApiError, ApiUnreachable } from './apiClient.ts';
-import { DecisionInputError } from '@ipwatch/core/blockTarget';
+import { ERRORS, exitCodeOf, isIpwatchError } from '@ipwatch/core/errors';
+import { out, info } from './output.ts';
 
 interface Command {
   summary: string;
@@ -41,12 +37,12 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     out(usage());
-    return name ? 0 : 2;
+    return name ? 0 : ERRORS.IPWATCH_USAGE.exit;
   }
   const command = COMMANDS[name];
   if (!command) {
     info(`ipwatch: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
-    return 2;
+    return ERRORS.IPWATCH_USAGE.exit;
   }
   const mod = await command.load();
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -56,19 +52,21 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await mod.run(rest);
   } catch (err) {
-    const e = err as Error & { code?: string };
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof FilterError || err instanceof InvalidAddressError || err instanceof ApiError || err instanceof ApiUnreachable || err instanceof DecisionInputError) {
-      info(`ipwatch ${name}: ${e.message}`);
-      return 2;
+    // Ours: the message says what to do; the registry says how to exit.
+    if (isIpwatchError(err)) {
+      info(`ipwatch ${name}: ${err.message}`);
+      return exitCodeOf(err);
     }
-    if (e.code?.startsWith('ERR_PARSE_ARGS')) {
+    const e = err as Error & { code?: unknown };
+    // node's parseArgs refusing an option: a usage error, with the command's help.
+    if (typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) {
       info(`ipwatch ${name}: ${e.message}\n\n${mod.help}`);
-      return 2;
+      return ERRORS.IPWATCH_USAGE.exit;
     }
     // Not one of ours: the message, plus where it came from for the bug report.
     info(`ipwatch ${name}: ${e.message}`);
     const frames = e.stack?.split('\n').filter((l) => l.trimStart().startsWith('at ')).slice(0, 3);
     if (frames?.length) info(frames.join('\n'));
-    return 1;
+    return exitCodeOf(err);
   }
 }

@@ -1,7 +1,12 @@
 /** How the CLI speaks: results to stdout, everything else to stderr, errors with what to do next. */
+import { IpwatchError } from '@ipwatch/core/errors';
 
-export class UsageError extends Error {
+/** A command called wrongly: exit 2, and the message says what to type instead. */
+export class UsageError extends IpwatchError {
   override readonly name = 'UsageError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_USAGE', message, options);
+  }
 }
 
 export const out = (line = ''): void => {

@@ -30,7 +30,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!(err instanceof ApiUnreachable)) throw err;
     if (config.clickhouse === null) info(`${err.message}; reading ${config.dataDir} directly`);
     const analytics = await openAnalytics(config).catch((e: Error) => {
-      throw new Error(`${err.message}, and the store cannot be opened directly either (${e.message}). Is \`npm start\` running with another IPWATCH_API_PORT?`);
+      throw new ApiUnreachable(`${err.message}, and the store cannot be opened directly either (${e.message}). Is \`npm start\` running with another IPWATCH_API_PORT?`, { cause: e });
     });
     try {
       result = { rows: await listRequests(analytics, filter), total: await countRequests(analytics, filter) };
