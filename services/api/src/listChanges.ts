@@ -146,7 +146,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       const problems: string[] = [];
       input.targets.forEach((t, i) => {
         try {
-          if (typeof t !== 'string') throw new DecisionInputError('not text');
+          if (typeof t !== 'string') throw new DecisionInputError(`${JSON.stringify(t)} is not text: write each target as a string, e.g. "203.0.113.7"`);
           targets.add(parseBlockTarget(t));
         } catch (err) {
           if (problems.length < 20) problems.push(`#${i + 1}: ${(err as Error).message}`);

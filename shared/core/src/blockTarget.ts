@@ -98,7 +98,7 @@ export function formatTimeLeft(at: number | null, now = Date.now()): string {
 export function cleanText(field: string, input: unknown, max: number): string {
   if (input === undefined || input === null) return '';
   if (typeof input !== 'string') throw new DecisionInputError(`${field} must be text`);
-  if (input.length > max) throw new DecisionInputError(`${field} is longer than ${max} characters`);
+  if (input.length > max) throw new DecisionInputError(`${field} is longer than ${max} characters: shorten it`);
   // eslint-disable-next-line no-control-regex
   return input.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, ' ').trim();
 }

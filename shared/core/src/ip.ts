@@ -177,7 +177,7 @@ export function parseCidr(input: string): ParsedCidr {
     prefix = Number(p);
     // An IPv4-mapped CIDR like ::ffff:10.0.0.0/104 is read as the IPv4 /8 it names.
     if (mapped) {
-      if (prefix < 96) throw new InvalidAddressError(`${JSON.stringify(input)}: an IPv4-mapped CIDR needs a prefix of at least 96`);
+      if (prefix < 96) throw new InvalidAddressError(`${JSON.stringify(input)}: an IPv4-mapped CIDR needs a prefix of at least 96 (::ffff:0:0/96 is all of IPv4); or write the IPv4 range itself, e.g. 10.0.0.0/8`);
       prefix -= 96;
     }
   }

@@ -164,7 +164,7 @@ export function loadAsnTable(files: { v4: string; v6: string }): AsnTable {
     }
     let start = s[3]!;
     const end = e[3]!;
-    if (start < prevStart) throw new AsnDataError(`${files.v4}: rows are not sorted at ${start}`);
+    if (start < prevStart) throw new AsnDataError(`${files.v4}: rows are not sorted at ${start} (reinstall @ip-location-db/asn)`);
     prevStart = start;
     if (start <= prevEnd) start = prevEnd + 1;
     if (start > end) return;
@@ -187,7 +187,7 @@ export function loadAsnTable(files: { v4: string; v6: string }): AsnTable {
   };
   scanRows(files.v6, (s, e, asn, org) => {
     if (!first6) {
-      if (cmpWords(s, prevStart6) < 0) throw new AsnDataError(`${files.v6}: rows are not sorted`);
+      if (cmpWords(s, prevStart6) < 0) throw new AsnDataError(`${files.v6}: rows are not sorted (reinstall @ip-location-db/asn)`);
       prevStart6.set(s);
       if (cmpWords(s, prevEnd6) <= 0) {
         // start = prevEnd + 1, carrying across words (prevEnd < end, so it cannot overflow)

@@ -85,7 +85,7 @@ export function parseRequestFilter(input: RequestFilterInput, now = Date.now()):
   const filter: RequestFilter = { limit: 50 };
   if (input.ip !== undefined && input.ip !== '') filter.ipRange = ipColumnRange(input.ip);
   if (input.path !== undefined && input.path !== '') {
-    if (input.path.length > 2048) throw new FilterError('--path is longer than 2048 characters');
+    if (input.path.length > 2048) throw new FilterError('--path is longer than 2048 characters: give a shorter part of it (it matches anywhere in the path)');
     filter.pathContains = input.path;
   }
   if (input.status !== undefined && input.status !== '') filter.status = statusRange(input.status);
