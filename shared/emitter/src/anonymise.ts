@@ -8,6 +8,7 @@ import type { IpAnonymisation } from '@ipwatch/core/schemas';
 import { formatIp, mask, parseIp } from '@ipwatch/core/ip';
 import { BoundedMap } from './boundedMap.ts';
 import { EmitterOptionError } from './errors.ts';
+import { oneOf, wholeNumber } from './optionChecks.ts';
 import { UNKNOWN_IP } from './clientIp.ts';
 
 export interface IpAnonymiserOptions {
@@ -71,18 +72,10 @@ export const MIN_HASH_KEY_BYTES = 16;
  */
 export function createIpAnonymiser(options: IpAnonymiserOptions): IpAnonymiser {
   const { mode, key, v4Prefix = 24, v6Prefix = 48, cacheSize = 10_000 } = options ?? ({} as IpAnonymiserOptions);
-  if (mode !== 'off' && mode !== 'truncate' && mode !== 'hash') {
-    throw new EmitterOptionError(`anonymise mode must be 'off', 'truncate' or 'hash', not ${JSON.stringify(mode)}`);
-  }
-  if (!Number.isInteger(v4Prefix) || v4Prefix < 0 || v4Prefix > 32) {
-    throw new EmitterOptionError(`v4Prefix must be a whole number from 0 to 32, not ${JSON.stringify(v4Prefix)}`);
-  }
-  if (!Number.isInteger(v6Prefix) || v6Prefix < 0 || v6Prefix > 128) {
-    throw new EmitterOptionError(`v6Prefix must be a whole number from 0 to 128, not ${JSON.stringify(v6Prefix)}`);
-  }
-  if (!Number.isInteger(cacheSize) || cacheSize < 0) {
-    throw new EmitterOptionError(`cacheSize must be a whole number >= 0, not ${JSON.stringify(cacheSize)}`);
-  }
+  oneOf('anonymise mode', mode, ['off', 'truncate', 'hash'], { off: 'addresses as they are', truncate: 'host bits zeroed', hash: 'keyed pseudonyms' });
+  wholeNumber('v4Prefix', v4Prefix, 0, 32);
+  wholeNumber('v6Prefix', v6Prefix, 0, 128);
+  wholeNumber('cacheSize', cacheSize, 0, Number.POSITIVE_INFINITY);
   if (mode === 'off') {
     return { mode, anonymise: (ip) => (typeof ip === 'string' ? ip : UNKNOWN_IP) };
   }

@@ -11,6 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { formatIp, InvalidAddressError, mask, parseCidr, parseIp, type ParsedIp } from '@ipwatch/core/ip';
 import { BoundedMap } from './boundedMap.ts';
 import { EmitterOptionError } from './errors.ts';
+import { oneOf, wholeNumber } from './optionChecks.ts';
 
 /** Which forwarding header(s) a trusted proxy sets. */
 export type ForwardedHeader = 'x-forwarded-for' | 'forwarded' | 'both';
@@ -172,15 +173,11 @@ function forwardedFor(element: string): ParsedIp | null {
 export function createClientIpResolver(options: ClientIpOptions = {}): ClientIpResolver {
   // Not 'both' by default: behind a proxy that sets only one header, the other is the client's to forge.
   const { trustedProxies, trustedHops, header = 'x-forwarded-for' } = options;
-  if (header !== 'x-forwarded-for' && header !== 'forwarded' && header !== 'both') {
-    throw new EmitterOptionError(`header must be 'x-forwarded-for', 'forwarded' or 'both', not ${JSON.stringify(header)}`);
-  }
+  oneOf('header', header, ['x-forwarded-for', 'forwarded', 'both'], { 'x-forwarded-for': 'the default', forwarded: 'RFC 7239' });
   if (trustedProxies !== undefined && trustedHops !== undefined) {
     throw new EmitterOptionError('give either trustedProxies (which addresses are your proxies) or trustedHops (how many proxies are in front), not both');
   }
-  if (trustedHops !== undefined && (!Number.isInteger(trustedHops) || trustedHops < 0 || trustedHops > MAX_FORWARDED_HOPS)) {
-    throw new EmitterOptionError(`trustedHops must be a whole number from 0 to ${MAX_FORWARDED_HOPS}, not ${JSON.stringify(trustedHops)}`);
-  }
+  if (trustedHops !== undefined) wholeNumber('trustedHops', trustedHops, 0, MAX_FORWARDED_HOPS);
   const rules = trustedProxies === undefined ? null : compileTrustedProxies(trustedProxies);
   const hops = trustedHops ?? 0;
   const trustsNobody = rules === null ? hops === 0 : rules.exact4.size + rules.exact6.size + rules.ranges4.length + rules.ranges6.length === 0;

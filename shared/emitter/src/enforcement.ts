@@ -12,6 +12,7 @@ import type { RateLimiter, RateLimitLimited } from './rateLimit/rateLimiter.ts';
 import type { RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
 import { sanitizePath } from './sanitize.ts';
 import { EmitterOptionError } from './errors.ts';
+import { oneOf, wholeNumber } from './optionChecks.ts';
 
 export interface BlockedResponseOptions {
   /** Status of a blocked request's answer. Default 403. */
@@ -68,12 +69,10 @@ function wantsJson(req: IncomingMessage): boolean {
 
 export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOptions<Req>): Enforcer<Req> {
   const { mirror, limiter, events, user } = options;
-  const limitAt = options.limitAt ?? 'entry';
-  if (limitAt !== 'entry' && limitAt !== 'mounted') throw new EmitterOptionError(`rateLimitAt must be 'entry' or 'mounted', not ${JSON.stringify(limitAt)}`);
-  const status = options.blocked?.status ?? 403;
-  if (!Number.isInteger(status) || status < 400 || status > 599) throw new EmitterOptionError(`blocked.status must be an HTTP error status (400-599), not ${JSON.stringify(status)}`);
+  const limitAt = oneOf('rateLimitAt', options.limitAt ?? 'entry', ['entry', 'mounted'], { entry: 'on arrival, the default', mounted: 'where tracker.limit() is mounted' });
+  const status = wholeNumber('blocked.status', options.blocked?.status ?? 403, 400, 599, undefined, 'an HTTP error status');
   const text = options.blocked?.text ?? 'Forbidden';
-  if (typeof text !== 'string') throw new EmitterOptionError('blocked.text must be a string');
+  if (typeof text !== 'string') throw new EmitterOptionError(`blocked.text must be a string, the body blocked clients read, not ${JSON.stringify(text) ?? String(text)}`);
   const json = JSON.stringify(options.blocked?.json ?? { error: 'forbidden' });
   const stats: EnforcerStats = { blocked: 0, allowlisted: 0, rateLimited: 0, enforcementErrors: 0 };
   // Requests the allowlist let through at entry: tracker.limit() must not count them later.

@@ -17,6 +17,7 @@ import { createClientIpResolver, type ClientIpResolver, type ForwardedHeader } f
 import { createIpAnonymiser, type IpAnonymiser, type IpAnonymiserOptions } from './anonymise.ts';
 import type { EventBuffer } from './eventBuffer.ts';
 import { EmitterOptionError } from './errors.ts';
+import { objectWith, optionalFunction, trueOrFalse, wholeNumber } from './optionChecks.ts';
 
 /** Who made the request, as the app's `user` hook reports it. */
 export interface RequestUser {
@@ -158,14 +159,6 @@ function chunkBytes(chunk: unknown, encoding: unknown): number {
   return chunk instanceof Uint8Array ? chunk.byteLength : 0;
 }
 
-function validLength(name: string, value: unknown, fallback: number): number {
-  const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 16 || v > 65_536) {
-    throw new EmitterOptionError(`${name} must be a whole number from 16 to 65536, not ${JSON.stringify(value)}`);
-  }
-  return v;
-}
-
 /**
  * Builds the recorder once (options validated, IP rules compiled, anonymiser keyed); then
  * `observe(req, res)` per request. On the response's 'finish' (or its 'close', for a client
@@ -183,17 +176,17 @@ function validLength(name: string, value: unknown, fallback: number): number {
  */
 export function createRequestRecorder<Req extends IncomingMessage = IncomingMessage>(options: RequestRecorderOptions<Req>): RequestRecorder<Req> {
   const { buffer, user, clientIp } = options ?? ({} as RequestRecorderOptions<Req>);
-  if (!buffer || typeof buffer.push !== 'function') throw new EmitterOptionError('buffer must be an EventBuffer (see createEventBuffer)');
-  if (user !== undefined && typeof user !== 'function') throw new EmitterOptionError('user must be a function (req) => ({ id, authenticated }) or undefined');
-  const maxPathLength = validLength('maxPathLength', options.maxPathLength, 2048);
-  const maxHeaderLength = validLength('maxHeaderLength', options.maxHeaderLength, 1024);
-  const countStreamedBytes = options.countStreamedBytes ?? false;
-  if (typeof countStreamedBytes !== 'boolean') throw new EmitterOptionError(`countStreamedBytes must be true or false, not ${JSON.stringify(countStreamedBytes)}`);
+  objectWith('buffer', buffer, 'push', 'an EventBuffer (see createEventBuffer)');
+  optionalFunction('user', user, '(req) => ({ id, authenticated }) or undefined');
+  const maxPathLength = wholeNumber('maxPathLength', options.maxPathLength ?? 2048, 16, 65_536);
+  const maxHeaderLength = wholeNumber('maxHeaderLength', options.maxHeaderLength ?? 1024, 16, 65_536);
+  const countStreamedBytes = trueOrFalse('countStreamedBytes', options.countStreamedBytes ?? false);
   const app = options.app ?? '';
   if (typeof app !== 'string' || app.length > 256) throw new EmitterOptionError(`app must be a name of at most 256 characters, not ${JSON.stringify(app)}`);
   const instance = sanitizeHeaderValue(options.instance ?? `${hostname()}:${process.pid}`, 256);
-  if (clientIp !== undefined && (typeof clientIp !== 'function' || options.trustedProxies !== undefined || options.trustedHops !== undefined)) {
-    throw new EmitterOptionError('clientIp must be a function, and replaces trustedProxies/trustedHops: give one or the other');
+  optionalFunction('clientIp', clientIp, '(remoteAddress, headers) => ({ ip, source })');
+  if (clientIp !== undefined && (options.trustedProxies !== undefined || options.trustedHops !== undefined)) {
+    throw new EmitterOptionError('clientIp replaces trustedProxies/trustedHops: give one or the other');
   }
   const resolveClientIp: ClientIpResolver =
     clientIp ??

@@ -11,6 +11,7 @@ import { TOPICS } from '@ipwatch/core/topics';
 import { createEventBuffer, type EventBuffer, type EventBufferOptions, type EventBufferStats } from './eventBuffer.ts';
 import { createRequestRecorder, type ObservedRequest, type RequestRecorderOptions, type RequestRecorderStats } from './requestEvent.ts';
 import { EmitterOptionError, NoEventLogError } from './errors.ts';
+import { objectWith } from './optionChecks.ts';
 import { createEnforcer, type BlockedResponseOptions, type EnforcerStats } from './enforcement.ts';
 import type { BlockMirror } from './blockMirror/blockMirror.ts';
 import type { RateLimiter } from './rateLimit/rateLimiter.ts';
@@ -102,12 +103,10 @@ export function createTracker<Req>(options: IpwatchOptions<Req>, adapter: string
     );
   }
   if (log !== undefined && givenBuffer !== undefined) throw new EmitterOptionError(`${adapter} takes one of \`log\` or \`buffer\`, not both`);
-  if (log !== undefined && (log === null || typeof log !== 'object' || typeof (log as EventLog).produce !== 'function')) {
-    throw new EmitterOptionError(`${adapter}: log must be an EventLog (createKafkaEventLog or createMemoryEventLog), not ${typeof log}`);
-  }
+  if (log !== undefined) objectWith(`${adapter}: log`, log, 'produce', 'an EventLog (createKafkaEventLog or createMemoryEventLog)');
   if (topic !== undefined && (typeof topic !== 'string' || topic === '')) throw new EmitterOptionError(`${adapter}: topic must be a topic name, not ${JSON.stringify(topic)}`);
-  if (blockMirror !== undefined && typeof blockMirror?.check !== 'function') throw new EmitterOptionError(`${adapter}: blockMirror must come from createBlockMirror()`);
-  if (rateLimiter !== undefined && typeof rateLimiter?.check !== 'function') throw new EmitterOptionError(`${adapter}: rateLimiter must come from createRateLimiter()`);
+  if (blockMirror !== undefined) objectWith(`${adapter}: blockMirror`, blockMirror, 'check', 'a mirror from createBlockMirror()');
+  if (rateLimiter !== undefined) objectWith(`${adapter}: rateLimiter`, rateLimiter, 'check', 'a limiter from createRateLimiter()');
 
   type RawReq = Req & IncomingMessage;
   const ownsBuffer = givenBuffer === undefined;
