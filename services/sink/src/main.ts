@@ -2,6 +2,7 @@
 import { startConsumerService, type ServiceContext, type ConsumerService } from '@ipwatch/core/service';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import { loadMigrations, type AnalyticsStore } from '@ipwatch/store';
+import { IpwatchError } from '@ipwatch/core/errors';
 import { createClickhouseSink, SINK_GROUP, type ClickhouseSink } from './clickhouseSink.ts';
 
 export interface SinkService extends ConsumerService {
@@ -12,7 +13,7 @@ export interface SinkService extends ConsumerService {
 async function assertMigrated(analytics: AnalyticsStore): Promise<void> {
   const wanted = loadMigrations().length;
   const applied = await analytics.countAppliedMigrations();
-  if (applied < wanted) throw new Error(`the ClickHouse schema is behind (${applied} of ${wanted} migrations applied): run \`ipwatch migrate\` first`);
+  if (applied < wanted) throw new IpwatchError('IPWATCH_SCHEMA_BEHIND', `the ClickHouse schema is behind (${applied} of ${wanted} migrations applied): run \`ipwatch migrate\` first`);
 }
 
 export async function startSinkService(ctx: ServiceContext, analytics: AnalyticsStore, metrics: IpwatchMetrics = ctx.metrics('sink')): Promise<SinkService> {

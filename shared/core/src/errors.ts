@@ -162,6 +162,20 @@ export const ERRORS = {
     action: 'read the message; check that IPWATCH_API_PORT points at an ipwatch api of the CLI\'s version',
   },
 
+  // The store.
+  IPWATCH_STORE_UNREACHABLE: {
+    status: 503,
+    exit: 1,
+    meaning: 'the ClickHouse server (IPWATCH_CLICKHOUSE_URL) does not answer, or refuses the user',
+    action: 'check IPWATCH_CLICKHOUSE_URL, its user and password, and that the server is up; unset it to use chDB in-process',
+  },
+  IPWATCH_SCHEMA_BEHIND: {
+    status: 503,
+    exit: 1,
+    meaning: 'the ClickHouse schema lacks migrations this version needs, so the sink would write to tables that are not there',
+    action: 'run `ipwatch migrate` (with the same IPWATCH_CLICKHOUSE_* settings), then start the sink again',
+  },
+
   // The pipeline: what operators see in logs, metrics and the dead-letter topic.
   IPWATCH_MALFORMED_EVENT: {
     status: 400,

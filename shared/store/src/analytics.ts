@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 
 import type { IpwatchConfig } from '@ipwatch/core/config';
+import { IpwatchError } from '@ipwatch/core/errors';
 import type { RequestFilter } from './queries/requestFilter.ts';
 import { listRequests, type RequestRow } from './queries/listRequests.ts';
 import { countRequests } from './queries/countRequests.ts';
@@ -76,7 +77,7 @@ export async function openAnalytics(config: Pick<IpwatchConfig, 'clickhouse' | '
       // database is a validated identifier (config.ts), so it is safe to place in DDL.
       await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
     } catch (err) {
-      throw new Error(`cannot reach ClickHouse at ${url}: ${(err as Error).message}. Check IPWATCH_CLICKHOUSE_URL and that the server is up.`, { cause: err });
+      throw new IpwatchError('IPWATCH_STORE_UNREACHABLE', `cannot reach ClickHouse at ${url}: ${(err as Error).message}. Check IPWATCH_CLICKHOUSE_URL and that the server is up.`, { cause: err });
     } finally {
       await bootstrap.close();
     }
