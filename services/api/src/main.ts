@@ -1,5 +1,4 @@
 /** The api service as a process of its own, or as part of the embedded `ipwatch dev`. */
-import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { ServiceContext, RunningService } from '@ipwatch/core/service';
 import { PortInUseError } from '@ipwatch/core/observability/server';
@@ -34,15 +33,17 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
   });
   const server = app.listen(port, host);
   try {
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => {
-        const e = err as NodeJS.ErrnoException;
-        throw e.code === 'EADDRINUSE'
-          ? new PortInUseError(`the api cannot listen on ${host}:${port}: the port is in use. Is another ipwatch running? Set IPWATCH_API_PORT to another port.`, { cause: e })
-          : new Error(`the api cannot listen on ${host}:${port}: ${e.message}`, { cause: e });
-      }),
-    ]);
+    // Not events.once(server, 'listening'): that rejects with the bare error first.
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        reject(
+          e.code === 'EADDRINUSE'
+            ? new PortInUseError(`the api cannot listen on ${host}:${port}: the port is in use. Is another ipwatch running? Set IPWATCH_API_PORT to another port.`, { cause: e })
+            : new Error(`the api cannot listen on ${host}:${port}: ${e.message}`, { cause: e }),
+        );
+      });
+    });
   } catch (err) {
     // What started before the listen (the lists view's readers) must not hold the process open.
     server.close();

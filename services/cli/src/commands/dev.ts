@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { once } from 'node:events';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@ipwatch/core/config';
@@ -63,12 +62,11 @@ async function startDemo(ctx: ServiceContext, metrics: IpwatchMetrics, lists: Sh
     server.close();
     server.closeAllConnections();
   });
-  await Promise.race([
-    once(server, 'listening'),
-    once(server, 'error').then(([err]) => {
-      throw new UsageError(`the demo app cannot listen on port ${port} (${(err as Error).message}): pass --port with a free port`);
-    }),
-  ]);
+  // Not events.once(server, 'listening'): that rejects with the bare error first.
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', (err: Error) => reject(new UsageError(`the demo app cannot listen on port ${port} (${err.message}): pass --port with a free port`)));
+  });
   const appPort = (server.address() as AddressInfo).port;
   const simulator = simulateRate === null ? null : startSimulator({ port: appPort, rate: simulateRate });
   if (simulator) demo.add('the simulator', () => simulator.stop());
