@@ -11,22 +11,11 @@ import { codecs, type RequestEvent, type RateLimitEvent } from '@ipwatch/core/sc
 import { TOPICS } from '@ipwatch/core/topics';
 import type { LogMessage } from '@ipwatch/core/eventLog';
 import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
-import { createMemorySharedLists } from '@ipwatch/core/sharedLists/memory';
 import { ipwatch } from './express.ts';
-import { createBlockMirror } from './blockMirror/blockMirror.ts';
 import { createRateLimiter } from './rateLimit/rateLimiter.ts';
+import { expectBlockedAnswers, expectThreeAMinuteLimit, loadedMirror, until } from './adapterExpectations.test-support.ts';
 
-const entry = (target: string) => ({ target, expiresAt: null, record: '{}' });
-
-/** A block mirror over in-process lists holding these targets, loaded. */
-async function loadedMirror(blocks: string[], allow: string[] = []) {
-  const lists = createMemorySharedLists();
-  await lists.replace('blocks', blocks.map(entry));
-  await lists.replace('allow', allow.map(entry));
-  const blockMirror = createBlockMirror({ lists });
-  await blockMirror.ready;
-  return blockMirror;
-}
+const blocked = { text: 'go away', json: { error: 'blocked', contact: 'abuse@example.com' } };
 
 async function setup(options: { anonymise?: boolean; at?: 'entry' | 'mounted' } = {}) {
   const log = createMemoryEventLog();
@@ -40,7 +29,7 @@ async function setup(options: { anonymise?: boolean; at?: 'entry' | 'mounted' } 
     blockMirror,
     rateLimiter,
     rateLimitAt: options.at ?? 'entry',
-    blocked: { text: 'go away', json: { error: 'blocked', contact: 'abuse@example.com' } },
+    blocked,
     ...(options.anonymise && { anonymise: { mode: 'truncate' as const } }),
   });
   const app = express();
@@ -71,23 +60,10 @@ async function setup(options: { anonymise?: boolean; at?: 'entry' | 'mounted' } 
   };
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  const end = Date.now() + 3000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 test('blocked clients get 403 (JSON for API clients) and their requests are logged, marked blocked', async () => {
   const t = await setup();
   try {
-    const text = await t.get('203.0.113.7');
-    assert.equal(text.status, 403);
-    assert.equal(await text.text(), 'go away');
-    const json = await t.get('2001:db8:bad:1::1', { accept: 'application/json' });
-    assert.equal(json.status, 403);
-    assert.deepEqual(await json.json(), { error: 'blocked', contact: 'abuse@example.com' });
+    await expectBlockedAnswers(t, blocked, '203.0.113.7', '2001:db8:bad:1::1');
     assert.equal((await t.get('198.51.100.1')).status, 200);
     await until(() => t.requests().length === 3);
     const byIp = new Map(t.requests().map((e: RequestEvent) => [e.ip, e]));
@@ -97,6 +73,21 @@ test('blocked clients get 403 (JSON for API clients) and their requests are logg
     assert.equal(t.tracker.stats().blocked, 2);
   } finally {
     await t.close();
+  }
+});
+
+test('bad enforcement options fail at start with a message naming what to write', async () => {
+  const log = createMemoryEventLog();
+  const blockMirror = await loadedMirror([]);
+  try {
+    assert.throws(() => ipwatch({ log, blockMirror, blocked: { status: 200 } }), /^EmitterOptionError: blocked.status must be an HTTP error status, a whole number from 400 to 599, not 200$/);
+    assert.throws(() => ipwatch({ log, blockMirror, blocked: { text: 42 as never } }), /^EmitterOptionError: blocked.text must be a string, the body blocked clients read, not 42$/);
+    assert.throws(() => ipwatch({ log, blockMirror, rateLimitAt: 'later' as never }), /^EmitterOptionError: rateLimitAt must be 'entry' \(on arrival, the default\) or 'mounted' \(where tracker.limit\(\) is mounted\), not "later"$/);
+    assert.throws(() => ipwatch({ log, blockMirror: {} as never }), /^EmitterOptionError: ipwatch\(\): blockMirror must be a mirror from createBlockMirror\(\), not an object without check\(\)$/);
+    assert.throws(() => ipwatch({ log, rateLimiter: 'redis://x' as never }), /^EmitterOptionError: ipwatch\(\): rateLimiter must be a limiter from createRateLimiter\(\), not "redis:\/\/x"$/);
+  } finally {
+    await blockMirror.close();
+    await log.close();
   }
 });
 
@@ -114,22 +105,7 @@ for (const at of ['entry', 'mounted'] as const) {
   test(`rate limits (checked at ${at}): 429 with Retry-After and RateLimit headers, events marked, refusals folded into one RateLimitEvent`, async () => {
     const t = await setup({ at });
     try {
-      const statuses: number[] = [];
-      let last: Response | undefined;
-      for (let i = 0; i < 6; i++) {
-        last = await t.get('198.51.100.20');
-        statuses.push(last.status);
-        await last.text();
-      }
-      assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
-      assert.ok(Number(last!.headers.get('retry-after')) > 0);
-      assert.equal(last!.headers.get('ratelimit-policy'), '"anonymous";q=3;w=60');
-      await until(() => t.requests().length === 6);
-      assert.equal(t.requests().filter((e) => e.rateLimited && e.status === 429).length, 3);
-      await until(() => t.limits().length > 0);
-      const [event] = t.limits() as [RateLimitEvent];
-      assert.equal(t.limits().length, 1);
-      assert.deepEqual({ ip: event.ip, rule: event.rule, limitKey: event.limitKey, count: event.count, limit: event.limit, app: event.app }, { ip: '198.51.100.20', rule: 'anonymous', limitKey: '198.51.100.20', count: 3, limit: 3, app: 'shop' });
+      await expectThreeAMinuteLimit(t);
     } finally {
       await t.close();
     }

@@ -12,6 +12,7 @@ import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
 import { ipwatch, type IpwatchMiddleware } from './express.ts';
 import { createEventBuffer } from './eventBuffer.ts';
 import { EmitterOptionError, NoEventLogError } from './errors.ts';
+import { until } from './adapterExpectations.test-support.ts';
 
 type AuthedRequest = express.Request & { user?: { id: number } };
 
@@ -43,14 +44,6 @@ async function readAll(log: EventLog, out: LogMessage[]) {
   return log.consume({ groupId: `t-${Math.random()}`, topics: [TOPICS.requests], handle: async (batch) => { out.push(...batch.messages); } });
 }
 
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await sleep(5);
-  }
-}
-
 describe('ipwatch() Express middleware', () => {
   test('real Express app + in-process log: one decodable event per request, keyed by IP, schema header set', async () => {
     const log = createMemoryEventLog();
@@ -68,7 +61,7 @@ describe('ipwatch() Express middleware', () => {
       assert.equal((await fetch(`${url}/api/items/42`, { method: 'delete' })).status, 404);
       assert.equal((await fetch(`${url}/api/items/42`)).status, 404);
       assert.equal((await fetch(`${url}/boom`)).status, 500);
-      await waitFor(() => got.length === 4);
+      await until(() => got.length === 4);
       const events = got.map((m) => ({ ...codecs.RequestEvent.decode(m.value!) }) as RequestEvent);
       for (const m of got) {
         assert.equal(m.key, '127.0.0.1');
@@ -115,7 +108,7 @@ describe('ipwatch() Express middleware', () => {
       }
       const perRequestMs = (performance.now() - started) / 200;
       assert.ok(perRequestMs < 50, `requests took ${perRequestMs} ms each`);
-      await waitFor(() => tracker.stats().recorded === 200);
+      await until(() => tracker.stats().recorded === 200);
       await sleep(50);
       const s = tracker.stats();
       assert.equal(s.buffered, 50, 'held up to the bound');
@@ -140,7 +133,7 @@ describe('ipwatch() Express middleware', () => {
         await Promise.all(Array.from({ length: 10 }, async () => assert.equal((await fetch(`${url}/hello`)).status, 200)));
       }
       assert.ok((performance.now() - started) / 300 < 50);
-      await waitFor(() => tracker.stats().recorded === 300);
+      await until(() => tracker.stats().recorded === 300);
       const s = tracker.stats();
       assert.equal(calls, 1);
       assert.equal(s.buffered, 100);
@@ -152,7 +145,7 @@ describe('ipwatch() Express middleware', () => {
       for (let i = 0; i < 50; i++) {
         await Promise.all(Array.from({ length: 10 }, async () => (await fetch(`${url}/hello`)).text()));
       }
-      await waitFor(() => tracker.stats().recorded === 800);
+      await until(() => tracker.stats().recorded === 800);
       global.gc?.();
       const grownMb = (process.memoryUsage().heapUsed - before) / 1e6;
       assert.ok(grownMb < 20, `heap grew ${grownMb} MB`);
@@ -179,7 +172,7 @@ describe('ipwatch() Express middleware', () => {
       headers.set('referer', 'é'.repeat(5000));
       assert.equal((await fetch(`${url}/hello/${'%00'.repeat(500)}`, { headers })).status, 404);
       assert.equal((await fetch(`${url}/hello`, { headers: { 'x-forwarded-for': 'garbage' } })).status, 200);
-      await waitFor(() => got.length === 2);
+      await until(() => got.length === 2);
       const [a, b] = got.map((m) => codecs.RequestEvent.decode(m.value!));
       assert.equal(a!.ip, '203.0.113.9');
       assert.equal(a!.userAgent, 'A'.repeat(100));

@@ -1,8 +1,9 @@
 /**
  * The Fastify plugin, on a real Fastify 5 app, against the same expectations as the Express
- * middleware (express.test.ts, enforcement.test.ts): event fields, the client-IP rules,
- * blocks, the allowlist, rate limits at entry and after the body parser, a Kafka that is
- * down, and coded errors at start.
+ * middleware (express.test.ts, enforcement.test.ts; the shared ones written once in
+ * adapterExpectations.test-support.ts): event fields, the client-IP rules, blocks, the
+ * allowlist, rate limits at entry and after the body parser, a Kafka that is down, and coded
+ * errors at start.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,20 +14,9 @@ import { TOPICS } from '@ipwatch/core/topics';
 import type { EventLog, LogMessage } from '@ipwatch/core/eventLog';
 import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
 import { createKafkaEventLog } from '@ipwatch/core/eventLog/kafka';
-import { createMemorySharedLists } from '@ipwatch/core/sharedLists/memory';
 import { ipwatchFastify, type IpwatchFastifyDecoration, type IpwatchFastifyOptions } from './fastify.ts';
-import { createBlockMirror } from './blockMirror/blockMirror.ts';
 import { createRateLimiter } from './rateLimit/rateLimiter.ts';
-
-const entry = (target: string) => ({ target, expiresAt: null, record: '{}' });
-
-async function until(cond: () => boolean, what = 'condition'): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { expectBlockedAnswers, expectThreeAMinuteLimit, loadedMirror, until } from './adapterExpectations.test-support.ts';
 
 type UserRequest = { headers: Record<string, unknown>; user?: string };
 
@@ -56,15 +46,6 @@ async function start(options: Partial<IpwatchFastifyOptions> & { log?: EventLog 
       await log.close();
     },
   };
-}
-
-async function loadedMirror(blocks: string[], allow: string[] = []) {
-  const lists = createMemorySharedLists();
-  await lists.replace('blocks', blocks.map(entry));
-  await lists.replace('allow', allow.map(entry));
-  const mirror = createBlockMirror({ lists });
-  await mirror.ready;
-  return mirror;
 }
 
 describe('ipwatchFastify plugin', () => {
@@ -106,14 +87,10 @@ describe('ipwatchFastify plugin', () => {
     const blockMirror = await loadedMirror(['203.0.113.0/24'], ['203.0.113.10']);
     let routeRuns = 0;
     // A hook registered after the plugin runs only for requests ipwatch let through.
-    const t = await start({ blockMirror, blocked: { text: 'go away', json: { error: 'blocked' } } }, (app) => app.addHook('onRequest', async () => void routeRuns++));
+    const blocked = { text: 'go away', json: { error: 'blocked' } };
+    const t = await start({ blockMirror, blocked }, (app) => app.addHook('onRequest', async () => void routeRuns++));
     try {
-      const text = await t.get('203.0.113.7');
-      assert.equal(text.status, 403);
-      assert.equal(await text.text(), 'go away');
-      const json = await t.get('203.0.113.8', { accept: 'application/json' });
-      assert.equal(json.status, 403);
-      assert.deepEqual(await json.json(), { error: 'blocked' });
+      await expectBlockedAnswers(t, blocked, '203.0.113.7', '203.0.113.8');
       assert.equal((await t.get('203.0.113.10')).status, 200, 'allowlisted inside the blocked range');
       assert.equal((await t.get('198.51.100.1')).status, 200);
       await until(() => t.requests().length === 4);
@@ -133,20 +110,7 @@ describe('ipwatchFastify plugin', () => {
     const rateLimiter = createRateLimiter({ rules: { anonymous: '3/m', authenticated: false, login: false } });
     const t = await start({ rateLimiter });
     try {
-      const statuses: number[] = [];
-      let last: Response | undefined;
-      for (let i = 0; i < 6; i++) {
-        last = await t.get('198.51.100.20');
-        statuses.push(last.status);
-        await last.text();
-      }
-      assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
-      assert.ok(Number(last!.headers.get('retry-after')) > 0);
-      assert.equal(last!.headers.get('ratelimit-policy'), '"anonymous";q=3;w=60');
-      await until(() => t.requests().length === 6 && t.limits().length > 0);
-      assert.equal(t.requests().filter((e) => e.rateLimited && e.status === 429).length, 3);
-      const [event] = t.limits();
-      assert.deepEqual({ rule: event!.rule, limitKey: event!.limitKey, count: event!.count, app: event!.app }, { rule: 'anonymous', limitKey: '198.51.100.20', count: 3, app: 'shop' });
+      await expectThreeAMinuteLimit(t);
     } finally {
       await t.close();
       await rateLimiter.close();

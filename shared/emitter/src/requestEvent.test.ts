@@ -9,6 +9,7 @@ import { createRequestRecorder, type RequestRecorderOptions } from './requestEve
 import { normaliseMethod, sanitizeHeaderValue, sanitizePath } from './sanitize.ts';
 import type { EventBuffer } from './eventBuffer.ts';
 import { EmitterOptionError } from './errors.ts';
+import { until } from './adapterExpectations.test-support.ts';
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -180,20 +181,12 @@ async function rawRequest(port: number, bytes: Buffer | string): Promise<string>
   return Buffer.concat(chunks).toString('latin1');
 }
 
-async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await sleep(5);
-  }
-}
-
 describe('createRequestRecorder on node:http', () => {
   test('one event per request, with everything read from the request', async () => {
     await withServer({ app: 'shop', instance: 'test:1' }, (req, res) => { res.statusCode = 201; res.end('hello'); }, async (port, got) => {
       const res = await fetch(`http://127.0.0.1:${port}/caf%C3%A9?x=1`, { method: 'POST', headers: { 'user-agent': 'UA/1', referer: 'https://ref.example/' } });
       assert.equal(await res.text(), 'hello');
-      await waitFor(() => got.events.length === 1);
+      await until(() => got.events.length === 1);
       const e = got.events[0]!;
       assert.match(e.id, /^[0-9a-f-]{36}$/);
       assert.ok(Math.abs(e.ts - Date.now()) < 5000);
@@ -217,7 +210,7 @@ describe('createRequestRecorder on node:http', () => {
     }, async (port, got) => {
       for (const p of ['/declared', '/end', '/stream']) await (await fetch(`http://127.0.0.1:${port}${p}`)).text();
       await fetch(`http://127.0.0.1:${port}/declared`, { method: 'HEAD' });
-      await waitFor(() => got.events.length === 4);
+      await until(() => got.events.length === 4);
       const bytes = Object.fromEntries(got.events.map((e) => [`${e.method} ${e.path}`, e.bytes]));
       assert.deepEqual(bytes, { 'GET /declared': 3, 'GET /end': 6, 'GET /stream': 0, 'HEAD /declared': 0 });
     });
@@ -227,7 +220,7 @@ describe('createRequestRecorder on node:http', () => {
     await withServer({ countStreamedBytes: true }, (req, res) => { res.write('abc'); res.write(Buffer.from('de')); res.end('fé', 'utf8'); }, async (port, got) => {
       await (await fetch(`http://127.0.0.1:${port}/stream`)).text();
       await fetch(`http://127.0.0.1:${port}/head`, { method: 'HEAD' });
-      await waitFor(() => got.events.length === 2);
+      await until(() => got.events.length === 2);
       assert.equal(got.events.find((e) => e.path === '/stream')!.bytes, 8);
       assert.equal(got.events.find((e) => e.path === '/head')!.bytes, 0);
     });
@@ -243,7 +236,7 @@ describe('createRequestRecorder on node:http', () => {
       ]);
       const answer = await rawRequest(port, req);
       assert.match(answer, /^HTTP\/1.1 200/);
-      await waitFor(() => got.events.length === 1);
+      await until(() => got.events.length === 1);
       const e = got.events[0]!;
       assert.equal(e.path, '/caf%C3%A9/%0A%E0%A4?q=%%%25', 'invalid escapes: the raw text is kept');
       assert.equal(e.userAgent, 'ü'.repeat(64));
@@ -257,7 +250,7 @@ describe('createRequestRecorder on node:http', () => {
     await withServer({}, (req, res) => res.end('ok'), async (port, got) => {
       const res = await fetch(`http://127.0.0.1:${port}/${'%F0%9F%98%80'.repeat(1200)}`);
       assert.equal(res.status, 200);
-      await waitFor(() => got.events.length === 1);
+      await until(() => got.events.length === 1);
       assert.ok(got.events[0]!.path.length <= 2048);
       assert.ok(!LONE_SURROGATE.test(got.events[0]!.path));
     });
@@ -274,7 +267,7 @@ describe('createRequestRecorder on node:http', () => {
     };
     await withServer({ user }, (req, res) => res.end('ok'), async (port, got, stats) => {
       for (const p of ['/ok', '/throw', '/bad', '/anon']) assert.equal((await fetch(`http://127.0.0.1:${port}${p}`)).status, 200);
-      await waitFor(() => got.events.length === 4);
+      await until(() => got.events.length === 4);
       const by = (p: string) => got.events.find((e) => e.path === p)!;
       assert.deepEqual([by('/ok').userId, by('/ok').authenticated], ['u-1\ufffd\ufffd', true]);
       assert.deepEqual([by('/throw').userId, by('/throw').authenticated], [null, false]);
@@ -292,7 +285,7 @@ describe('createRequestRecorder on node:http', () => {
       socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
       await sleep(50);
       socket.destroy();
-      await waitFor(() => got.events.length === 1);
+      await until(() => got.events.length === 1);
       await sleep(50);
       assert.equal(got.events.length, 1);
       assert.equal(got.events[0]!.status, 499);
@@ -303,7 +296,7 @@ describe('createRequestRecorder on node:http', () => {
   test('trusted proxies and anonymisation apply; the key is the anonymised IP', async () => {
     await withServer({ trustedProxies: ['127.0.0.1'], anonymise: { mode: 'truncate' } }, (req, res) => res.end(), async (port, got) => {
       await fetch(`http://127.0.0.1:${port}/`, { headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.77' } });
-      await waitFor(() => got.events.length === 1);
+      await until(() => got.events.length === 1);
       assert.equal(got.events[0]!.ip, '203.0.113.0');
       assert.equal(got.events[0]!.ipAnonymisation, 'truncate');
       assert.deepEqual(got.keys, ['203.0.113.0']);
@@ -335,5 +328,12 @@ describe('createRequestRecorder on node:http', () => {
     assert.throws(() => createRequestRecorder({ buffer, trustedProxies: ['nope'] }), /invalid entry "nope"/);
     assert.throws(() => createRequestRecorder({ buffer, anonymise: { mode: 'hash' } }), /16 bytes/);
     assert.throws(() => createRequestRecorder({ buffer, clientIp: () => ({ ip: '1.1.1.1', source: 'socket' }), trustedHops: 1 }), /one or the other/);
+    // each message names the option, what it takes, and what was given
+    assert.throws(() => createRequestRecorder({} as never), /^EmitterOptionError: buffer must be an EventBuffer \(see createEventBuffer\), not undefined$/);
+    assert.throws(() => createRequestRecorder({ buffer: {} as never }), /buffer must be an EventBuffer .*, not an object without push\(\)$/);
+    assert.throws(() => createRequestRecorder({ buffer, maxPathLength: 0 }), /^EmitterOptionError: maxPathLength must be a whole number from 16 to 65536, not 0$/);
+    assert.throws(() => createRequestRecorder({ buffer, clientIp: 'me' as never }), /^EmitterOptionError: clientIp must be a function \(remoteAddress, headers\) => \(\{ ip, source \}\)$/);
+    assert.throws(() => createRequestRecorder({ buffer, anonymise: { mode: 'off', cacheSize: -1 } }), /^EmitterOptionError: cacheSize must be a whole number >= 0, not -1$/);
+    assert.throws(() => createRequestRecorder({ buffer, forwardedHeader: 'x-real-ip' as never }), /^EmitterOptionError: header must be 'x-forwarded-for' \(the default\), 'forwarded' \(RFC 7239\) or 'both', not "x-real-ip"$/);
   });
 });
