@@ -3,7 +3,7 @@
  * Puts into npm's cache everything an app outside this repository needs to install the
  * packed @ipwatch/emitter and @ipwatch/core (their dependencies, at the versions locked in
  * package-lock.json), plus Express for the test apps, so that the packaging test
- * (test/packages.kafka.test.ts) installs them offline. Run by `npm ci` (the root `prepare`).
+ * (test/packages.kafka.redis.test.ts) installs them offline. Run by `npm ci` (the root `prepare`).
  *
  *   node scripts/cache-app-deps.mjs          fill the cache (skipped when every entry is there)
  *   node scripts/cache-app-deps.mjs --print  print {"name": "version"} of that closure, as JSON

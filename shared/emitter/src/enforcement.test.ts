@@ -1,6 +1,6 @@
 /**
  * Enforcement in the Express middleware, in process: the in-process shared lists and event
- * log, the in-memory limiter. (Across processes, with Kafka and Redis: test/enforcement.kafka.test.ts.)
+ * log, the in-memory limiter. (Across processes, with Kafka and Redis: test/enforcement.kafka.redis.chdb.test.ts.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
