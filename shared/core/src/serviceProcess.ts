@@ -36,8 +36,8 @@ export function createStops(warn: (message: string, err?: unknown) => void, stop
         const { what, stop } = registered.pop()!;
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<'timeout'>((resolve) => {
+          // Not unref'd: cleared as soon as the stop ends, it holds the process at most stopTimeoutMs.
           timer = setTimeout(() => resolve('timeout'), stopTimeoutMs);
-          timer.unref();
         });
         try {
           const result = await Promise.race([Promise.resolve().then(stop), timeout]);
