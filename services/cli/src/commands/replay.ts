@@ -1,13 +1,15 @@
 import { parseArgs } from 'node:util';
 import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { loadConfig } from '@ipwatch/core/config';
+import { loadConfig, type IpwatchConfig } from '@ipwatch/core/config';
 import { codecs, SCHEMA_HEADER } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
 import type { OutgoingMessage } from '@ipwatch/core/eventLog';
 import { parseCombinedLine } from '../replay/combinedLog.ts';
 import { apiGet } from '../apiClient.ts';
 import { createContext } from '../context.ts';
+import { createStops, type Stops } from '@ipwatch/core/serviceProcess';
+import type { ServiceContext } from '@ipwatch/core/service';
 import { startLocalPipeline, type LocalPipeline } from '../pipeline.ts';
 import { out, info, printable, UsageError } from '../output.ts';
 
@@ -31,12 +33,31 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   const ctx = createContext(config);
   const embedded = ctx.log.kind === 'memory';
+  // Everything this command starts is stopped on the way out, a failure half-way included.
+  const stops = createStops(ctx.warn);
+  stops.add('the event log', () => ctx.log.close());
+  try {
+    return await replay(file, values, config, ctx, embedded, stops);
+  } finally {
+    await stops.stopAll();
+  }
+}
 
+async function replay(
+  file: string,
+  values: { app?: string | undefined; host?: string | undefined; 'shift-to-now'?: boolean | undefined },
+  config: Readonly<IpwatchConfig>,
+  ctx: ServiceContext,
+  embedded: boolean,
+  stops: Stops,
+): Promise<number> {
   let pipeline: LocalPipeline | undefined;
   if (embedded) {
     const running = await apiGet(config, '/api/status').then(() => true, () => false);
     if (running) throw new UsageError('an ipwatch process (npm start?) is serving the api and owns the embedded store: stop it, then replay');
-    pipeline = await startLocalPipeline(ctx);
+    const started = await startLocalPipeline(ctx);
+    stops.add('the pipeline', () => started.stop());
+    pipeline = started;
   }
 
   const instance = `replay:${process.pid}:${Date.now()}`;
@@ -90,11 +111,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const expected = replayed - expired;
   let stored: number | null = null;
-  if (pipeline) {
-    stored = await pipeline.waitStored(instance, expected, 60_000 + replayed, retainedFrom);
-    await pipeline.stop();
-  }
-  await ctx.log.close();
+  if (pipeline) stored = await pipeline.waitStored(instance, expected, 60_000 + replayed, retainedFrom);
+  await stops.stopAll();
   out(embedded ? `replayed ${replayed} of ${lines} lines; ${stored} stored` : `replayed ${replayed} of ${lines} lines to ${TOPICS.requests}; the services will store them`);
   out(JSON.stringify({ lines, replayed, skipped: skippedCount, expired, stored }));
   return stored === null || stored >= expected ? 0 : 1;
