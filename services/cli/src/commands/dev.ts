@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@ipwatch/core/config';
 import { createMetrics } from '@ipwatch/core/observability/metrics';
-import { startObservabilityServer, type ObservabilityServer } from '@ipwatch/core/observability/server';
+import { startObservabilityServer } from '@ipwatch/core/observability/server';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import type { ServiceContext } from '@ipwatch/core/service';
 import type { SharedLists } from '@ipwatch/core/sharedLists';
@@ -95,8 +95,12 @@ export async function run(argv: string[]): Promise<number> {
   services.add('the event log', () => ctx.log.close());
   const instance = `${hostname()}:${process.pid}:${started}`;
   const running = await startOrUnwind(services, async () => {
-    const observabilityBox: { server?: ObservabilityServer } = {};
-    services.add('/metrics and /healthz', () => observabilityBox.server?.close());
+    // /healthz from the start, as `ipwatch run` serves it. In dev the metrics port is a
+    // convenience: take any free one rather than refuse to start.
+    const observability = await startObservabilityServer({ port: config.metricsPort, host: '127.0.0.1', metrics, health: ctx.health }).catch(() =>
+      startObservabilityServer({ port: 0, host: '127.0.0.1', metrics, health: ctx.health }),
+    );
+    services.add('/metrics and /healthz', () => observability.close());
     const pipeline = await startLocalPipeline(ctx);
     services.add('the pipeline', () => pipeline.stop());
     const lists = createSharedListsFor(config);
@@ -105,11 +109,6 @@ export async function run(argv: string[]): Promise<number> {
     services.add('blocksync', () => blocksync.stop());
     const api = await startApiService(ctx, pipeline.analytics);
     services.add('the api', () => api.stop());
-    const observability = await startObservabilityServer({ port: config.metricsPort, host: '127.0.0.1', metrics, health: ctx.health }).catch(() =>
-      // In dev the metrics port is a convenience: take any free one rather than refuse to start.
-      startObservabilityServer({ port: 0, host: '127.0.0.1', metrics, health: ctx.health }),
-    );
-    observabilityBox.server = observability;
     const app = await startOrUnwind(demo, (stops) => startDemo(ctx, metrics, lists, instance, port, values.simulate ? rate : null, stops));
     return { pipeline, api, observability, ...app };
   }).catch(async (err: unknown) => {
