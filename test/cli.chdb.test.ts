@@ -1,11 +1,11 @@
 /** The `ipwatch` command as a new user meets it: the embedded main job, the log viewer, and its errors. */
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { runCli, tempDir } from './support/cli.ts';
 
-test('ipwatch dev --simulate --duration: every emitted event is stored, and the last line says so as JSON', { timeout: 180_000 }, async () => {
+test('ipwatch dev --simulate --duration: every emitted event is stored, and the last line says so as JSON', async () => {
   const dir = tempDir('ipwatch-dev');
   const ports = { IPWATCH_API_PORT: '0', IPWATCH_METRICS_PORT: '0' };
   const res = await runCli(['dev', '--simulate', '--duration', '4', '--port', '0', '--rate', '60'], ports, dir);
@@ -27,7 +27,7 @@ test('ipwatch dev --simulate --duration: every emitted event is stored, and the 
   const probes = JSON.parse(scanner.stdout) as Array<{ ip: string; status: number; country: string }>;
   assert.ok(probes.length > 0, 'the simulated scanner got 4xx answers');
   assert.ok(probes.every((r) => r.ip === '176.31.103.52' && r.status >= 400 && r.status < 500 && r.country === 'FR'));
-});
+}, 180_000);
 
 test('bad input is refused with a message saying what is wrong', async () => {
   const cases: Array<[string[], Record<string, string>, RegExp]> = [
@@ -64,7 +64,7 @@ test('a refusal from the api is a message and exit 2, not a stack trace', async 
   assert.doesNotMatch(res.stderr, /\bat .*\.ts:\d+/);
 });
 
-test('ipwatch replay imports an access log: unreadable lines skipped with a reason, old ones reported as past retention', { timeout: 180_000 }, async () => {
+test('ipwatch replay imports an access log: unreadable lines skipped with a reason, old ones reported as past retention', async () => {
   const dir = tempDir('ipwatch-replay');
   const now = new Date();
   const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -88,4 +88,4 @@ test('ipwatch replay imports an access log: unreadable lines skipped with a reas
   const rows = JSON.parse(logs.stdout) as Array<{ app: string; country: string; user_agent: string }>;
   assert.equal(rows.length, 20);
   assert.ok(rows.every((r) => r.app === 'imported' && r.country === 'US' && r.user_agent === 'replay-agent'));
-});
+}, 180_000);

@@ -1,5 +1,5 @@
 /** The distributed mode's commands against a real broker: topics, and a service run as its own process. */
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import kafkajs from 'kafkajs';
@@ -9,7 +9,7 @@ import { kafkaBrokers } from './support/components.ts';
 const { Kafka, ConfigResourceTypes, logLevel } = kafkajs;
 import { runCli, startCli, tempDir } from './support/cli.ts';
 
-test('ipwatch topics creates the design\'s topics: compacted blocks and rules, streams with retention', { timeout: 120_000 }, async () => {
+test('ipwatch topics creates the design\'s topics: compacted blocks and rules, streams with retention', async () => {
   const brokers = kafkaBrokers();
   const res = await runCli(['topics'], { IPWATCH_KAFKA_BROKERS: brokers.join(','), IPWATCH_TOPIC_PARTITIONS: '3' });
   assert.equal(res.code, 0, res.stderr);
@@ -30,9 +30,9 @@ test('ipwatch topics creates the design\'s topics: compacted blocks and rules, s
   } finally {
     await admin.disconnect();
   }
-});
+}, 120_000);
 
-test('ipwatch run enricher serves health and metrics, and stops cleanly on SIGTERM', { timeout: 120_000 }, async () => {
+test('ipwatch run enricher serves health and metrics, and stops cleanly on SIGTERM', async () => {
   const child = startCli(['run', 'enricher'], { IPWATCH_KAFKA_BROKERS: kafkaBrokers().join(','), IPWATCH_METRICS_PORT: '0' });
   let port = 0;
   const deadline = Date.now() + 60_000;
@@ -49,10 +49,10 @@ test('ipwatch run enricher serves health and metrics, and stops cleanly on SIGTE
   child.kill('SIGTERM');
   const [code] = await once(child, 'exit');
   assert.equal(code, 0, child.output().stderr);
-});
+}, 120_000);
 
-test('ipwatch run sink refuses a store whose schema is behind, saying to migrate', { timeout: 120_000 }, async () => {
+test('ipwatch run sink refuses a store whose schema is behind, saying to migrate', async () => {
   const res = await runCli(['run', 'sink'], { IPWATCH_KAFKA_BROKERS: kafkaBrokers().join(','), IPWATCH_METRICS_PORT: '0', IPWATCH_DATA_DIR: tempDir('ipwatch-unmigrated') });
   assert.equal(res.code, 1);
   assert.match(res.stderr, /schema is behind \(0 of \d+ migrations applied\): run `ipwatch migrate` first/);
-});
+}, 120_000);

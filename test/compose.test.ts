@@ -3,7 +3,7 @@
  * variables are the ones config.ts reads and parse, every address points at a service of
  * the file on the port it listens on. Docker is not needed: the file is read as YAML.
  */
-import { test, describe } from 'node:test';
+import { test, describe } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';

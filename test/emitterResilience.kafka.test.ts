@@ -3,7 +3,7 @@
  * requests are answered at normal speed, events wait in the bounded buffer, and what does
  * not fit is dropped and counted, never an error to the app.
  */
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -34,7 +34,7 @@ async function timedRequests(url: string, n: number): Promise<number> {
   return slowest;
 }
 
-test('no broker at all: every request is served promptly, the buffer stays bounded and counts its drops', { timeout: 60_000 }, async () => {
+test('no broker at all: every request is served promptly, the buffer stays bounded and counts its drops', async () => {
   // Port 1 on loopback: connection refused at once, as when the broker is down.
   const log = createKafkaEventLog({ brokers: ['127.0.0.1:1'], clientId: 'down-test', logLevel: 'nothing', connectionTimeoutMs: 500 });
   const tracker = ipwatch({ log, app: 'down', bufferOptions: { maxEvents: 50 } });
@@ -50,9 +50,9 @@ test('no broker at all: every request is served promptly, the buffer stays bound
   assert.ok(performance.now() - t < 5000, 'close gives up after its timeout instead of hanging');
   server.close();
   await log.close().catch(() => undefined);
-});
+}, 60_000);
 
-test('the broker goes away mid-traffic: requests go on, and what was sent before is in Kafka', { timeout: 120_000 }, async () => {
+test('the broker goes away mid-traffic: requests go on, and what was sent before is in Kafka', async () => {
   const kafka = await startKafka();
   const log = createKafkaEventLog({ brokers: [kafka.brokers], clientId: 'going-down', logLevel: 'nothing', connectionTimeoutMs: 500, requestTimeoutMs: 3000 });
   await log.ensureTopics([{ name: TOPICS.requests, partitions: 1, config: {} }]);
@@ -71,4 +71,4 @@ test('the broker goes away mid-traffic: requests go on, and what was sent before
   await tracker.close(1000);
   server.close();
   await log.close().catch(() => undefined);
-});
+}, 120_000);

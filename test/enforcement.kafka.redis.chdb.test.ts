@@ -4,7 +4,7 @@
  * and blocksync in this process, the `ipwatch` CLI as a user runs it, and two app
  * processes with the emitter.
  */
-import { describe, before, after, test } from 'node:test';
+import { describe, beforeAll, afterAll, test, jest } from '@jest/globals';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -30,7 +30,8 @@ import { startRedisServer, type TestRedis } from './support/redisServer.ts';
 import { startAppProcess, call, eventually, type AppProcess } from './support/appProcess.ts';
 import { runCli, tempDir } from './support/cli.ts';
 
-describe('enforcement across two app instances', { timeout: 300_000 }, () => {
+describe('enforcement across two app instances', () => {
+  jest.setTimeout(300_000);
   let redis: TestRedis;
   let log: EventLog;
   let lists: SharedLists;
@@ -48,7 +49,7 @@ describe('enforcement across two app instances', { timeout: 300_000 }, () => {
   const everywhere = (what: string, ip: string, status: number, timeoutMs = 3000) =>
     Promise.all(apps.map((a, i) => eventually(`${what} at app ${i + 1}`, async () => (await statusAt(a, ip)) === status, timeoutMs)));
 
-  before(async () => {
+  beforeAll(async () => {
     redis = await startRedisServer();
     const brokers = kafkaBrokers();
     log = createKafkaEventLog({ brokers, clientId: uniqueName('enforcement'), logLevel: 'nothing' });
@@ -64,7 +65,7 @@ describe('enforcement across two app instances', { timeout: 300_000 }, () => {
     apps = await Promise.all([startAppProcess(appEnv), startAppProcess(appEnv)]);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await Promise.all(apps.map((a) => a.stop()));
     await api?.stop();
     await sync?.stop();

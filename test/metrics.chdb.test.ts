@@ -4,7 +4,7 @@
  * The services run in-process on the in-process event log and chDB, each with its own
  * registry and /metrics server as `ipwatch run <service>` gives it.
  */
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { loadConfig } from '@ipwatch/core/config';
 import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
@@ -24,6 +24,7 @@ import { startApiService } from '@ipwatch/api';
 import { ipwatch, createBlockMirror, createRateLimiter, registerEnforcementMetrics } from '@ipwatch/emitter';
 import { testAnalytics } from './support/analytics.ts';
 import { checkMetrics } from './support/promtool.ts';
+import { afterThisTest } from './support/afterThisTest.ts';
 
 const config = loadConfig({ IPWATCH_API_PORT: '0', IPWATCH_METRICS_PORT: '0' });
 
@@ -37,7 +38,7 @@ async function scrape(port: number): Promise<string> {
   return res.text();
 }
 
-test('each service serves /metrics that promtool check metrics accepts', { timeout: 120_000 }, async (t) => {
+test('each service serves /metrics that promtool check metrics accepts', async () => {
   const log = createMemoryEventLog();
   const analytics = await testAnalytics();
   const lists = createMemorySharedLists();
@@ -62,10 +63,10 @@ test('each service serves /metrics that promtool check metrics accepts', { timeo
     const ctx = contextOn(sharedLog);
     const metrics = ctx.metrics(name);
     const proc = await startServiceProcess({ ctx, metrics, metricsPort: 0, metricsHost: '127.0.0.1', start: (stops) => start(ctx, metrics, stops) });
-    t.after(() => proc.stop());
+    afterThisTest(() => proc.stop());
     ports[name] = proc.observability.port;
   }
-  t.after(async () => {
+  afterThisTest(async () => {
     await lists.close();
     await log.close();
   });
@@ -88,9 +89,9 @@ test('each service serves /metrics that promtool check metrics accepts', { timeo
     const { ok, problems } = checkMetrics(text);
     assert.ok(ok, `${name}'s /metrics: promtool says:\n${problems}`);
   }
-});
+}, 120_000);
 
-test("the emitter's enforcement metrics pass promtool check metrics", { timeout: 30_000 }, async (t) => {
+test("the emitter's enforcement metrics pass promtool check metrics", async () => {
   const log = createMemoryEventLog();
   const lists = createMemorySharedLists();
   // No blocksync writes these lists: the mirror keeps retrying its load, and reports that as stale.
@@ -100,7 +101,7 @@ test("the emitter's enforcement metrics pass promtool check metrics", { timeout:
   const metrics = createMetrics('shop');
   registerEnforcementMetrics(metrics, { tracker, blockMirror, rateLimiter });
   const server = await startObservabilityServer({ port: 0, host: '127.0.0.1', metrics, health: createHealth() });
-  t.after(async () => {
+  afterThisTest(async () => {
     await server.close();
     await tracker.close();
     await rateLimiter.close();
@@ -112,4 +113,4 @@ test("the emitter's enforcement metrics pass promtool check metrics", { timeout:
   assert.match(text, /^ipwatch_enforced_requests_total\{by="blocked",service="shop"\} 0$/m);
   const { ok, problems } = checkMetrics(text);
   assert.ok(ok, `promtool says:\n${problems}`);
-});
+}, 30_000);

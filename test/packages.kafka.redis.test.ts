@@ -7,7 +7,7 @@
  * Kafka broker and enforce a block read from the real Redis. A TypeScript file type-checks
  * against the installed .d.ts.
  */
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -74,7 +74,8 @@ async function lockedVersions(): Promise<Record<string, string>> {
   return JSON.parse((await run(process.execPath, [join(ROOT, 'scripts/cache-app-deps.mjs'), '--print'])).stdout) as Record<string, string>;
 }
 
-describe('@ipwatch/emitter installed from its tarball into apps outside the repository', { timeout: 240_000 }, () => {
+describe('@ipwatch/emitter installed from its tarball into apps outside the repository', () => {
+  jest.setTimeout(240_000);
   const work = mkdtempSync(join(tmpdir(), 'ipwatch-packages-'));
   const packs = join(work, 'packs');
   const topic = uniqueName('scratch-requests');
@@ -102,7 +103,7 @@ describe('@ipwatch/emitter installed from its tarball into apps outside the repo
     return dir;
   }
 
-  before(async () => {
+  beforeAll(async () => {
     await run(process.execPath, [join(ROOT, 'scripts/build-packages.mjs')]);
     mkdirSync(packs);
     for (const pkg of ['core', 'emitter']) await run('npm', ['pack', '--pack-destination', packs, '--loglevel', 'error'], { cwd: join(ROOT, 'shared', pkg), env: NPM_ENV });
@@ -119,7 +120,7 @@ describe('@ipwatch/emitter installed from its tarball into apps outside the repo
     await lists.replace('allow', []);
   });
 
-  after(async () => {
+  afterAll(async () => {
     for (const app of apps) await app.stop();
     await stopConsumer?.();
     await log.close();

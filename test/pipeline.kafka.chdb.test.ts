@@ -3,7 +3,7 @@
  * proxy) through an Express app with the emitter, onto a real Kafka broker, through the
  * enricher and the sink, into ClickHouse (chDB), each with its geolocation.
  */
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +19,7 @@ import { listRequests, parseRequestFilter } from '@ipwatch/store';
 import { testAnalytics } from './support/analytics.ts';
 import { kafkaBrokers, uniqueName } from './support/components.ts';
 
-test('requests from several IPs land in ClickHouse with the right geolocation', { timeout: 120_000 }, async () => {
+test('requests from several IPs land in ClickHouse with the right geolocation', async () => {
   const analytics = await testAnalytics();
   const log = createKafkaEventLog({ brokers: kafkaBrokers(), clientId: 'e2e', logLevel: 'nothing' });
   await log.ensureTopics(topicSpecs(2));
@@ -99,4 +99,4 @@ test('requests from several IPs land in ClickHouse with the right geolocation', 
   await emitter.close();
   server.close();
   await log.close();
-});
+}, 120_000);

@@ -1,6 +1,6 @@
 /**
  * Where the tests find the real components (ARCHITECTURE.md, "Real components"). The one
- * test-side module that reads the environment: `scripts/test.ts` starts a broker and
+ * test-side module that reads the environment: jest's global setup (test/support/jest/) starts a broker and
  * passes its address down as IPWATCH_TEST_KAFKA_BROKERS.
  *
  * @example
@@ -14,7 +14,7 @@ export function kafkaBrokers(): string[] {
   if (!raw) {
     throw new Error(
       'IPWATCH_TEST_KAFKA_BROKERS is not set: run the tests with npm test, which starts a broker ' +
-        '(or `npx tsx scripts/test.ts <file>`; `npm run test:unit` skips the *.kafka.test.ts files).',
+        '(or `npm test -- <word-in-path>` for some files; `npm run test:unit` skips the *.kafka.* files).',
     );
   }
   return raw.split(',').map((b) => b.trim()).filter(Boolean);

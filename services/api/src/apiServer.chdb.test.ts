@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { jest, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request } from 'node:http';
@@ -103,10 +103,10 @@ test('every refusal carries its registry code: token, loopback, filter, endpoint
   server.close();
 });
 
-test('an unknown failure is 500 IPWATCH_INTERNAL with a generic message: what it said stays in the log', async (t) => {
+test('an unknown failure is 500 IPWATCH_INTERNAL with a generic message: what it said stays in the log', async () => {
   const leaked = "SELECT secret FROM ipwatch.requests WHERE ip = '203.0.113.7'";
   const logged: string[] = [];
-  t.mock.method(process.stderr, 'write', (chunk: string | Uint8Array) => logged.push(String(chunk)) > 0);
+  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => logged.push(String(chunk)) > 0);
   const { server, port } = await serve(null, {
     status: () => {
       throw new Error(leaked);
@@ -114,7 +114,7 @@ test('an unknown failure is 500 IPWATCH_INTERNAL with a generic message: what it
   });
   const answer = await get(port, '/api/status');
   server.close();
-  t.mock.restoreAll();
+  stderr.mockRestore();
   assertRefused(answer, 'IPWATCH_INTERNAL', /log has the cause/);
   assert.doesNotMatch(JSON.stringify(answer.body), /SELECT|secret/);
   assert.match(logged.join(''), /SELECT secret/, 'the cause goes to the service log');

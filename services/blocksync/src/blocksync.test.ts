@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
 import { createMemorySharedLists } from '@ipwatch/core/sharedLists/memory';

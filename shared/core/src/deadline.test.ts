@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { firstEvent, withDeadline } from './deadline.ts';
 
 test('withDeadline: the value when in time, the message as an error when not', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { backoffDelay, createWakeableSleep, retryInPlace, sleep, withJitter } from './retry.ts';
 
 test('backoffDelay: the minimum first, doubling per failure, capped, finite for any count', () => {

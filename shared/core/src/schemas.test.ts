@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import type avro from 'avsc';
 import { codecs, DecodeError, readSchema, SCHEMA_NAMES, type RequestEvent } from './schemas.ts';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
@@ -10,6 +10,7 @@ import { createMetrics } from './observability/metrics.ts';
 import { PortInUseError } from './observability/server.ts';
 import type { ServiceContext } from './service.ts';
 import { createStops, startOrUnwind, startServiceProcess } from './serviceProcess.ts';
+import { afterThisTest } from '../../../test/support/afterThisTest.ts';
 
 test('stops run last started first; a failing or hanging stop is reported and the rest still run', async () => {
   const warnings: string[] = [];
@@ -40,10 +41,10 @@ test('startOrUnwind: a failure half-way stops what had started, then passes the 
   assert.deepEqual(order, ['sink', 'store']);
 });
 
-test('startServiceProcess: a taken metrics port closes the event log and rejects with PortInUseError', async (t) => {
+test('startServiceProcess: a taken metrics port closes the event log and rejects with PortInUseError', async () => {
   const holder = createServer().listen(0, '127.0.0.1');
   await once(holder, 'listening');
-  t.after(() => new Promise((r) => holder.close(r)));
+  afterThisTest(() => new Promise((r) => holder.close(r)));
   const port = (holder.address() as AddressInfo).port;
   const log = createMemoryEventLog();
   let closed = false;

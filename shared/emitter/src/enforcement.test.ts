@@ -2,7 +2,7 @@
  * Enforcement in the Express middleware, in process: the in-process shared lists and event
  * log, the in-memory limiter. (Across processes, with Kafka and Redis: test/enforcement.kafka.redis.chdb.test.ts.)
  */
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';

@@ -5,7 +5,7 @@
  * allowlist, rate limits at entry and after the body parser, a Kafka that is down, and coded
  * errors at start.
  */
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';

@@ -1,5 +1,5 @@
 /** The emitter goes into every app: it must not pull in the ClickHouse engine or the services. */
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 

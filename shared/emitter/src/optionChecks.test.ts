@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { EmitterOptionError } from './errors.ts';
 import { oneOf, optionalFunction, trueOrFalse, wholeNumber } from './optionChecks.ts';
 

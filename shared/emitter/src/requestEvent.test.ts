@@ -1,4 +1,4 @@
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer, IncomingMessage, ServerResponse, type ServerOptions } from 'node:http';
 import { connect, Socket, type AddressInfo } from 'node:net';

@@ -1,4 +1,4 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, beforeAll, afterAll } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,10 +12,10 @@ const file = (name: string, rows: string[]): string => {
   return path;
 };
 
-before(() => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ipwatch-asn-'));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('loadAsnTable', () => {
   test('finds the range holding an address, with quoted organisations, and nothing in gaps', () => {

@@ -2,15 +2,15 @@
  * The lookup against the shipped data (DB-IP city lite, ip-location-db ASN). Assertions
  * stick to what stays true across monthly data updates: country and AS, not city.
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe, beforeAll, afterAll } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createGeoLookup, GeoConfigError, type GeoLookup } from './index.ts';
 
 let geo: GeoLookup;
-before(async () => {
+beforeAll(async () => {
   geo = await createGeoLookup({ cacheSize: 1000 });
 });
-after(() => geo.close());
+afterAll(() => geo.close());
 
 describe('offline answers for public addresses', () => {
   test('8.8.8.8 is Google in the US, with a city and coordinates', () => {

@@ -3,7 +3,7 @@
  * plays ipinfo, ip-api, a slow provider, a junk one, a huge one and a failing one.
  * 3000::/16 addresses are public but absent from the offline data, so they reach the chain.
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe, beforeAll, afterAll } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +14,7 @@ let base: string;
 /** Every request the server saw, as "route ip" with the raw (still URL-encoded) ip. */
 const seen: string[] = [];
 
-before(async () => {
+beforeAll(async () => {
   server = createServer((req, res) => {
     const [, route = '', raw = ''] = (req.url ?? '').split('/');
     seen.push(`${route} ${raw}`);
@@ -53,7 +53,7 @@ before(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-after(() => {
+afterAll(() => {
   server.closeAllConnections();
   server.close();
 });

@@ -10,7 +10,7 @@
  * test keeps to the one log it made.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import type { EventLog } from '../eventLog.ts';
 import { compactedAndDlqContract } from './contractCompacted.ts';
 import { consumerGroupContract } from './contractGroups.ts';
@@ -27,12 +27,12 @@ export function eventLogContract(name: string, make: () => Promise<EventLog>): v
   };
 
   describe(`EventLog contract: ${name}`, () => {
-    test('epoch names the offset space: non-empty and stable for one log', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('epoch names the offset space: non-empty and stable for one log', () =>
       withLog(async (log) => {
         const a = await log.epoch();
         assert.ok(a.length > 0);
         assert.equal(await log.epoch(), a);
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
     consumerGroupContract(withLog);

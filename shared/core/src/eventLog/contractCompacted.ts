@@ -6,14 +6,14 @@
  * describe('EventLog contract: kafka', () => compactedAndDlqContract(withLog));
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import type { LogMessage, OutgoingMessage } from '../eventLog.ts';
 import { TOPICS, topicSpecs } from '../topics.ts';
 import { TEST_TIMEOUT_MS, unique, waitFor, within, type WithLog } from './contractSupport.ts';
 import { DLQ_HEADERS, sendToDlq } from './dlq.ts';
 
 export function compactedAndDlqContract(withLog: WithLog): void {
-  test('readCompacted gives the latest value per key, applies tombstones, and follows', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('readCompacted gives the latest value per key, applies tombstones, and follows', () =>
     withLog(async (log) => {
       const topic = unique('contract-compacted');
       await log.ensureTopics([{ name: topic, partitions: 1, config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } }]);
@@ -51,10 +51,10 @@ export function compactedAndDlqContract(withLog: WithLog): void {
       await within(snapshot.ready, 20_000, 'snapshot ready');
       assert.deepEqual(Object.fromEntries(once), { '10.0.0.1': 'v2', '10.0.0.4': 'v1' });
       await snapshot.stop();
-    }),
+    }), TEST_TIMEOUT_MS,
   );
 
-  test('readCompacted is ready at once on an empty topic', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('readCompacted is ready at once on an empty topic', () =>
     withLog(async (log) => {
       const topic = unique('contract-empty');
       await log.ensureTopics([{ name: topic, partitions: 1, config: { 'cleanup.policy': 'compact' } }]);
@@ -69,10 +69,10 @@ export function compactedAndDlqContract(withLog: WithLog): void {
       } finally {
         await reader.stop();
       }
-    }),
+    }), TEST_TIMEOUT_MS,
   );
 
-  test('sendToDlq keeps key, bytes and headers and adds the error and the source', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('sendToDlq keeps key, bytes and headers and adds the error and the source', () =>
     withLog(async (log) => {
       const topic = unique('contract-dlq-src');
       const dlqSpec = topicSpecs(1).find((s) => s.name === TOPICS.dlq);
@@ -119,6 +119,6 @@ export function compactedAndDlqContract(withLog: WithLog): void {
       } finally {
         await dlq.stop();
       }
-    }),
+    }), TEST_TIMEOUT_MS,
   );
 }

@@ -7,12 +7,12 @@
  * describe('EventLog contract: memory', () => consumerGroupContract(withLog));
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import type { LogMessage } from '../eventLog.ts';
 import { collector, numbered, settle, sleep, sortedValues, TEST_TIMEOUT_MS, unique, waitFor, within, type WithLog } from './contractSupport.ts';
 
 export function consumerGroupContract(withLog: WithLog): void {
-  test('a group sees every message, in order per key, in batches of one partition', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('a group sees every message, in order per key, in batches of one partition', () =>
     withLog(async (log) => {
       const topic = unique('contract-order');
       await log.ensureTopics([{ name: topic, partitions: 3, config: { 'cleanup.policy': 'delete' } }]);
@@ -52,10 +52,10 @@ export function consumerGroupContract(withLog: WithLog): void {
       } finally {
         await consumer.stop();
       }
-    }),
+    }), TEST_TIMEOUT_MS,
   );
 
-  test('a second consumer of the group starts where the first committed', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('a second consumer of the group starts where the first committed', () =>
     withLog(async (log) => {
       const topic = unique('contract-resume');
       await log.ensureTopics([{ name: topic, partitions: 2, config: { 'cleanup.policy': 'delete' } }]);
@@ -80,10 +80,10 @@ export function consumerGroupContract(withLog: WithLog): void {
       } finally {
         await c2.stop();
       }
-    }),
+    }), TEST_TIMEOUT_MS,
   );
 
-  test('a failed batch is offered again, whole, and never committed', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('a failed batch is offered again, whole, and never committed', () =>
     withLog(async (log) => {
       const topic = unique('contract-retry');
       await log.ensureTopics([{ name: topic, partitions: 1, config: { 'cleanup.policy': 'delete' } }]);
@@ -148,10 +148,10 @@ export function consumerGroupContract(withLog: WithLog): void {
       } finally {
         await c3.stop();
       }
-    }),
+    }), TEST_TIMEOUT_MS,
   );
 
-  test('two groups each see every message', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('two groups each see every message', () =>
     withLog(async (log) => {
       const topic = unique('contract-groups');
       await log.ensureTopics([{ name: topic, partitions: 2, config: { 'cleanup.policy': 'delete' } }]);
@@ -169,10 +169,10 @@ export function consumerGroupContract(withLog: WithLog): void {
       } finally {
         await Promise.all([ca.stop(), cb.stop()]);
       }
-    }),
+    }), TEST_TIMEOUT_MS,
   );
 
-  test('stop() finishes the batch in hand, commits it, and is idempotent', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('stop() finishes the batch in hand, commits it, and is idempotent', () =>
     withLog(async (log) => {
       const topic = unique('contract-stop');
       await log.ensureTopics([{ name: topic, partitions: 1, config: { 'cleanup.policy': 'delete' } }]);
@@ -218,6 +218,6 @@ export function consumerGroupContract(withLog: WithLog): void {
       } finally {
         await next.stop();
       }
-    }),
+    }), TEST_TIMEOUT_MS,
   );
 }

@@ -1,9 +1,10 @@
-import { test, describe } from 'node:test';
+import { test, describe } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { createHealth, type HealthState } from './health.ts';
 import { createMetrics } from './metrics.ts';
 import { startObservabilityServer } from './server.ts';
+import { afterThisTest } from '../../../../test/support/afterThisTest.ts';
 
 /** A real HTTP request to the server, answered over loopback. */
 function call(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
@@ -20,7 +21,7 @@ function call(port: number, path: string, method = 'GET'): Promise<{ status: num
 }
 
 describe('startObservabilityServer', () => {
-  test('serves /metrics and /healthz over real HTTP on a free port', async (t) => {
+  test('serves /metrics and /healthz over real HTTP on a free port', async () => {
     const metrics = createMetrics('enricher');
     metrics.eventsIn.inc({ topic: 'ipwatch.requests.v1' }, 2);
     const health = createHealth();
@@ -28,7 +29,7 @@ describe('startObservabilityServer', () => {
     health.register('consumer', () => ({ state, detail: `it is ${state}` }));
 
     const server = await startObservabilityServer({ port: 0, host: '127.0.0.1', metrics, health });
-    t.after(() => server.close());
+    afterThisTest(() => server.close());
     assert.ok(server.port > 0);
 
     const m = await call(server.port, '/metrics');
@@ -52,9 +53,9 @@ describe('startObservabilityServer', () => {
     assert.deepEqual(JSON.parse(error.body), { state: 'error', checks: { consumer: { state: 'error', detail: 'it is error' } } });
   });
 
-  test('404 for other paths, 405 for other methods', async (t) => {
+  test('404 for other paths, 405 for other methods', async () => {
     const server = await startObservabilityServer({ port: 0, host: '127.0.0.1', metrics: createMetrics('api'), health: createHealth() });
-    t.after(() => server.close());
+    afterThisTest(() => server.close());
     assert.equal((await call(server.port, '/')).status, 404);
     assert.equal((await call(server.port, '/metricsx')).status, 404);
     assert.equal((await call(server.port, '/metrics', 'POST')).status, 405);
@@ -63,18 +64,18 @@ describe('startObservabilityServer', () => {
     assert.equal(head.body, '');
   });
 
-  test('a failing metrics collection answers 500 with the reason', async (t) => {
+  test('a failing metrics collection answers 500 with the reason', async () => {
     const metrics = { contentType: 'text/plain', text: () => Promise.reject(new Error('collector broke')) };
     const server = await startObservabilityServer({ port: 0, host: '127.0.0.1', metrics, health: createHealth() });
-    t.after(() => server.close());
+    afterThisTest(() => server.close());
     const res = await call(server.port, '/metrics');
     assert.equal(res.status, 500);
     assert.match(res.body, /collector broke/);
   });
 
-  test('a port in use fails with what to do next', async (t) => {
+  test('a port in use fails with what to do next', async () => {
     const first = await startObservabilityServer({ port: 0, host: '127.0.0.1', metrics: createMetrics('a'), health: createHealth() });
-    t.after(() => first.close());
+    afterThisTest(() => first.close());
     await assert.rejects(
       startObservabilityServer({ port: first.port, host: '127.0.0.1', metrics: createMetrics('b'), health: createHealth() }),
       /already in use; set IPWATCH_METRICS_PORT/,

@@ -8,7 +8,7 @@
  * `make` is called once per test and must return fresh, empty lists (the test closes them).
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import type { ListChange, ListEntry, ListName, SharedLists } from '../sharedLists.ts';
 
 const TEST_TIMEOUT_MS = 30_000;
@@ -24,7 +24,7 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
   };
 
   describe(`SharedLists contract: ${name}`, () => {
-    test('a put entry is scanned back as written, expiry and record intact', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('a put entry is scanned back as written, expiry and record intact', () =>
       withLists(async (lists) => {
         const record = JSON.stringify({ reason: 'path scan | 404 burst', note: 'naïve ✓', nested: { a: [1, 2] } });
         await lists.put('blocks', { target: '203.0.113.7', expiresAt: 1_900_000_000_123, record });
@@ -35,10 +35,10 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
           { target: '2001:db8:1::/48', expiresAt: null, record: '{}' },
           { target: '203.0.113.7', expiresAt: 1_900_000_000_123, record },
         ]);
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
-    test('put overwrites, remove deletes, removing what is absent is no error', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('put overwrites, remove deletes, removing what is absent is no error', () =>
       withLists(async (lists) => {
         await lists.put('blocks', { target: '198.51.100.1', expiresAt: null, record: 'v1' });
         await lists.put('blocks', { target: '198.51.100.1', expiresAt: 5, record: 'v2' });
@@ -46,10 +46,10 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
         await lists.remove('blocks', '198.51.100.2');
         await lists.remove('blocks', '198.51.100.99');
         assert.deepEqual(await scanAll(lists, 'blocks'), [{ target: '198.51.100.1', expiresAt: 5, record: 'v2' }]);
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
-    test('the two lists are apart', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('the two lists are apart', () =>
       withLists(async (lists) => {
         await lists.put('allow', { target: '192.0.2.10', expiresAt: null, record: 'a' });
         await lists.put('blocks', { target: '192.0.2.11', expiresAt: null, record: 'b' });
@@ -57,16 +57,16 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
         assert.deepEqual(targets(await scanAll(lists, 'blocks')), ['192.0.2.11']);
         await lists.replace('allow', []);
         assert.deepEqual(targets(await scanAll(lists, 'blocks')), ['192.0.2.11'], 'replacing one list leaves the other');
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
-    test('an empty list scans as nothing, in no batch or empty batches only', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('an empty list scans as nothing, in no batch or empty batches only', () =>
       withLists(async (lists) => {
         assert.deepEqual(await scanAll(lists, 'blocks'), []);
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
-    test('a subscriber sees put, del and reset in the order written, with the whole entry', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('a subscriber sees put, del and reset in the order written, with the whole entry', () =>
       withLists(async (lists) => {
         const seen: ListChange[] = [];
         const sub = await lists.subscribe({ onChange: (c) => seen.push(c), onConnection: () => {} });
@@ -91,10 +91,10 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
         } finally {
           await sub.close();
         }
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
-    test('an announced change is already stored (a reader never hears of one it cannot scan)', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('an announced change is already stored (a reader never hears of one it cannot scan)', () =>
       withLists(async (lists) => {
         const checks: Array<Promise<boolean>> = [];
         const sub = await lists.subscribe({
@@ -110,10 +110,10 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
         } finally {
           await sub.close();
         }
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
-    test('a closed subscription hears nothing more', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('a closed subscription hears nothing more', () =>
       withLists(async (lists) => {
         const a: ListChange[] = [];
         const b: ListChange[] = [];
@@ -127,10 +127,10 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
         await new Promise((r) => setTimeout(r, 50));
         assert.equal(a.length, 1);
         await subB.close();
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
-    test('replace swaps the whole list at once: old entries gone, duplicates keep the last, a reset is announced', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('replace swaps the whole list at once: old entries gone, duplicates keep the last, a reset is announced', () =>
       withLists(async (lists) => {
         await lists.put('blocks', { target: '192.0.2.200', expiresAt: null, record: 'old' });
         const resets: ListName[] = [];
@@ -158,13 +158,13 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
         } finally {
           await sub.close();
         }
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
     // What a reader relies on: a scan that fits one batch sees one generation; a longer
     // scan may straddle the swap, which is why a reset is announced after it: the reader
     // scans again and then sees only the new list.
-    test('during replace a one-batch scan sees the old list or the new one, and a reset follows the swap', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('during replace a one-batch scan sees the old list or the new one, and a reset follows the swap', () =>
       withLists(async (lists) => {
         const old = Array.from({ length: 3000 }, (_, i) => ({ target: v4(i), expiresAt: null, record: 'old' }));
         await lists.replace('blocks', old);
@@ -189,10 +189,10 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
         } finally {
           await sub.close();
         }
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
-    test('bad entries are refused before anything is written', { timeout: TEST_TIMEOUT_MS }, () =>
+    test('bad entries are refused before anything is written', () =>
       withLists(async (lists) => {
         await assert.rejects(lists.put('blocks', { target: '', expiresAt: null, record: '' }), /not a list target/);
         await assert.rejects(lists.put('blocks', { target: '1.2.3.4|x', expiresAt: null, record: '' }), /not a list target/);
@@ -208,17 +208,17 @@ export function sharedListsContract(name: string, make: () => Promise<SharedList
           /not a list target/,
         );
         assert.deepEqual(targets(await scanAll(lists, 'blocks')), ['192.0.2.1'], 'a failed replace leaves the list as it was');
-      }),
+      }), TEST_TIMEOUT_MS,
     );
 
-    test('after close, every operation rejects with a clear message', { timeout: TEST_TIMEOUT_MS }, async () => {
+    test('after close, every operation rejects with a clear message', async () => {
       const lists = await make();
       await lists.close();
       await assert.rejects(lists.put('blocks', { target: '192.0.2.1', expiresAt: null, record: '' }), /closed/);
       await assert.rejects(lists.scan('blocks', () => {}), /closed/);
       await assert.rejects(lists.subscribe({ onChange: () => {}, onConnection: () => {} }), /closed/);
       await lists.close(); // twice is fine
-    });
+    }, TEST_TIMEOUT_MS);
   });
 }
 

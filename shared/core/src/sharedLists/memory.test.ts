@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { sharedListsContract, scanAll } from './contract.ts';
 import { createMemorySharedLists } from './memory.ts';
 

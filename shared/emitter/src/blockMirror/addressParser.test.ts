@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { parseIp } from '@ipwatch/core/ip';
 import { AddressParser, NOT_IP, V4, V6 } from './addressParser.ts';
 

@@ -4,7 +4,7 @@
  * behaviour itself is checked against a real redis-server in blockMirror.redis.test.ts.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { createMemorySharedLists } from '@ipwatch/core/sharedLists/memory';
 import type { ListEntry, ListSubscriptionHandlers, SharedLists } from '@ipwatch/core/sharedLists';
 import { createBlockMirror } from './blockMirror.ts';

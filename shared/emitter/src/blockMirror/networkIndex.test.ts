@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { BitsIndex, Int128Index, Int32Index } from './networkIndex.ts';
 
 let seed = 99;

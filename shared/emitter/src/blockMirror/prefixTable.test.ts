@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { cidrContains, formatCidr, InvalidAddressError, parseCidr, parseIp, type ParsedCidr } from '@ipwatch/core/ip';
 import { PrefixTable } from './prefixTable.ts';
 

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { canonicalIp } from '@ipwatch/core/ip';
 import { EmitterOptionError } from '../errors.ts';

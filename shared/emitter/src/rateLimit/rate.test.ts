@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { EmitterOptionError } from '../errors.ts';
 import { MAX_RATE_LIMIT, parseRate } from './rate.ts';

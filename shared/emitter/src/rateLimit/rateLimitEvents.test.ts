@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { codecs, SCHEMA_HEADER, type RateLimitEvent } from '@ipwatch/core/schemas';
 import type { EventBuffer } from '../eventBuffer.ts';

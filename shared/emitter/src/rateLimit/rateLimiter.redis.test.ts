@@ -2,7 +2,7 @@
  * The limiter over Redis as app instances share it, against a redis-server of the test's
  * own (test/support/redisServer.ts), stopped, hung and restarted mid-test.
  */
-import { test, before, after } from 'node:test';
+import { test, beforeAll, afterAll } from '@jest/globals';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -13,10 +13,10 @@ import { createRateLimiter, type RateLimiter, type RateLimiterOptions } from './
 let server: TestRedis;
 const open: RateLimiter[] = [];
 
-before(async () => {
+beforeAll(async () => {
   server = await startRedisServer();
 });
-after(async () => {
+afterAll(async () => {
   await Promise.all(open.map((l) => l.close()));
   await server.close();
 });

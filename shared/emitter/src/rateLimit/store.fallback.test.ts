@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createFallbackRateLimitStore, type FallbackState } from './store.fallback.ts';
 import type { HitResult, RateLimitCheck, RateLimitStore } from './store.ts';

@@ -1,5 +1,5 @@
 /** The sliding-window script against a real redis-server of the test's own (test/support/redisServer.ts). */
-import { test, before, after } from 'node:test';
+import { test, beforeAll, afterAll } from '@jest/globals';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { createRedisClient } from '@ipwatch/core/redis';
@@ -10,12 +10,12 @@ import { createRedisRateLimitStore, type RedisRateLimitStore } from './store.red
 let server: TestRedis;
 let store: RedisRateLimitStore;
 
-before(async () => {
+beforeAll(async () => {
   server = await startRedisServer();
   store = createRedisRateLimitStore({ redis: server.url, commandTimeoutMs: 1000 });
   await store.ready();
 });
-after(async () => {
+afterAll(async () => {
   await store.close();
   await server.close();
 });
