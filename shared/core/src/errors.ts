@@ -105,6 +105,18 @@ export const ERRORS = {
     meaning: 'the api requires a token (IPWATCH_API_TOKEN) and the request had none or another one',
     action: 'set IPWATCH_API_TOKEN to the api\'s token (the CLI sends it as "Authorization: Bearer ...")',
   },
+  IPWATCH_AUTH_THROTTLED: {
+    status: 429,
+    exit: 2,
+    meaning: 'the client sent too many wrong API tokens within a minute, so the api refuses it (whatever it sends) until the minute ends',
+    action: 'wait the seconds Retry-After gives, then retry with the right IPWATCH_API_TOKEN',
+  },
+  IPWATCH_RESERVED_SOURCE: {
+    status: 403,
+    exit: 2,
+    meaning: 'a block named a detection rule as its source, which only the scorer\'s own token (IPWATCH_SCORER_TOKEN) may do',
+    action: 'leave source out (manual) or use import; a rule\'s blocks come from the scorer',
+  },
   IPWATCH_LOOPBACK_ONLY: {
     status: 403,
     exit: 2,
