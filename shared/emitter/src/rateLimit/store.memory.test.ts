@@ -1,6 +1,6 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { createMemoryRateLimitStore } from './store.memory.ts';
+import { createMemoryRateLimitStore, STORE_FULL_WARNING } from './store.memory.ts';
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
@@ -82,16 +82,17 @@ test('a lowered limit: retry-after waits until enough entries have left', async 
 test('bounded: least recently used keys are evicted beyond maxKeys or maxEntries', async () => {
   const c = clock();
   const store = createMemoryRateLimitStore({ now: c.now, maxKeys: 3, maxEntries: 1000 });
-  const hit = (key: string) => store.hit([{ key, limit: 1, windowMs: 60_000 }]);
+  // a limit of 2, so one hit leaves a key under its limit (a key at its limit is never evicted: see below)
+  const hit = (key: string) => store.hit([{ key, limit: 2, windowMs: 60_000 }]);
   await hit('a');
   await hit('b');
   await hit('c');
-  assert.equal((await hit('a')).allowed, false); // a is used again: now the most recent
+  assert.equal((await hit('a')).results[0]!.remaining, 0); // a is used again: now the most recent
   await hit('d'); // evicts b, the least recently used
   assert.equal(store.size(), 3);
   assert.equal(store.evictions(), 1);
   assert.equal((await hit('a')).allowed, false, 'a kept');
-  assert.equal((await hit('b')).allowed, true, 'b was evicted, so it starts afresh');
+  assert.equal((await hit('b')).results[0]!.remaining, 1, 'b was evicted, so it starts afresh');
 
   const small = createMemoryRateLimitStore({ now: c.now, maxKeys: 100, maxEntries: 10 });
   for (let i = 0; i < 20; i++) await small.hit([{ key: `k${i}`, limit: 5, windowMs: 60_000 }]);
@@ -114,4 +115,71 @@ test('refused requests create no keys: a flood of fresh usernames cannot push li
   for (let i = 1; i < 1000; i++) await store.hit([attackerIp, { key: `login-user:x${i}`, limit: 2, windowMs: 60_000 }]);
   assert.equal((await store.hit([alice])).allowed, false, 'alice is still locked out');
   assert.equal(store.evictions(), 0);
+});
+
+test('a flood of 100,000+ fresh keys (new IPv6 /64s) never frees a locked account, nor a client refused in its window', async () => {
+  const c = clock();
+  const store = createMemoryRateLimitStore({ now: c.now }); // the default bound: 100,000 keys
+  const alice = { key: 'ipwatch:rl:login:login-user:alice', limit: 3, windowMs: 300_000 };
+  for (let i = 0; i < 3; i++) assert.equal((await store.hit([{ key: `ipwatch:rl:login:192.0.2.${i}`, limit: 3, windowMs: 300_000 }, alice])).allowed, true);
+  assert.equal((await store.hit([alice])).allowed, false, 'alice is locked');
+  const noisy = { key: 'ipwatch:rl:anonymous:198.51.100.7', limit: 5, windowMs: 60_000 };
+  for (let i = 0; i < 6; i++) await store.hit([noisy]);
+  const started = Date.now();
+  for (let i = 0; i < 120_000; i++) {
+    const r = await store.hit([{ key: `ipwatch:rl:anonymous:2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::/64`, limit: 5, windowMs: 60_000 }]);
+    assert.equal(r.allowed, true); // fresh keys under their limit stay admitted: the flood evicts only what is unguarded
+  }
+  c.advance(10_000);
+  assert.equal((await store.hit([alice])).allowed, false, 'alice is still locked after the flood');
+  assert.equal((await store.hit([noisy])).allowed, false, 'the refused client still is');
+  assert.ok(store.evictions() >= 20_000);
+  assert.equal(store.stats().guardedKeys, 2);
+  assert.ok(Date.now() - started < 10_000, `the flood took ${Date.now() - started} ms: eviction must not scan the keys`);
+});
+
+test('full of guarded keys: a request that needs a new key is refused (counted, warned about once) until a guard ends', async () => {
+  const c = clock();
+  const warnings: Array<Error & { code?: string }> = [];
+  const onWarning = (w: Error) => void warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    const store = createMemoryRateLimitStore({ now: c.now, maxKeys: 3 });
+    const hit = (key: string, windowMs = 60_000) => store.hit([{ key, limit: 1, windowMs }]);
+    await hit('a', 30_000);
+    c.advance(1_000);
+    await hit('b');
+    await hit('c');
+    // every key is at its limit: none may go, so the newcomer waits for the first guard to end (a's, 29 s away)
+    const refused = await hit('d');
+    assert.deepEqual(refused, { allowed: false, results: [{ remaining: 0, resetMs: 0, retryAfterMs: 29_000 }] });
+    assert.equal((await hit('e')).allowed, false);
+    assert.deepEqual(store.stats(), { keys: 3, guardedKeys: 3, evictions: 0, refusedWhenFull: 2 });
+    await new Promise((resolve) => setImmediate(resolve));
+    const full = warnings.filter((w) => w.code === STORE_FULL_WARNING);
+    assert.equal(full.length, 1, 'one warning when the pressure starts');
+    assert.match(full[0]!.message, /full .* refused until those windows end .* raise maxKeys/);
+    c.advance(29_000); // a's guard (and window) has ended: a can go
+    assert.equal((await hit('d')).allowed, true);
+    assert.equal((await hit('b')).allowed, false, 'b is still guarded, and kept');
+    assert.deepEqual(store.stats(), { keys: 3, guardedKeys: 3, evictions: 1, refusedWhenFull: 2 });
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
+test('a client refused within its window stays guarded even once its count drops under the limit', async () => {
+  const c = clock();
+  const store = createMemoryRateLimitStore({ now: c.now, maxKeys: 2 });
+  const k = { key: 'k', limit: 2, windowMs: 10_000 };
+  await store.hit([k]);
+  c.advance(5_000);
+  await store.hit([k]);
+  assert.equal((await store.hit([k])).allowed, false); // refused at 5 s: guarded until 15 s
+  c.advance(6_000); // the first entry left: k is under its limit again
+  assert.equal((await store.hit([k])).allowed, true);
+  await store.hit([{ key: 'x', limit: 5, windowMs: 10_000 }]);
+  await store.hit([{ key: 'y', limit: 5, windowMs: 10_000 }]); // evicts x, not k
+  assert.equal(store.evictions(), 1);
+  assert.equal((await store.hit([k])).allowed, false, 'k kept its count');
 });
