@@ -80,5 +80,26 @@ export function registerEnforcementMetrics(metrics: IpwatchMetrics, parts: Enfor
         g.set({ kind: 'store_error' }, s.store.storeErrors);
       },
     });
+    // The in-process store (embedded, or the fallback): under a flood of new keys it keeps guarded keys and refuses newcomers.
+    metrics.counter({
+      name: 'ipwatch_ratelimit_store_full_refusals_total',
+      help: 'Requests the in-process rate-limit store refused because it was full of keys it never evicts (at their limit, or refused within their window): a flood of new addresses or usernames. Unit: requests.',
+      collect: (g) => g.set(rateLimiter.stats().memoryStore?.refusedWhenFull ?? 0),
+    });
+    metrics.counter({
+      name: 'ipwatch_ratelimit_store_evictions_total',
+      help: 'Keys the in-process rate-limit store evicted (least recently used, never a guarded one) to stay within its bound. Unit: keys.',
+      collect: (g) => g.set(rateLimiter.stats().memoryStore?.evictions ?? 0),
+    });
+    metrics.gauge<'state'>({
+      name: 'ipwatch_ratelimit_store_keys',
+      help: 'Keys the in-process rate-limit store holds, by state: guarded (at their limit or refused within their window, never evicted) or evictable. Unit: keys.',
+      labelNames: ['state'],
+      collect: (g) => {
+        const m = rateLimiter.stats().memoryStore;
+        g.set({ state: 'guarded' }, m?.guardedKeys ?? 0);
+        g.set({ state: 'evictable' }, m === null ? 0 : m.keys - m.guardedKeys);
+      },
+    });
   }
 }

@@ -27,7 +27,7 @@ export {
 export { parseRate, MAX_RATE_LIMIT, MAX_WINDOW_MS, type Rate } from './rate.ts';
 export { ipLimitKey, keyPart, validIpv6Prefix, MAX_KEY_PART_LENGTH } from './limitKey.ts';
 export type { RateLimitStore, RateLimitCheck, RateLimitCheckResult, HitResult, FallbackAnswer } from './store.ts';
-export { createMemoryRateLimitStore, type MemoryRateLimitStore, type MemoryRateLimitStoreOptions } from './store.memory.ts';
+export { createMemoryRateLimitStore, STORE_FULL_WARNING, type MemoryRateLimitStore, type MemoryRateLimitStoreOptions, type MemoryRateLimitStoreStats } from './store.memory.ts';
 export { createRedisRateLimitStore, SLIDING_WINDOW_SCRIPT, type RedisRateLimitStore, type RedisRateLimitStoreOptions } from './store.redis.ts';
 export {
   createFallbackRateLimitStore,

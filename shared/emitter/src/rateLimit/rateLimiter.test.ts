@@ -295,3 +295,26 @@ test('login: an absolute-form URL, case, a trailing slash, invisible characters 
   assert.deepEqual(limited, [false, false, true, true]);
   await limiter.close();
 });
+
+test('a flood of requests from 100,000+ new IPv6 /64s leaves a locked account locked (the default in-process store), and shows in stats and metrics', async () => {
+  const { createMetrics } = await import('@ipwatch/core/observability/metrics');
+  const { registerEnforcementMetrics } = await import('../enforcementMetrics.ts');
+  const limiter = createRateLimiter({ rules: { anonymous: '5/m' } });
+  const login = (ip: string) => limiter.check(req('POST', '/login', { username: 'alice' }), anon(ip));
+  for (let i = 0; i < 3; i++) assert.equal((await login(`192.0.2.${i}`)).limited, false);
+  assert.ok((await login('192.0.2.50')).limited, 'alice is locked');
+  for (let i = 0; i < 110_000; i++) await limiter.check(req('GET', '/'), anon(`2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`));
+  const d = await login('2001:db8:ffff:ffff::1');
+  assert.ok(d.limited, 'alice is still locked: the flood did not evict her count');
+  assert.equal(d.rule, 'login-user');
+  const m = limiter.stats().memoryStore!;
+  assert.ok(m.evictions >= 10_000);
+  assert.equal(m.guardedKeys, 1);
+  const metrics = createMetrics('shop');
+  registerEnforcementMetrics(metrics, { rateLimiter: limiter });
+  const text = await metrics.text();
+  assert.match(text, /^ipwatch_ratelimit_store_keys\{[^}]*state="guarded"[^}]*\} 1$/m);
+  assert.match(text, /^ipwatch_ratelimit_store_full_refusals_total\{[^}]*\} 0$/m);
+  assert.match(text, new RegExp(`^ipwatch_ratelimit_store_evictions_total\\{[^}]*\\} ${m.evictions}$`, 'm'));
+  await limiter.close();
+});

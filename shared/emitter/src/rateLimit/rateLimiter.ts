@@ -21,7 +21,7 @@ import { createRequestCheck } from './requestCheck.ts';
 import { compileRules } from './rules.ts';
 import type { RateLimitStore } from './store.ts';
 import { createFallbackRateLimitStore, fallbackModeOption } from './store.fallback.ts';
-import { createMemoryRateLimitStore } from './store.memory.ts';
+import { createMemoryRateLimitStore, type MemoryRateLimitStore } from './store.memory.ts';
 import { createRedisRateLimitStore } from './store.redis.ts';
 import type { RateLimiter, RateLimiterOptions, RateLimiterStats } from './types.ts';
 
@@ -45,6 +45,10 @@ const KEY_PREFIX_RE = /^[\x21-\x7e]{0,64}$/;
 
 function isStore(value: unknown): value is RateLimitStore {
   return typeof value === 'object' && value !== null && typeof (value as { hit?: unknown }).hit === 'function';
+}
+
+function asMemoryStore(store: RateLimitStore | null): MemoryRateLimitStore | null {
+  return store?.kind === 'memory' && typeof (store as Partial<MemoryRateLimitStore>).stats === 'function' ? (store as MemoryRateLimitStore) : null;
 }
 
 /**
@@ -96,12 +100,15 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
     ...(options.retryIntervalMs !== undefined && { retryIntervalMs: options.retryIntervalMs }),
     ...(options.onStoreStateChange !== undefined && { onStateChange: options.onStoreStateChange }),
   });
+  // Its figures (a full store refuses: see store.memory.ts) show in stats() and the metrics.
+  const memoryStore = asMemoryStore(primary) ?? asMemoryStore(store.fallback);
   const requests = createRequestCheck({ rules: compiled, store, ipv6Prefix, statusCode, sendHeaders, events, onLimited });
 
   function stats(): RateLimiterStats {
     return {
       ...requests.counters(),
       store: { kind: primary.kind, ...store.state() },
+      memoryStore: memoryStore?.stats() ?? null,
       events: events?.stats() ?? null,
     };
   }

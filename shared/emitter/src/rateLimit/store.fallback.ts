@@ -58,6 +58,8 @@ export interface FallbackState {
 export interface FallbackRateLimitStore extends RateLimitStore {
   readonly kind: 'fallback';
   readonly primary: RateLimitStore;
+  /** The store that answers in mode 'memory' while the primary cannot; null in the other modes. */
+  readonly fallback: RateLimitStore | null;
   state(): FallbackState;
 }
 
@@ -156,6 +158,7 @@ export function createFallbackRateLimitStore(options: FallbackRateLimitStoreOpti
   return {
     kind: 'fallback',
     primary,
+    fallback,
     hit,
     state,
     available: () => true,

@@ -11,6 +11,7 @@ import type { CheckResult } from '@ipwatch/core/observability/health';
 import type { RateLimitEventAggregator, RateLimitEventAggregatorStats } from './rateLimitEvents.ts';
 import type { FallbackAnswer, RateLimitStore } from './store.ts';
 import type { FallbackMode, FallbackState } from './store.fallback.ts';
+import type { MemoryRateLimitStoreStats } from './store.memory.ts';
 
 /** Who made the request, as the middleware resolved it. */
 export interface RateLimitWho {
@@ -146,6 +147,8 @@ export interface RateLimiterStats {
   checkErrors: number;
   /** Which store answers, and its error and fallback counters. */
   store: FallbackState & { kind: string };
+  /** The in-process store's figures (the store in embedded mode, else the fallback's while Redis is down); null when there is none. */
+  memoryStore: MemoryRateLimitStoreStats | null;
   events: RateLimitEventAggregatorStats | null;
 }
 
