@@ -54,10 +54,10 @@ test('bad input is refused with a message saying what is wrong', async () => {
 test('a refusal from the api is a message and exit 2, not a stack trace', async () => {
   const { createApiApp } = await import('@ipwatch/api');
   const { testAnalytics } = await import('./support/analytics.ts');
-  const server = createApiApp({ analytics: await testAnalytics(), token: 'the-right-token' }).listen(0, '127.0.0.1');
+  const server = createApiApp({ analytics: await testAnalytics(), token: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = String((server.address() as AddressInfo).port);
-  const res = await runCli(['logs'], { IPWATCH_API_PORT: port, IPWATCH_API_TOKEN: 'a-wrong-token' });
+  const res = await runCli(['logs'], { IPWATCH_API_PORT: port, IPWATCH_API_TOKEN: '9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e' });
   server.close();
   assert.equal(res.code, 2);
   assert.match(res.stderr, /missing or wrong API token/);

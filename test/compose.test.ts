@@ -21,8 +21,11 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  */
 const KNOWN_COMMANDS = ['migrate', 'topics'];
 
-/** Stands in for a `${VAR:?message}` the operator must set (in .env); any non-empty value is valid for the variables that use it. */
-const OPERATOR_VALUE = 'set-by-operator';
+/**
+ * Stands in for a `${VAR:?message}` the operator must set (in .env): a value such as
+ * `openssl rand -hex 32` gives, valid for every variable that uses it, tokens included.
+ */
+const OPERATOR_VALUE = '0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0';
 
 type Json = unknown;
 interface ComposeService {

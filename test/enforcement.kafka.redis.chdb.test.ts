@@ -96,7 +96,9 @@ describe('enforcement across two app instances', () => {
 
     const audit = await listBlockEvents(await testAnalytics(), { target: '203.0.113.7' });
     assert.deepEqual(audit.map((e) => e.action), ['unblock', 'block']);
-    assert.match(audit[1]!.actor, /@/);
+    // The actor is who the api authenticated (local: loopback, no token); the CLI's user@host is a labelled note.
+    assert.deepEqual(audit.map((e) => e.actor), ['local', 'local']);
+    assert.match(audit[1]!.note ?? '', /^stated by caller: .+@/);
   });
 
   test('an expiry lifts a block on time, without an unblock', async () => {

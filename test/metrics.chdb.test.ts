@@ -55,7 +55,7 @@ test('each service serves /metrics that promtool check metrics accepts', async (
     enricher: async (ctx, metrics, stops) => stops.add('enricher', (await startEnricherService(ctx, metrics)).stop),
     sink: async (ctx, metrics, stops) => stops.add('sink', (await startSinkService(ctx, analytics, metrics)).stop),
     blocksync: async (ctx, metrics, stops) => stops.add('blocksync', (await startBlocksyncService(ctx, lists, metrics)).stop),
-    api: async (ctx, _metrics, stops) => stops.add('api', (await startApiService(ctx, analytics)).stop),
+    api: async (ctx, metrics, stops) => stops.add('api', (await startApiService(ctx, analytics, { metrics })).stop),
   };
   const ports: Record<string, number> = {};
   for (const [name, start] of Object.entries(starters)) {
@@ -86,6 +86,7 @@ test('each service serves /metrics that promtool check metrics accepts', async (
   for (const [name, port] of Object.entries(ports)) {
     const text = await scrape(port);
     assert.match(text, new RegExp(`service="${name}"`));
+    if (name === 'api') assert.match(text, /^ipwatch_api_auth_refusals_total\{reason="wrong_token",service="api"\} 0$/m);
     const { ok, problems } = checkMetrics(text);
     assert.ok(ok, `${name}'s /metrics: promtool says:\n${problems}`);
   }

@@ -10,6 +10,9 @@ import { createApiApp, type ApiOptions } from './apiServer.ts';
 import { openListsView } from './listsView.ts';
 import { createListChanges } from './listChanges.ts';
 
+/** A token as `openssl rand -hex 32` makes one: the api refuses weaker ones. */
+const TOKEN = '5f0c3a9e7b2d4f6180e9c7a5b3d1f2e4a6c8b0d2e4f6a8c0b2d4e6f8a0c2e4f6';
+
 async function serve(token: string | null, extra: Partial<ApiOptions> = {}) {
   const server = createApiApp({ analytics: await testAnalytics(), token, ...extra }).listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -30,10 +33,10 @@ function get(port: number, path: string, headers: Record<string, string> = {}): 
 }
 
 test('with a token: required, compared, and never echoed', async () => {
-  const { server, port } = await serve('s3cret-token-value');
+  const { server, port } = await serve(TOKEN);
   assert.equal((await get(port, '/api/requests')).status, 401);
   assert.equal((await get(port, '/api/requests', { authorization: 'Bearer wrong' })).status, 401);
-  const ok = await get(port, '/api/requests?limit=1', { authorization: 'Bearer s3cret-token-value' });
+  const ok = await get(port, '/api/requests?limit=1', { authorization: `Bearer ${TOKEN}` });
   assert.equal(ok.status, 200);
   assert.ok(Array.isArray(ok.body.rows));
   server.close();
@@ -85,7 +88,7 @@ function assertRefused(answer: { status: number; body: { error?: string; code?: 
 }
 
 test('every refusal carries its registry code: token, loopback, filter, endpoint, lists', async () => {
-  const secured = await serve('s3cret-token-value');
+  const secured = await serve(TOKEN);
   const noToken = await get(secured.port, '/api/requests');
   assertRefused(noToken, 'IPWATCH_BAD_TOKEN', /set IPWATCH_API_TOKEN/);
   assert.equal(noToken.headers['www-authenticate'], 'Bearer');

@@ -3,7 +3,6 @@
  * (read-only), and the block list and allowlist (read and change). Every filter is parsed
  * into typed values before it reaches SQL; every change is validated before it reaches Kafka.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { FilterError, parseRequestFilter, type AnalyticsStore, type RequestFilterInput } from '@ipwatch/store';
 import { DecisionInputError, parseBlockTarget } from '@ipwatch/core/blockTarget';
@@ -12,19 +11,25 @@ import { canonicalIp, cidrContains, parseCidr, parseIp } from '@ipwatch/core/ip'
 import type { ListName } from '@ipwatch/core/sharedLists';
 import type { ListsView } from './listsView.ts';
 import { type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
+import { authenticate, callerOf, type AuthRefusal } from './authentication.ts';
+import type { FailedAuthThrottleOptions } from './failedAuthThrottle.ts';
 
 export interface ApiOptions {
   analytics: AnalyticsStore;
-  /** Bearer token required on /api; null allows anyone who can connect (loopback-only deployments). */
+  /** The operators' token (IPWATCH_API_TOKEN, `secret` or `name:secret`), required on /api; null allows loopback requests only, as `local`. */
   token: string | null;
+  /** The scorer's token (IPWATCH_SCORER_TOKEN): the only caller that may block with a rule's name as source. */
+  scorerToken?: string | null;
+  /** How wrong tokens are slowed down (default: 10 a minute per client). */
+  authThrottle?: FailedAuthThrottleOptions;
+  /** Told of every refused token or throttled request (the api's metric). */
+  onAuthRefusal?: (reason: AuthRefusal) => void;
   /** Extra facts for GET /api/status (mode, versions). */
   status?: () => Record<string, unknown>;
   /** The block list and allowlist: listing and changing them. Without it those endpoints answer 503. */
   lists?: { view: ListsView; changes: ListChanges };
   now?: () => number;
 }
-
-const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
 
 function sameOrigin(origin: string, host: string | undefined): boolean {
   try {
@@ -33,8 +38,6 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
     return false;
   }
 }
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /**
  * What a failed request answers: ours with their registry code and status; express.json's
@@ -67,27 +70,17 @@ export function createApiApp(options: ApiOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  const expected = options.token ? digest(options.token) : null;
 
-  app.use('/api', (req: Request, res: Response, next: NextFunction) => {
+  app.use('/api', (req: Request, _res: Response, next: NextFunction) => {
     // The CLI sends no Origin; a browser does. Only pages of the api's own origin get through.
     const origin = req.get('origin');
     if (origin !== undefined && !sameOrigin(origin, req.get('host'))) {
       throw new IpwatchError('IPWATCH_CROSS_ORIGIN', 'cross-origin requests are refused: the api is for the CLI and the dashboard it serves');
     }
-    if (!expected) {
-      // No token means loopback only. Checking Host too stops a web page that points its own
-      // name at 127.0.0.1 (DNS rebinding) from reading the API through the user's browser.
-      if (LOOPBACK_HOST.test(req.get('host') ?? '')) return next();
-      throw new IpwatchError('IPWATCH_LOOPBACK_ONLY', 'without IPWATCH_API_TOKEN the api answers only requests addressed to 127.0.0.1, localhost or [::1]: call it on 127.0.0.1, or give it a token');
-    }
-    const header = req.get('authorization') ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice(7) : '';
-    // Compare digests so the comparison takes the same time whatever the token's length.
-    if (given && timingSafeEqual(digest(given), expected)) return next();
-    res.set('WWW-Authenticate', 'Bearer');
-    throw new IpwatchError('IPWATCH_BAD_TOKEN', 'missing or wrong API token: set IPWATCH_API_TOKEN to the api\'s token (the CLI sends it as "Authorization: Bearer <token>")');
+    next();
   });
+  // Tokens, the loopback-Host rule and the caller every change is recorded under: authentication.ts.
+  app.use('/api', authenticate({ token: options.token, scorerToken: options.scorerToken ?? null, ...(options.authThrottle && { throttle: options.authThrottle }), ...(options.onAuthRefusal && { onRefusal: options.onAuthRefusal }) }));
 
   app.get('/api/status', (_req, res) => {
     res.json({ ok: true, ...(options.status?.() ?? {}) });
@@ -152,7 +145,7 @@ export function createApiApp(options: ApiOptions): express.Express {
       try {
         const body = (req.body ?? {}) as ChangeInput;
         if (typeof body !== 'object' || Array.isArray(body)) throw new DecisionInputError('the body must be a JSON object like {"target":"203.0.113.7"}');
-        const result = await lists!.changes[add](body);
+        const result = await lists!.changes[add](body, callerOf(res));
         res.status(result.replaced ? 200 : 201).json(result);
       } catch (err) {
         next(err);
@@ -161,7 +154,7 @@ export function createApiApp(options: ApiOptions): express.Express {
     app.delete(path, requireLists, async (req, res, next) => {
       try {
         const q = req.query as Record<string, unknown>;
-        const result = await lists!.changes[remove]({ target: one(q.target), reason: one(q.reason), actor: one(q.actor) });
+        const result = await lists!.changes[remove]({ target: one(q.target), reason: one(q.reason), actor: one(q.actor) }, callerOf(res));
         res.json(result);
       } catch (err) {
         next(err);
@@ -170,7 +163,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   };
   app.post('/api/blocks/import', requireLists, requireJson, express.json({ limit: '8mb', strict: true, type: 'application/json' }), async (req, res, next) => {
     try {
-      res.status(201).json(await lists!.changes.importBlocks((req.body ?? {}) as ImportInput));
+      res.status(201).json(await lists!.changes.importBlocks((req.body ?? {}) as ImportInput, callerOf(res)));
     } catch (err) {
       next(err);
     }

@@ -1,2 +1,3 @@
 export { createApiApp, type ApiOptions } from './apiServer.ts';
-export { startApiService, type ApiService } from './main.ts';
+export { startApiService, type ApiService, type ApiServiceOptions } from './main.ts';
+export type { Caller } from './authentication.ts';

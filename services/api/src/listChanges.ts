@@ -12,10 +12,13 @@ import type { AllowEntry, BlockDecision, Severity } from '@ipwatch/core/schemas'
 import type { ListName } from '@ipwatch/core/sharedLists';
 import type { AnalyticsStore, BlockEventAction } from '@ipwatch/store';
 import type { ListsView } from './listsView.ts';
+import type { Caller } from './authentication.ts';
 
 const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
 /** manual, import, or a detection rule's name. */
 const SOURCE = /^[a-z][a-z0-9_.:-]{0,63}$/;
+/** The sources anyone who may change the lists may give; any other names a rule, the scorer's alone. */
+const OPEN_SOURCES: ReadonlySet<string> = new Set(['manual', 'import']);
 
 /** A change that cannot be made as asked (nothing to remove): 404, with what to do. */
 export class NotListedError extends IpwatchError {
@@ -32,7 +35,10 @@ export interface ChangeInput {
   expires?: unknown;
   severity?: unknown;
   source?: unknown;
-  /** Who asks: the CLI sends user@host. */
+  /**
+   * Who the caller says it is (the CLI sends user@host): kept in the audit row's note as
+   * "stated by caller: ...", never as its actor, which is the authenticated caller.
+   */
   actor?: unknown;
 }
 
@@ -60,13 +66,14 @@ export interface ImportResult {
 /** Most targets one import takes; a larger list goes in several. */
 export const MAX_IMPORT = 100_000;
 
+/** Each change is made by `caller`, the authenticated identity: the actor its audit row and list entry record. */
 export interface ListChanges {
-  block(input: ChangeInput): Promise<ChangeResult<BlockDecision>>;
+  block(input: ChangeInput, caller: Caller): Promise<ChangeResult<BlockDecision>>;
   /** Blocks many targets at once, with source "import"; refuses the whole list if any target is invalid, naming them. */
-  importBlocks(input: ImportInput): Promise<ImportResult>;
-  unblock(input: ChangeInput): Promise<ChangeResult<BlockDecision>>;
-  allow(input: ChangeInput): Promise<ChangeResult<AllowEntry>>;
-  unallow(input: ChangeInput): Promise<ChangeResult<AllowEntry>>;
+  importBlocks(input: ImportInput, caller: Caller): Promise<ImportResult>;
+  unblock(input: ChangeInput, caller: Caller): Promise<ChangeResult<BlockDecision>>;
+  allow(input: ChangeInput, caller: Caller): Promise<ChangeResult<AllowEntry>>;
+  unallow(input: ChangeInput, caller: Caller): Promise<ChangeResult<AllowEntry>>;
 }
 
 export interface ListChangesOptions {
@@ -79,9 +86,13 @@ export interface ListChangesOptions {
   confirmTimeoutMs?: number;
 }
 
-/** Why and by whom, as a person gave them: bounded, printable. */
-function describedBy(input: ChangeInput): { reason: string; actor: string } {
-  return { reason: cleanText('reason', input.reason, 500), actor: cleanText('actor', input.actor, 200) || 'api' };
+/**
+ * Why and by whom: the actor is the authenticated caller; a name the caller states is only a
+ * labelled note beside it (bounded, printable), so nobody can sign a change as someone else.
+ */
+function describedBy(input: ChangeInput, caller: Caller): { reason: string; actor: string; note: string } {
+  const stated = cleanText('actor', input.actor, 200);
+  return { reason: cleanText('reason', input.reason, 500), actor: caller.name, note: stated ? `stated by caller: ${stated}` : '' };
 }
 
 /** The expiry of a change made at `at`: +12h, +7d, ISO-8601, never. */
@@ -95,9 +106,9 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
   const now = options.now ?? Date.now;
   const confirmMs = options.confirmTimeoutMs ?? 5000;
 
-  async function audit(action: BlockEventAction, r: { target: string; reason: string; expiresAt: number | null }, actor: string, source: string, severity: string): Promise<boolean> {
+  async function audit(action: BlockEventAction, r: { target: string; reason: string; expiresAt: number | null }, by: { actor: string; note: string }, source: string, severity: string): Promise<boolean> {
     try {
-      await analytics.insertBlockEvents({ ts: now(), action, target: r.target, reason: r.reason, source, severity, expires_at: r.expiresAt, actor });
+      await analytics.insertBlockEvents({ ts: now(), action, target: r.target, reason: r.reason, source, severity, expires_at: r.expiresAt, actor: by.actor, note: by.note });
       return true;
     } catch (err) {
       warn(`api: the ${action} of ${r.target} was made but not recorded in block_events`, err);
@@ -105,10 +116,10 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     }
   }
 
-  function common(input: ChangeInput) {
+  function common(input: ChangeInput, caller: Caller) {
     if (input.target === undefined || input.target === null || input.target === '') throw new DecisionInputError('say which IP or CIDR: target is missing');
     if (typeof input.target !== 'string') throw new DecisionInputError('target must be text, e.g. "203.0.113.7" or "203.0.113.0/24"');
-    return { target: parseBlockTarget(input.target), ...describedBy(input) };
+    return { target: parseBlockTarget(input.target), ...describedBy(input, caller) };
   }
 
   async function put<R extends ListRecord>(list: ListName, record: R, message: ReturnType<typeof blockMessage>): Promise<boolean> {
@@ -119,13 +130,13 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     return replaced;
   }
 
-  async function remove<R extends ListRecord>(list: ListName, input: ChangeInput, verb: string, hint: (target: string) => string): Promise<{ existing: R; actor: string; reason: string }> {
-    const { target, actor, reason } = common(input);
+  async function remove<R extends ListRecord>(list: ListName, input: ChangeInput, caller: Caller, verb: string, hint: (target: string) => string): Promise<{ existing: R; actor: string; note: string; reason: string }> {
+    const { target, actor, note, reason } = common(input, caller);
     const existing = view.get(list, target) as R | undefined;
     if (existing === undefined) throw new NotListedError(`${target} is not ${verb}: ${hint(target)}`);
     await log.produce(LIST_TOPICS[list], [removalMessage(target, actor, reason)]);
     if (!(await view.waitFor(list, target, (r) => r === undefined, confirmMs))) warn(`api: removal of ${target} not seen back within ${confirmMs} ms`);
-    return { existing, actor, reason };
+    return { existing, actor, note, reason };
   }
 
   function severityOf(input: ChangeInput): Severity {
@@ -135,10 +146,10 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
   }
 
   return {
-    async importBlocks(input) {
+    async importBlocks(input, caller) {
       if (!Array.isArray(input.targets) || input.targets.length === 0) throw new DecisionInputError('targets must be a non-empty list of IPs and CIDRs');
       if (input.targets.length > MAX_IMPORT) throw new DecisionInputError(`at most ${MAX_IMPORT} targets per import; split the list`);
-      const { reason, actor } = describedBy(input);
+      const { reason, actor, note } = describedBy(input, caller);
       const severity = severityOf(input);
       const createdAt = now();
       const expiresAt = expiryOf(input, createdAt);
@@ -161,41 +172,44 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       if (!(await view.waitFor('blocks', last.target, (r) => r !== undefined && r.createdAt === createdAt, confirmMs))) warn(`api: an import was written but not seen back within ${confirmMs} ms`);
       let audited = true;
       try {
-        await analytics.insertBlockEvents(decisions.map((d) => ({ ts: createdAt, action: 'block' as const, target: d.target, reason, source: 'import', severity, expires_at: expiresAt, actor })));
+        await analytics.insertBlockEvents(decisions.map((d) => ({ ts: createdAt, action: 'block' as const, target: d.target, reason, source: 'import', severity, expires_at: expiresAt, actor, note })));
       } catch (err) {
         audited = false;
         warn(`api: an import of ${decisions.length} blocks was made but not recorded in block_events`, err);
       }
       return { imported: decisions.length, replaced, audited };
     },
-    async block(input) {
-      const { target, reason, actor } = common(input);
+    async block(input, caller) {
+      const { target, reason, actor, note } = common(input, caller);
       const severity = severityOf(input);
       const source = input.source ?? 'manual';
       if (typeof source !== 'string' || !SOURCE.test(source)) throw new DecisionInputError('source must be manual, import or a rule name (lowercase letters, digits, _ . : -)');
+      if (!OPEN_SOURCES.has(source) && !caller.mayUseRuleSources) {
+        throw new IpwatchError('IPWATCH_RESERVED_SOURCE', `source ${JSON.stringify(source)} names a detection rule, and only the scorer's own token (IPWATCH_SCORER_TOKEN) may block in a rule's name: leave source out (manual) or use import`);
+      }
       const createdAt = now();
       const decision: BlockDecision = { target, reason, source, severity, createdAt, expiresAt: expiryOf(input, createdAt), createdBy: actor };
       const replaced = await put('blocks', decision, blockMessage(decision));
-      return { record: decision, replaced, audited: await audit('block', decision, actor, source, decision.severity) };
+      return { record: decision, replaced, audited: await audit('block', decision, { actor, note }, source, decision.severity) };
     },
-    async unblock(input) {
-      const { existing, actor, reason } = await remove<BlockDecision>('blocks', input, 'blocked', (t) =>
+    async unblock(input, caller) {
+      const { existing, actor, note, reason } = await remove<BlockDecision>('blocks', input, caller, 'blocked', (t) =>
         // An address may be blocked by a range holding it, which only unblocking the range lifts.
         t.includes('/') ? '`ipwatch blocks` shows what is' : `\`ipwatch blocks --covers ${t}\` shows the ranges that block it, if any`,
       );
-      const audited = await audit('unblock', { ...existing, reason: reason || existing.reason }, actor, existing.source, existing.severity);
+      const audited = await audit('unblock', { ...existing, reason: reason || existing.reason }, { actor, note }, existing.source, existing.severity);
       return { record: existing, replaced: false, audited };
     },
-    async allow(input) {
-      const { target, reason, actor } = common(input);
+    async allow(input, caller) {
+      const { target, reason, actor, note } = common(input, caller);
       const createdAt = now();
       const entry: AllowEntry = { target, reason, createdAt, expiresAt: expiryOf(input, createdAt), createdBy: actor };
       const replaced = await put('allow', entry, allowMessage(entry));
-      return { record: entry, replaced, audited: await audit('allow', entry, actor, 'manual', '') };
+      return { record: entry, replaced, audited: await audit('allow', entry, { actor, note }, 'manual', '') };
     },
-    async unallow(input) {
-      const { existing, actor, reason } = await remove<AllowEntry>('allow', input, 'on the allowlist', () => '`ipwatch allow --list` shows what is');
-      const audited = await audit('unallow', { ...existing, reason: reason || existing.reason }, actor, 'manual', '');
+    async unallow(input, caller) {
+      const { existing, actor, note, reason } = await remove<AllowEntry>('allow', input, caller, 'on the allowlist', () => '`ipwatch allow --list` shows what is');
+      const audited = await audit('unallow', { ...existing, reason: reason || existing.reason }, { actor, note }, 'manual', '');
       return { record: existing, replaced: false, audited };
     },
   };

@@ -1,10 +1,12 @@
 /** The api service as a process of its own, or as part of the embedded `ipwatch dev`. */
 import type { AddressInfo } from 'node:net';
 import type { ServiceContext, RunningService } from '@ipwatch/core/service';
+import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import { PortInUseError } from '@ipwatch/core/observability/server';
 import { IpwatchError } from '@ipwatch/core/errors';
 import type { AnalyticsStore } from '@ipwatch/store';
 import { createApiApp } from './apiServer.ts';
+import { AUTH_REFUSALS } from './authentication.ts';
 import { openListsView } from './listsView.ts';
 import { createListChanges } from './listChanges.ts';
 
@@ -15,8 +17,16 @@ export interface ApiService extends RunningService {
   readonly url: string;
 }
 
-export async function startApiService(ctx: ServiceContext, analytics: AnalyticsStore, extraStatus?: () => Record<string, unknown>): Promise<ApiService> {
-  const { host, port, token } = ctx.config.api;
+export interface ApiServiceOptions {
+  /** Extra facts for GET /api/status. */
+  extraStatus?: () => Record<string, unknown>;
+  /** Where the api's own metrics go: the registry its /metrics serves (default ctx.metrics('api')). */
+  metrics?: IpwatchMetrics;
+}
+
+export async function startApiService(ctx: ServiceContext, analytics: AnalyticsStore, options: ApiServiceOptions = {}): Promise<ApiService> {
+  const { host, port, token, scorerToken } = ctx.config.api;
+  const { extraStatus, metrics = ctx.metrics('api') } = options;
   if (!token && !LOOPBACK.has(host)) {
     throw new IpwatchError('IPWATCH_CONFIG_INVALID', `the api would listen on ${host} without a token: set IPWATCH_API_TOKEN (the CLI sends it too), or listen on 127.0.0.1`);
   }
@@ -25,9 +35,18 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
   const view = await openListsView(ctx.log, ctx.warn);
   await view.ready;
   const changes = createListChanges({ log: ctx.log, view, analytics, warn: ctx.warn });
+  const authRefusals = metrics.counter({
+    name: 'ipwatch_api_auth_refusals_total',
+    help: 'Requests the api refused before any route: a wrong or missing token, or a client throttled after too many wrong ones. Unit: requests.',
+    labelNames: ['reason'],
+  });
+  // Every reason from the start, so a rate() over it has a first sample.
+  for (const reason of AUTH_REFUSALS) authRefusals.inc({ reason }, 0);
   const app = createApiApp({
     analytics,
     token,
+    scorerToken,
+    onAuthRefusal: (reason) => authRefusals.inc({ reason }),
     lists: { view, changes },
     status: () => ({ mode: { eventLog: ctx.log.kind, analytics: analytics.engine }, ...(extraStatus?.() ?? {}) }),
   });

@@ -15,6 +15,10 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
+/** Tokens as `openssl rand -hex 32` makes them: the api and the CLI refuse weaker ones. */
+const RIGHT = '5f0c3a9e7b2d4f6180e9c7a5b3d1f2e4a6c8b0d2e4f6a8c0b2d4e6f8a0c2e4f6';
+const WRONG = '9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e';
+
 const configFor = (port: number, token?: string) => loadConfig({ IPWATCH_API_PORT: String(port), ...(token && { IPWATCH_API_TOKEN: token }) });
 
 /** Rejects with an ApiError of `code`, the api's message, and the registry's exit code. */
@@ -29,16 +33,33 @@ async function assertApiError(call: Promise<unknown>, code: string, message: Reg
 }
 
 test("the api's code comes back as the error's code, so the CLI exits as the registry says", async () => {
-  const server = createApiApp({ analytics: await testAnalytics(), token: 'the-right-token' }).listen(0, '127.0.0.1');
+  const server = createApiApp({ analytics: await testAnalytics(), token: RIGHT }).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   try {
-    await assertApiError(apiGet(configFor(port, 'a-wrong-token'), '/api/requests'), 'IPWATCH_BAD_TOKEN', /missing or wrong API token/, 2);
-    await assertApiError(apiGet(configFor(port, 'the-right-token'), '/api/requests', { status: 'teapot' }), 'IPWATCH_BAD_FILTER', /use 404, 4xx/, 2);
-    await assertApiError(apiGet(configFor(port, 'the-right-token'), '/api/blocks'), 'IPWATCH_LISTS_UNAVAILABLE', /without the event log/, 1);
+    await assertApiError(apiGet(configFor(port, WRONG), '/api/requests'), 'IPWATCH_BAD_TOKEN', /missing or wrong API token/, 2);
+    await assertApiError(apiGet(configFor(port, RIGHT), '/api/requests', { status: 'teapot' }), 'IPWATCH_BAD_FILTER', /use 404, 4xx/, 2);
+    await assertApiError(apiGet(configFor(port, RIGHT), '/api/blocks'), 'IPWATCH_LISTS_UNAVAILABLE', /without the event log/, 1);
   } finally {
     server.close();
   }
+});
+
+test('the CLI sends the token it is given, as set (name:secret too), as a Bearer credential', async () => {
+  const seen: Array<string | undefined> = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  const port = await listen(server);
+  try {
+    await apiGet(configFor(port, RIGHT), '/api/status');
+    await apiGet(configFor(port, `ops:${RIGHT}`), '/api/status');
+    await apiGet(configFor(port), '/api/status');
+  } finally {
+    server.close();
+  }
+  assert.deepEqual(seen, [`Bearer ${RIGHT}`, `Bearer ops:${RIGHT}`, undefined]);
 });
 
 test('an answer without a known code (another program on the port) is IPWATCH_API_REFUSED, its text made printable', async () => {

@@ -14,7 +14,8 @@ export interface IpwatchConfig {
   kafka: { brokers: string[]; clientId: string; topicPartitions: number } | null;
   clickhouse: { url: string; username: string; password: string; database: string } | null;
   redis: { url: string } | null;
-  api: { host: string; port: number; token: string | null };
+  /** token: IPWATCH_API_TOKEN as given (what the CLI sends); scorerToken: IPWATCH_SCORER_TOKEN. Both checked by parseApiToken. */
+  api: { host: string; port: number; token: string | null; scorerToken: string | null };
   /** Port of each service's /metrics and /healthz endpoint (0: pick a free one). */
   metricsPort: number;
   sink: { batchSize: number; flushMs: number };
@@ -43,7 +44,8 @@ export const CONFIG_VARIABLES: Record<string, string> = {
   IPWATCH_REDIS_URL: 'redis://host:6379; unset = in-process state',
   IPWATCH_API_HOST: 'api listen address (default 127.0.0.1)',
   IPWATCH_API_PORT: 'api port (default 7070)',
-  IPWATCH_API_TOKEN: 'bearer token the api requires and the CLI sends (default: none, loopback only)',
+  IPWATCH_API_TOKEN: 'bearer token the api requires and the CLI sends: a secret of 32+ characters (openssl rand -hex 32), or name:secret to name who uses it in the audit trail (default name admin; default: none, loopback only)',
+  IPWATCH_SCORER_TOKEN: 'the scorer\'s own token (same form, default name scorer): the only caller that may block with a rule\'s name as source (default: none)',
   IPWATCH_METRICS_PORT: 'port of a service\'s /metrics and /healthz (default 9464; 0 = any free port)',
   IPWATCH_SINK_BATCH_SIZE: 'rows per ClickHouse insert at most (default 20000)',
   IPWATCH_SINK_FLUSH_MS: 'longest a row waits before its batch is inserted (default 1000)',
@@ -96,6 +98,17 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) problems.push(`IPWATCH_CLICKHOUSE_DATABASE=${JSON.stringify(database)} must be a plain identifier (letters, digits, _)`);
   const logLevel = str('IPWATCH_LOG_LEVEL', 'info');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) problems.push(`IPWATCH_LOG_LEVEL=${JSON.stringify(logLevel)} must be debug, info, warn or error`);
+  const tokens: ApiToken[] = [];
+  const checkedToken = (name: string, defaultName: string): string | null => {
+    const raw = env[name]?.trim() || null;
+    if (raw === null) return null;
+    try {
+      tokens.push(parseApiToken(name, raw, defaultName));
+    } catch (err) {
+      problems.push(...(err as ConfigError).problems);
+    }
+    return raw;
+  };
   const providers = str('IPWATCH_GEO_ONLINE_PROVIDERS', '').split(',').map((p) => p.trim()).filter(Boolean);
 
   const config: IpwatchConfig = {
@@ -110,7 +123,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     api: {
       host: str('IPWATCH_API_HOST', '127.0.0.1'),
       port: int('IPWATCH_API_PORT', 7070, 0, 65535),
-      token: env.IPWATCH_API_TOKEN?.trim() || null,
+      token: checkedToken('IPWATCH_API_TOKEN', 'admin'),
+      scorerToken: checkedToken('IPWATCH_SCORER_TOKEN', 'scorer'),
     },
     metricsPort: int('IPWATCH_METRICS_PORT', 9464, 0, 65535),
     sink: { batchSize: int('IPWATCH_SINK_BATCH_SIZE', 20000, 1, 1_000_000), flushMs: int('IPWATCH_SINK_FLUSH_MS', 1000, 10, 600_000) },
@@ -122,8 +136,47 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     retentionDays: int('IPWATCH_RETENTION_DAYS', 90, 1, 36500),
     logLevel: logLevel as IpwatchConfig['logLevel'],
   };
+  const [a, b] = tokens;
+  if (a && b) {
+    if (a.secret === b.secret) problems.push('IPWATCH_SCORER_TOKEN must differ from IPWATCH_API_TOKEN: the scorer\'s token is what lets a block name a rule as its source');
+    else if (a.name === b.name) problems.push(`IPWATCH_API_TOKEN and IPWATCH_SCORER_TOKEN are both named ${JSON.stringify(a.name)}: give them different names, so the audit trail tells them apart`);
+  }
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+/** A named api credential: `name` is who the audit trail records, `secret` what the bearer proves. */
+export interface ApiToken {
+  name: string;
+  secret: string;
+}
+
+/** Shortest secret accepted: 32 characters, as `openssl rand -hex 16` gives at the least. */
+export const MIN_TOKEN_LENGTH = 32;
+const TOKEN_NAME = /^([a-z][a-z0-9_.@-]{0,63}):(.*)$/;
+const HOW_TO_MAKE_A_TOKEN = 'make one with `openssl rand -hex 32` or `node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'hex\'))"`';
+
+/**
+ * Reads a token variable: `secret`, or `name:secret` to say who uses it (the name the audit
+ * trail records; `defaultName` otherwise). Throws ConfigError naming the variable, never
+ * echoing the secret, when the secret is short, has spaces or control characters, or
+ * repeats a few characters.
+ *
+ * @example
+ * parseApiToken('IPWATCH_API_TOKEN', 'ci:' + 'f'.repeat(8) + '0123456789abcdef0123456789abcdef', 'admin'); // { name: 'ci', secret: ... }
+ */
+export function parseApiToken(variable: string, raw: string, defaultName: string): ApiToken {
+  const named = TOKEN_NAME.exec(raw);
+  const token = named ? { name: named[1] as string, secret: named[2] as string } : { name: defaultName, secret: raw };
+  const weak =
+    token.secret.length < MIN_TOKEN_LENGTH ? `its secret has ${token.secret.length} character${token.secret.length === 1 ? '' : 's'}; at least ${MIN_TOKEN_LENGTH} are needed`
+    : !/^[\x21-\x7e]+$/.test(token.secret) ? 'its secret has spaces, control or non-ASCII characters, which an Authorization header cannot carry intact'
+    : new Set(token.secret).size < 8 ? 'its secret repeats a few characters (fewer than 8 distinct), so it is easy to guess'
+    : null;
+  if (weak) throw new ConfigError([`${variable} is too weak: ${weak}; ${HOW_TO_MAKE_A_TOKEN} (write name:secret to name who uses it)`]);
+  // The audit trail records unauthenticated loopback requests as "local".
+  if (token.name === 'local') throw new ConfigError([`${variable} is named "local", the name the audit trail gives unauthenticated loopback requests: write another name before the colon`]);
+  return token;
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {

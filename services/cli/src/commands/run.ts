@@ -55,6 +55,6 @@ async function startService(name: RunnableService, ctx: ServiceContext, config: 
   }
   const analytics = await openAnalytics(config);
   stops.add('the store', () => analytics.close());
-  const service = name === 'sink' ? await startSinkService(ctx, analytics, metrics) : await startApiService(ctx, analytics);
+  const service = name === 'sink' ? await startSinkService(ctx, analytics, metrics) : await startApiService(ctx, analytics, { metrics });
   stops.add(name, () => service.stop());
 }

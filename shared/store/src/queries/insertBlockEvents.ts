@@ -11,7 +11,10 @@ export interface BlockEventRow {
   source: string;
   severity: string;
   expires_at: number | null;
+  /** The authenticated caller (a token's name, or local). */
   actor: string;
+  /** Beside the actor, what the caller said of itself ("stated by caller: ..."); '' when nothing. Rows before migration 0005 read ''. */
+  note?: string;
 }
 
 /** Records one change, or many in one insert. Values go as typed JSON rows, never into the SQL text. */

@@ -12,7 +12,7 @@ export async function listBlockEvents(conn: Pick<StoreConnection, 'client'>, opt
   const limit = Math.min(Math.max(Math.trunc(options.limit ?? 100), 1), 10_000);
   const rs = await conn.client.query({
     query: `SELECT toUnixTimestamp64Milli(ts) AS ts, action, target, reason, source, severity,
-                   if(isNull(expires_at), NULL, toUnixTimestamp64Milli(assumeNotNull(expires_at))) AS expires_at, actor
+                   if(isNull(expires_at), NULL, toUnixTimestamp64Milli(assumeNotNull(expires_at))) AS expires_at, actor, note
             FROM block_events
             ${options.target === undefined ? '' : 'WHERE target = {target:String}'}
             ORDER BY ts DESC LIMIT {limit:UInt32}`,
