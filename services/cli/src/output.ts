@@ -17,8 +17,22 @@ export const info = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
-/** Removes control characters (terminal escapes included) from text that came from a request. */
+/**
+ * Characters a terminal does not show as themselves: controls (terminal escapes), format
+ * characters (bidi marks and overrides, zero-width joiners, the BOM, tags), line and
+ * paragraph separators, lone surrogates and every other default-ignorable code point
+ * (U+034F, variation selectors, Hangul fillers). By property, not by list, so new ones are in.
+ */
+const UNSHOWN = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Default_Ignorable_Code_Point}]/gu;
+
+/**
+ * Text that came from a request, as the table views show it: each character a terminal would
+ * hide, reorder or act on becomes U+FFFD (one column, so tables stay aligned). `--json` and
+ * the store keep the text exactly.
+ *
+ * @example
+ * printable('/admin\u202Egpj.exe'); // '/admin\uFFFDgpj.exe'
+ */
 export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '\uFFFD');
+  return text.replace(UNSHOWN, '\uFFFD');
 }
