@@ -230,3 +230,92 @@ test("the authenticated class counts per user (from the app's user hook), whatev
     await log.close();
   }
 });
+
+/** An Express login page behind ipwatch with limits mounted after both body parsers (form and JSON), as the README shows. */
+async function loginApp(login: { allowlisted?: 'per-username' | 'exempt' } = {}) {
+  const log = createMemoryEventLog();
+  const blockMirror = await loadedMirror([], ['10.1.0.0/16']);
+  const rateLimiter = createRateLimiter({ rules: { anonymous: false, authenticated: false, login: { rate: '3/5m', ...login } } });
+  const tracker = ipwatch({ log, trustedProxies: ['127.0.0.1'], blockMirror, rateLimiter, rateLimitAt: 'mounted' });
+  const app = express();
+  app.use(tracker);
+  app.use(express.urlencoded({ extended: false, limit: '1kb' }));
+  app.use(express.json({ limit: '1kb' }));
+  app.use(tracker.limit());
+  app.post('/login', (_req, res) => void res.status(401).json({ error: 'wrong password' }));
+  app.use((_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(400).json({ error: 'bad request' }));
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/login`;
+  const post = async (ip: string, body: string, type = 'application/x-www-form-urlencoded') => {
+    const res = await fetch(url, { method: 'POST', headers: { 'x-forwarded-for': ip, 'content-type': type }, body });
+    await res.arrayBuffer();
+    return res;
+  };
+  return {
+    post,
+    tracker,
+    async close() {
+      server.closeAllConnections();
+      server.close();
+      await tracker.close();
+      await blockMirror.close();
+      await rateLimiter.close();
+      await log.close();
+    },
+  };
+}
+
+test('an allowlisted password guesser is still refused per username (rules.login.allowlisted, default per-username); exempt lets it through', async () => {
+  const t = await loginApp();
+  try {
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await t.post('10.1.0.7', 'username=alice&password=guess')).status);
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
+    assert.equal(t.tracker.stats().allowlisted, 5);
+    // the per-IP login limit still skips the allowlist: other usernames from the same address get their tries
+    assert.equal((await t.post('10.1.0.7', 'username=bob&password=guess')).status, 401);
+    assert.equal((await t.post('198.51.100.9', 'username=alice&password=guess')).status, 429, 'and alice is locked for everyone');
+  } finally {
+    await t.close();
+  }
+  const exempt = await loginApp({ allowlisted: 'exempt' });
+  try {
+    for (let i = 0; i < 5; i++) assert.equal((await exempt.post('10.1.0.7', 'username=alice&password=guess')).status, 401);
+  } finally {
+    await exempt.close();
+  }
+});
+
+test('a username sent as a list (username=a&username=a) or an object is counted, not dropped', async () => {
+  const t = await loginApp();
+  try {
+    const statuses = [];
+    // each from a new address, so only the per-username limit can refuse
+    for (let i = 0; i < 4; i++) statuses.push((await t.post(`198.51.100.${i + 1}`, 'username=alice&username=alice&password=guess')).status);
+    assert.equal((await t.post('198.51.100.20', 'username=ALICE&password=guess')).status, 429, 'the list counted under alice');
+    assert.deepEqual(statuses, [401, 401, 401, 429]);
+    const objects = [];
+    for (let i = 0; i < 4; i++) objects.push((await t.post(`198.51.100.${30 + i}`, JSON.stringify({ username: { $ne: `x${i}` }, password: 'guess' }), 'application/json')).status);
+    assert.deepEqual(objects, [401, 401, 401, 429], 'every malformed username shares one key');
+  } finally {
+    await t.close();
+  }
+});
+
+test('with limits mounted, a login the body parser refuses (400) still counts per IP: the per-IP login limit is counted on arrival', async () => {
+  const t = await loginApp();
+  try {
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await t.post('198.51.100.50', '{"username": "alice", broken', 'application/json')).status);
+    statuses.push((await t.post('198.51.100.50', 'x'.repeat(4096))).status); // over the parser's size limit
+    statuses.push((await t.post('198.51.100.50', 'username=bob&password=guess')).status);
+    assert.deepEqual(statuses, [400, 400, 400, 429, 429]);
+    const ok = await t.post('198.51.100.51', 'username=carol&password=guess');
+    assert.equal(ok.status, 401);
+    assert.equal(ok.headers.get('ratelimit-policy'), '"login";q=3;w=300, "login-user";q=3;w=300', 'both stages list their policies');
+    assert.equal(ok.headers.get('ratelimit'), '"login";r=2;t=300, "login-user";r=2;t=300');
+  } finally {
+    await t.close();
+  }
+});

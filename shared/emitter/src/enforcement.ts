@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ObservedRequest, RequestUser } from './requestEvent.ts';
 import type { BlockMirror } from './blockMirror/blockMirror.ts';
-import type { RateLimiter, RateLimitLimited } from './rateLimit/rateLimiter.ts';
+import type { RateLimiter, RateLimitLimited, RateLimitStage } from './rateLimit/rateLimiter.ts';
 import type { RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
 import { sanitizePath } from './sanitize.ts';
 import { EmitterOptionError } from './errors.ts';
@@ -31,7 +31,8 @@ export interface EnforcerOptions<Req extends IncomingMessage> {
   /**
    * When rate limits are checked: 'entry' (default), by the ipwatch middleware itself, so every
    * route is covered; 'mounted', by `tracker.limit()` where you mount it, after your auth and
-   * body parser, so the authenticated class and the login limit per username see the user.
+   * body parser, so the authenticated class and the login limit per username see the user
+   * (the per-IP login limit is then still counted on arrival: a login the body parser refuses counts).
    */
   limitAt?: 'entry' | 'mounted';
   blocked?: BlockedResponseOptions;
@@ -75,7 +76,7 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
   if (typeof text !== 'string') throw new EmitterOptionError(`blocked.text must be a string, the body blocked clients read, not ${JSON.stringify(text) ?? String(text)}`);
   const json = JSON.stringify(options.blocked?.json ?? { error: 'forbidden' });
   const stats: EnforcerStats = { blocked: 0, allowlisted: 0, rateLimited: 0, enforcementErrors: 0 };
-  // Requests the allowlist let through at entry: tracker.limit() must not count them later.
+  // Requests the allowlist let through at entry: tracker.limit() counts them only under the limits that apply to allowlisted clients.
   const allowlisted = new WeakSet<IncomingMessage>();
 
   function answerBlocked(req: Req, res: ServerResponse): void {
@@ -88,11 +89,11 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  function checkLimit(req: Req, res: ServerResponse, ip: string, observed: ObservedRequest | undefined, next: (err?: unknown) => void, takeOver: (() => void) | undefined): void {
+  function checkLimit(req: Req, res: ServerResponse, ip: string, observed: ObservedRequest | undefined, next: (err?: unknown) => void, takeOver: (() => void) | undefined, stage: RateLimitStage, listed: boolean): void {
     const l = limiter as RateLimiter;
     const u = user?.(req) ?? null;
     let settled = false;
-    l.check(req, { ip, userId: u?.id ?? null, authenticated: u?.authenticated ?? false })
+    l.check(req, { ip, userId: u?.id ?? null, authenticated: u?.authenticated ?? false, allowlisted: listed }, stage)
       .then((decision) => {
         if (decision.limited) {
           stats.rateLimited++;
@@ -133,14 +134,16 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
       // the app's own handlers is never caught here and the handlers never run twice.
       let verdict: 'next' | 'blocked' | 'limit' = 'next';
       let ip: string | null = null;
+      let listed: 'blocked' | 'allowed' | null = null;
       try {
         ip = clientIp(observed);
-        const listed = ip === null ? null : (mirror?.check(ip) ?? null);
+        listed = ip === null ? null : (mirror?.check(ip) ?? null);
         if (listed === 'blocked') verdict = 'blocked';
         else if (listed === 'allowed') {
           stats.allowlisted++;
           if (limitAt === 'mounted') allowlisted.add(req);
-        } else if (ip !== null && limiter && limitAt === 'entry') verdict = 'limit';
+          else if (limiter?.countsAllowlisted) verdict = 'limit';
+        } else if (ip !== null && limiter && (limitAt === 'entry' || limiter.countsOnArrival(req))) verdict = 'limit';
       } catch {
         stats.enforcementErrors++;
       }
@@ -149,18 +152,20 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
         observed?.markBlocked();
         takeOver?.();
         answerBlocked(req, res);
-      } else if (verdict === 'limit') checkLimit(req, res, ip as string, observed, next, takeOver);
+      } else if (verdict === 'limit') checkLimit(req, res, ip as string, observed, next, takeOver, limitAt === 'entry' ? 'whole' : 'arrival', listed === 'allowed');
       else next();
     },
     limit(req, res, observed, next, takeOver) {
       let ip: string | null = null;
+      let listed = false;
       try {
-        ip = limiter && !allowlisted.has(req) ? clientIp(observed) : null;
+        listed = allowlisted.has(req);
+        ip = limiter && (!listed || limiter.countsAllowlisted) ? clientIp(observed) : null;
       } catch {
         stats.enforcementErrors++;
       }
       if (ip === null) next();
-      else checkLimit(req, res, ip, observed, next, takeOver);
+      else checkLimit(req, res, ip, observed, next, takeOver, 'mounted', listed);
     },
     blocks(ip) {
       try {

@@ -18,6 +18,7 @@ export {
   type RouteRuleOptions,
   type RouteKeyedBy,
   type RateLimitWho,
+  type RateLimitStage,
   type RateLimitDecision,
   type RateLimitAllowed,
   type RateLimitLimited,

@@ -318,3 +318,28 @@ test('a flood of requests from 100,000+ new IPv6 /64s leaves a locked account lo
   assert.match(text, new RegExp(`^ipwatch_ratelimit_store_evictions_total\\{[^}]*\\} ${m.evictions}$`, 'm'));
   await limiter.close();
 });
+
+test('where a login counts: stage arrival the per-IP limit, mounted the rest, whole both; an allowlisted client per username only', async () => {
+  const { limiter, calls } = setup({ rules: { anonymous: '5/m', login: { username: (r) => (r as { body?: { u?: string[] } }).body?.u } } });
+  const login = req('POST', '/login', { u: ['Alice', 'alice', 'bob', 'carol', 'dave'] });
+  assert.equal(limiter.countsOnArrival(login), true);
+  assert.equal(limiter.countsOnArrival(req('GET', '/login')), false);
+  assert.equal(limiter.countsAllowlisted, true);
+  await limiter.check(login, anon('192.0.2.1'), 'arrival');
+  await limiter.check(login, anon('192.0.2.1'), 'mounted');
+  await limiter.check(login, { ...anon('192.0.2.1'), allowlisted: true }, 'mounted');
+  await limiter.check(req('GET', '/'), { ...anon('192.0.2.1'), allowlisted: true });
+  const users = ['ipwatch:rl:login:login-user:alice', 'ipwatch:rl:login:login-user:bob', 'ipwatch:rl:login:login-user:carol', 'ipwatch:rl:login:login-user:(malformed username)'];
+  assert.deepEqual(calls, [['ipwatch:rl:login:192.0.2.1'], ['ipwatch:rl:anonymous:192.0.2.1', ...users], users], 'a list past 4 names also counts as malformed; nothing else for the allowlisted');
+  assert.equal(limiter.stats().usernameHookErrors, 0);
+  const exempt = createRateLimiter({ rules: { login: { allowlisted: 'exempt' } } });
+  assert.equal(exempt.countsAllowlisted, false);
+  assert.throws(() => createRateLimiter({ rules: { login: { allowlisted: 'yes' as 'exempt' } } }), /^EmitterOptionError: rules.login.allowlisted must be 'per-username' \(allowlisted clients are counted per username, the default\) or 'exempt' \(allowlisted clients skip the login limit\), not "yes"$/);
+});
+
+test('a username hook that returns neither a string nor a list: counted under the malformed key, and as a hook error', async () => {
+  const { limiter, calls } = setup({ rules: { anonymous: false, login: { username: () => 42 as unknown as string } } });
+  await limiter.check(req('POST', '/login'), anon('192.0.2.1'));
+  assert.deepEqual(calls, [['ipwatch:rl:login:192.0.2.1', 'ipwatch:rl:login:login-user:(malformed username)']]);
+  assert.equal(limiter.stats().usernameHookErrors, 1);
+});

@@ -36,6 +36,7 @@ export type {
   RateLimitHeaders,
   RateLimitLimited,
   RateLimitRulesOptions,
+  RateLimitStage,
   RateLimitWho,
   RouteKeyedBy,
   RouteRuleOptions,
@@ -126,5 +127,14 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
     await owned?.close?.();
   }
 
-  return { readsRequestBody: compiled.usernameOf !== null, check: requests.check, respond: requests.respond, stats, health, close };
+  return {
+    readsRequestBody: compiled.usernameOf !== null,
+    countsAllowlisted: compiled.countsAllowlisted,
+    countsOnArrival: requests.countsOnArrival,
+    check: requests.check,
+    respond: requests.respond,
+    stats,
+    health,
+    close,
+  };
 }

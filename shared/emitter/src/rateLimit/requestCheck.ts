@@ -12,9 +12,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ipLimitKey, keyPart } from './limitKey.ts';
 import type { RateLimitEventAggregator } from './rateLimitEvents.ts';
-import { Counted, normalisePath, pathMatches, type CompiledRules } from './rules.ts';
+import { Counted, normalisePath, pathMatches, usernameFromBody as defaultUsernameOf, type CompiledRules } from './rules.ts';
 import type { HitResult, RateLimitStore } from './store.ts';
-import type { RateLimitAllowed, RateLimitDecision, RateLimitedEvent, RateLimitHeaders, RateLimitLimited, RateLimiterStats, RateLimitWho } from './types.ts';
+import type { RateLimitAllowed, RateLimitDecision, RateLimitedEvent, RateLimitHeaders, RateLimitLimited, RateLimiterStats, RateLimitStage, RateLimitWho } from './types.ts';
 
 export interface RequestCheckSettings {
   rules: CompiledRules;
@@ -28,13 +28,20 @@ export interface RequestCheckSettings {
 }
 
 export interface RequestCheck {
-  check(req: IncomingMessage, who: RateLimitWho): Promise<RateLimitDecision>;
+  check(req: IncomingMessage, who: RateLimitWho, stage?: RateLimitStage): Promise<RateLimitDecision>;
+  countsOnArrival(req: IncomingMessage): boolean;
   respond(res: ServerResponse, decision: RateLimitDecision): boolean;
   /** What the checks counted so far. */
-  counters(): Omit<RateLimiterStats, 'store' | 'events'>;
+  counters(): Omit<RateLimiterStats, 'store' | 'memoryStore' | 'events'>;
 }
 
 const EMPTY_HEADERS: RateLimitHeaders = Object.freeze([]);
+/** Names a login is counted under at most: a repeated field is a list, and an app may read its first or its last. */
+const MAX_USERNAMES = 4;
+/** One key for every username that is not a string or a short list of strings (the space keeps any real username's key apart: see keyPart). */
+export const MALFORMED_USERNAME_KEY = 'login-user:(malformed username)';
+/** The headers an earlier stage's decision set are added to, not replaced. */
+const LISTED_HEADERS = new Set(['RateLimit-Policy', 'RateLimit']);
 
 export function createRequestCheck(settings: RequestCheckSettings): RequestCheck {
   // Locals, not property reads: this runs on every request.
@@ -50,22 +57,43 @@ export function createRequestCheck(settings: RequestCheckSettings): RequestCheck
   let checkErrors = 0;
   const NOT_LIMITED: RateLimitAllowed = Object.freeze({ limited: false, headers: EMPTY_HEADERS });
   const NOTHING_TO_COUNT = Promise.resolve<RateLimitDecision>(NOT_LIMITED);
+  const loginRule = pathRules.find((r) => r.kind === 'login') ?? null;
 
-  function loginUsername(req: IncomingMessage): string | null {
+  function usernameKey(u: string): string | null {
+    // One person, one key: compatibility forms folded (NFKC, as Django does), invisible characters dropped, case ignored.
+    const part = keyPart(u.slice(0, 1024).normalize('NFKC').replace(/\p{Default_Ignorable_Code_Point}/gu, '').trim().toLowerCase());
+    return part === null ? null : `login-user:${part}`;
+  }
+
+  /** The login's username keys: one for a string, one per name of a short list, the shared malformed key for anything else; [] when there is none. */
+  function loginUsernames(req: IncomingMessage): string[] {
+    let u: unknown;
     try {
-      const u = usernameOf!(req);
-      if (u === undefined || u === null) return null;
-      if (typeof u !== 'string') {
-        usernameHookErrors++;
-        return null;
-      }
-      // One person, one key: compatibility forms folded (NFKC, as Django does), invisible characters dropped, case ignored.
-      const part = keyPart(u.slice(0, 1024).normalize('NFKC').replace(/\p{Default_Ignorable_Code_Point}/gu, '').trim().toLowerCase());
-      return part === null ? null : `login-user:${part}`;
+      u = usernameOf!(req);
     } catch {
       usernameHookErrors++;
-      return null;
+      return [];
     }
+    if (u === undefined || u === null) return [];
+    if (typeof u === 'string') {
+      const key = usernameKey(u);
+      return key === null ? [] : [key];
+    }
+    // A repeated field (username=a&username=a) is a list: dropping it would skip the per-username limit.
+    const keys: string[] = [];
+    let malformed = !Array.isArray(u) || u.length > MAX_USERNAMES;
+    if (Array.isArray(u)) {
+      for (let i = 0; i < u.length && i < MAX_USERNAMES; i++) {
+        const item: unknown = u[i];
+        const key = typeof item === 'string' ? usernameKey(item) : null;
+        if (typeof item !== 'string') malformed = true;
+        else if (key !== null && !keys.includes(key)) keys.push(key);
+      }
+    } else if (usernameOf !== defaultUsernameOf) {
+      usernameHookErrors++; // the app's hook returned something it should not have
+    }
+    if (malformed) keys.push(MALFORMED_USERNAME_KEY);
+    return keys;
   }
 
   function headersOf(hit: HitResult, counted: Counted[]): Array<[string, string]> {
@@ -137,10 +165,10 @@ export function createRequestCheck(settings: RequestCheckSettings): RequestCheck
     return decision;
   }
 
-  function check(req: IncomingMessage, who: RateLimitWho): Promise<RateLimitDecision> {
+  function check(req: IncomingMessage, who: RateLimitWho, stage: RateLimitStage = 'whole'): Promise<RateLimitDecision> {
     checks++;
     try {
-      return count(req, who);
+      return count(req, who, stage);
     } catch {
       // A bug or a malformed `who` (not a store outage: that is the fallback's): counted, and the request served.
       checkErrors++;
@@ -149,22 +177,34 @@ export function createRequestCheck(settings: RequestCheckSettings): RequestCheck
     }
   }
 
-  function count(req: IncomingMessage, who: RateLimitWho): Promise<RateLimitDecision> {
+  function countsOnArrival(req: IncomingMessage): boolean {
+    if (loginRule === null) return false;
+    const method = req.method ?? 'GET';
+    if (loginRule.methods !== null && !loginRule.methods.has(method)) return false;
+    const url = (req as { originalUrl?: unknown }).originalUrl ?? req.url;
+    return pathMatches(loginRule.paths, normalisePath(typeof url === 'string' ? url : '/'));
+  }
+
+  function count(req: IncomingMessage, who: RateLimitWho, stage: RateLimitStage): Promise<RateLimitDecision> {
     const ipKey = ipLimitKey(who.ip, ipv6Prefix);
     const userKey = who.userId !== null && who.userId !== '' ? `user:${keyPart(who.userId)}` : null;
+    // The allowlist skips every limit but those that protect an account whoever asks (the per-username login limit).
+    const allowlisted = who.allowlisted === true;
     const counted: Counted[] = [];
-    const cls = who.authenticated ? authenticatedPolicy : anonymousPolicy;
+    const cls = allowlisted || stage === 'arrival' ? null : who.authenticated ? authenticatedPolicy : anonymousPolicy;
     if (cls !== null) counted.push(new Counted(cls, who.authenticated && userKey !== null ? userKey : ipKey));
     const method = req.method ?? 'GET';
     if (pathRuleAnyMethod || pathRuleMethods.has(method)) {
       const url = (req as { originalUrl?: unknown }).originalUrl ?? req.url;
       const path = normalisePath(typeof url === 'string' ? url : '/');
       for (const r of pathRules) {
+        if ((allowlisted && !r.countsAllowlisted) || (stage === 'arrival' && r.kind !== 'login')) continue;
         if ((r.methods !== null && !r.methods.has(method)) || !pathMatches(r.paths, path)) continue;
         if (r.kind === 'login') {
-          counted.push(new Counted(r.ipPolicy, ipKey));
-          const username = loginUsername(req);
-          if (username !== null) counted.push(new Counted(r.userPolicy!, username));
+          // Per IP on arrival (limits mounted): a login the body parser then refuses has still counted.
+          if (!allowlisted && stage !== 'mounted') counted.push(new Counted(r.ipPolicy, ipKey));
+          if (stage === 'arrival') continue;
+          for (const username of loginUsernames(req)) counted.push(new Counted(r.userPolicy!, username));
         } else if (r.by === 'ip') {
           counted.push(new Counted(r.ipPolicy, ipKey));
         } else if (r.by === 'user') {
@@ -185,7 +225,12 @@ export function createRequestCheck(settings: RequestCheckSettings): RequestCheck
   function respond(res: ServerResponse, decision: RateLimitDecision): boolean {
     if (res.headersSent) return decision.limited;
     const headers = decision.headers;
-    for (let i = 0; i < headers.length; i++) res.setHeader(headers[i]![0], headers[i]![1]);
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      // Limits checked in two stages (on arrival, then where mounted) list all their policies.
+      const earlier = LISTED_HEADERS.has(name) ? res.getHeader(name) : undefined;
+      res.setHeader(name, typeof earlier === 'string' && earlier !== '' ? `${earlier}, ${value}` : value);
+    }
     if (!decision.limited) return false;
     const body = JSON.stringify({ error: 'rate limited', rule: decision.rule, retryAfter: decision.retryAfterS });
     res.statusCode = decision.statusCode;
@@ -196,7 +241,7 @@ export function createRequestCheck(settings: RequestCheckSettings): RequestCheck
     return true;
   }
 
-  function counters(): Omit<RateLimiterStats, 'store' | 'events'> {
+  function counters(): Omit<RateLimiterStats, 'store' | 'memoryStore' | 'events'> {
     return {
       checks,
       allowed: allowedCount,
@@ -208,5 +253,5 @@ export function createRequestCheck(settings: RequestCheckSettings): RequestCheck
     };
   }
 
-  return { check, respond, counters };
+  return { check, countsOnArrival, respond, counters };
 }

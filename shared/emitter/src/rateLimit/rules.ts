@@ -62,6 +62,8 @@ export interface PathRule {
   /** Per-user (routes) or per-username (login) policy, or null. */
   userPolicy: Policy | null;
   by: RouteKeyedBy;
+  /** Counted for allowlisted clients too (the login rule's per-username limit, unless 'exempt'). */
+  countsAllowlisted: boolean;
 }
 
 /** Everything a request is checked against, as compileRules built it. */
@@ -74,8 +76,10 @@ export interface CompiledRules {
   /** Methods some path rule lists; with pathRuleAnyMethod false, other methods skip path work. */
   pathRuleMethods: Set<string>;
   pathRuleAnyMethod: boolean;
-  /** The login username hook (the default reads req.body); null when the login rule is off. */
-  usernameOf: ((req: IncomingMessage) => string | undefined | null) | null;
+  /** The login username hook (the default reads req.body); null when the login rule is off. What it returns is checked per request. */
+  usernameOf: ((req: IncomingMessage) => unknown) | null;
+  /** Some rule counts allowlisted clients. */
+  countsAllowlisted: boolean;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -105,12 +109,16 @@ export function compileRules(rules: RateLimitRulesOptions, keyPrefix: string): C
   const authenticatedPolicy = classRule('authenticated', '10/m');
 
   const pathRules: PathRule[] = [];
-  let usernameOf: ((req: IncomingMessage) => string | undefined | null) | null = null;
+  let usernameOf: ((req: IncomingMessage) => unknown) | null = null;
   const login = rules.login ?? {};
   if (login !== false) {
     if (typeof login !== 'object' || login === null) throw new EmitterOptionError("rules.login must be false or an object such as { rate: '3/5m', paths: ['/login'] }");
     usernameOf = optionalFunction('rules.login.username', login.username, '(req) => string | null') ?? usernameFromBody;
     const rate = parseRate(login.rate ?? '3/5m', 'rules.login.rate');
+    const allowlisted = oneOf('rules.login.allowlisted', login.allowlisted ?? 'per-username', ['per-username', 'exempt'], {
+      'per-username': 'allowlisted clients are counted per username, the default',
+      exempt: 'allowlisted clients skip the login limit',
+    });
     pathRules.push({
       kind: 'login',
       methods: compileMethods('rules.login', login.methods, ['POST']),
@@ -118,6 +126,7 @@ export function compileRules(rules: RateLimitRulesOptions, keyPrefix: string): C
       ipPolicy: policy('login', rate, true),
       userPolicy: policy('login-user', rate, true, 'login'),
       by: 'ip+user',
+      countsAllowlisted: allowlisted === 'per-username',
     });
   }
   const routes = rules.routes ?? [];
@@ -134,7 +143,7 @@ export function compileRules(rules: RateLimitRulesOptions, keyPrefix: string): C
     const methods = compileMethods(where, route.methods, null);
     // 'user' keys by user id and by IP when anonymous: one policy, two kinds of key.
     const main = policy(route.name, rate);
-    pathRules.push({ kind: 'route', methods, paths, ipPolicy: main, userPolicy: by === 'ip+user' ? policy(`${route.name}-user`, rate, false, route.name) : null, by });
+    pathRules.push({ kind: 'route', methods, paths, ipPolicy: main, userPolicy: by === 'ip+user' ? policy(`${route.name}-user`, rate, false, route.name) : null, by, countsAllowlisted: false });
   });
   // Requests whose method no path rule lists skip path work entirely (GET with only the login rule).
   const pathRuleMethods = new Set<string>();
@@ -150,6 +159,7 @@ export function compileRules(rules: RateLimitRulesOptions, keyPrefix: string): C
     pathRuleMethods,
     pathRuleAnyMethod,
     usernameOf,
+    countsAllowlisted: pathRules.some((r) => r.countsAllowlisted),
   };
 }
 
@@ -217,11 +227,14 @@ export function pathMatches(m: PathMatcher, path: string): boolean {
   return false;
 }
 
-/** Default login username: req.body.username, else req.body.email (as a body parser leaves them). */
-function usernameFromBody(req: IncomingMessage): string | null {
+/**
+ * Default login username: req.body.username, else req.body.email, as a body parser leaves
+ * them: a string, or a list for a repeated field (username=a&username=a), or an object from
+ * a nested one (username[x]=a). Returned as found: the check counts each form (requestCheck.ts).
+ */
+export function usernameFromBody(req: IncomingMessage): unknown {
   const body = (req as { body?: unknown }).body;
   if (typeof body !== 'object' || body === null) return null;
   const { username, email } = body as { username?: unknown; email?: unknown };
-  if (typeof username === 'string') return username;
-  return typeof email === 'string' ? email : null;
+  return username ?? email ?? null;
 }

@@ -19,7 +19,16 @@ export interface RateLimitWho {
   ip: string;
   userId: string | null;
   authenticated: boolean;
+  /** On the allowlist: only the limits that apply whoever asks are counted (the per-username login limit, unless `rules.login.allowlisted` is 'exempt'). */
+  allowlisted?: boolean;
 }
+
+/**
+ * Which limits a check counts: 'whole' (default) every limit that applies; with limits mounted
+ * after the body parser, 'arrival' those counted when the request arrives (the per-IP login
+ * limit, so a login the body parser refuses still counts) and 'mounted' all the others.
+ */
+export type RateLimitStage = 'whole' | 'arrival' | 'mounted';
 
 export interface LoginRuleOptions {
   /** Default '3/5m'. */
@@ -32,9 +41,17 @@ export interface LoginRuleOptions {
    * The username being tried, to count attempts per username across IPs. Default: a string
    * `username` (else `email`) field of `req.body`, which needs the limiter to run after your
    * body parser. Return null/undefined when there is none (then only the IP counts).
-   * Usernames are compared trimmed and lower-cased.
+   * Usernames are compared trimmed and lower-cased. A list (a repeated form field) counts
+   * under each of its first 4 names; anything else that is not a string (an object, or a list
+   * with more or other items) counts under one shared key, 'login-user:(malformed username)'.
    */
-  username?: (req: IncomingMessage) => string | undefined | null;
+  username?: (req: IncomingMessage) => string | readonly string[] | undefined | null;
+  /**
+   * Clients on the allowlist: 'per-username' (default) skip the per-IP login limit but are
+   * counted per username like anyone (the limit protects the account, whoever asks);
+   * 'exempt' skip the login limit entirely.
+   */
+  allowlisted?: 'per-username' | 'exempt';
 }
 
 export type RouteKeyedBy = 'ip' | 'user' | 'ip+user';
@@ -155,11 +172,16 @@ export interface RateLimiterStats {
 export interface RateLimiter {
   /** True when a rule reads the request (the login username): the limiter must then run after the body parser. */
   readonly readsRequestBody: boolean;
-  /** Counts the request under every rule that applies. Never rejects: a store outage is answered by the fallback policy. */
-  check(req: IncomingMessage, who: RateLimitWho): Promise<RateLimitDecision>;
+  /** True when some limit applies to allowlisted clients too (the per-username login limit, by default). */
+  readonly countsAllowlisted: boolean;
+  /** True when stage 'arrival' has a limit to count for this request (a login, by method and path). */
+  countsOnArrival(req: IncomingMessage): boolean;
+  /** Counts the request under every rule that applies (in `stage`). Never rejects: a store outage is answered by the fallback policy. */
+  check(req: IncomingMessage, who: RateLimitWho, stage?: RateLimitStage): Promise<RateLimitDecision>;
   /**
    * For a refusal: writes the status, the headers and `{"error":"rate limited","rule":…,"retryAfter":…}`
-   * and returns true. For an admitted request: sets its headers and returns false.
+   * and returns true. For an admitted request: sets its headers and returns false. RateLimit
+   * and RateLimit-Policy already set by an earlier stage's decision are added to.
    */
   respond(res: ServerResponse, decision: RateLimitDecision): boolean;
   stats(): RateLimiterStats;
