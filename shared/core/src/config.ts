@@ -7,6 +7,8 @@
  */
 import { resolve } from 'node:path';
 import { IpwatchError } from './errors.ts';
+import type { BlockScope } from './blockTarget.ts';
+import { parseHostAllowEntry } from './hostGuard.ts';
 
 export interface IpwatchConfig {
   /** Where embedded state lives (chDB data, persisted state). */
@@ -18,9 +20,13 @@ export interface IpwatchConfig {
   api: { host: string; port: number; token: string | null; scorerToken: string | null };
   /** Port of each service's /metrics and /healthz endpoint (0: pick a free one). */
   metricsPort: number;
+  /** Who may read /metrics and /healthz beyond loopback: IPWATCH_METRICS_TOKEN, IPWATCH_METRICS_ALLOW. */
+  metricsAccess: { token: string | null; allow: string[] };
   sink: { batchSize: number; flushMs: number };
   geo: { cacheSize: number; onlineProviders: string[]; onlineTimeoutMs: number };
   retentionDays: number;
+  /** The widest range a block may cover without force (IPWATCH_BLOCK_MAX_PREFIX_V4, _V6). */
+  blocks: BlockScope;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -47,6 +53,8 @@ export const CONFIG_VARIABLES: Record<string, string> = {
   IPWATCH_API_TOKEN: 'bearer token the api requires and the CLI sends: a secret of 32+ characters (openssl rand -hex 32), or name:secret to name who uses it in the audit trail (default name admin; default: none, loopback only)',
   IPWATCH_SCORER_TOKEN: 'the scorer\'s own token (same form, default name scorer): the only caller that may block with a rule\'s name as source (default: none)',
   IPWATCH_METRICS_PORT: 'port of a service\'s /metrics and /healthz (default 9464; 0 = any free port)',
+  IPWATCH_METRICS_TOKEN: 'bearer token /metrics and /healthz then require, from any Host (32+ characters; default: none, requests addressed to loopback only)',
+  IPWATCH_METRICS_ALLOW: 'comma list of names a service is scraped under (Host) and scrapers\' networks (CIDRs) /metrics and /healthz also answer, e.g. sink,10.0.0.0/8 (default none)',
   IPWATCH_SINK_BATCH_SIZE: 'rows per ClickHouse insert at most (default 20000)',
   IPWATCH_SINK_FLUSH_MS: 'longest a row waits before its batch is inserted (default 1000)',
   IPWATCH_GEO_CACHE_SIZE: 'entries in the enricher\'s LRU cache (default 100000)',
@@ -54,6 +62,8 @@ export const CONFIG_VARIABLES: Record<string, string> = {
   IPWATCH_GEO_ONLINE_TIMEOUT_MS: 'timeout of one online geo lookup (default 1500)',
   IPWATCH_RETENTION_DAYS: 'days of request rows kept in ClickHouse (default 90)',
   IPWATCH_LOG_LEVEL: 'debug, info, warn or error (default info)',
+  IPWATCH_BLOCK_MAX_PREFIX_V4: 'widest IPv4 range a block may cover without --force, as a prefix length (default 16: a /15 needs --force)',
+  IPWATCH_BLOCK_MAX_PREFIX_V6: 'widest IPv6 range a block may cover without --force, as a prefix length (default 32)',
 };
 
 type Env = Record<string, string | undefined>;
@@ -109,6 +119,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     }
     return raw;
   };
+  const metricsAccess = readMetricsAccess(env, problems);
   const providers = str('IPWATCH_GEO_ONLINE_PROVIDERS', '').split(',').map((p) => p.trim()).filter(Boolean);
 
   const config: IpwatchConfig = {
@@ -127,6 +138,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
       scorerToken: checkedToken('IPWATCH_SCORER_TOKEN', 'scorer'),
     },
     metricsPort: int('IPWATCH_METRICS_PORT', 9464, 0, 65535),
+    metricsAccess,
     sink: { batchSize: int('IPWATCH_SINK_BATCH_SIZE', 20000, 1, 1_000_000), flushMs: int('IPWATCH_SINK_FLUSH_MS', 1000, 10, 600_000) },
     geo: {
       cacheSize: int('IPWATCH_GEO_CACHE_SIZE', 100_000, 0, 10_000_000),
@@ -134,6 +146,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
       onlineTimeoutMs: int('IPWATCH_GEO_ONLINE_TIMEOUT_MS', 1500, 50, 60_000),
     },
     retentionDays: int('IPWATCH_RETENTION_DAYS', 90, 1, 36500),
+    blocks: { maxPrefixV4: int('IPWATCH_BLOCK_MAX_PREFIX_V4', 16, 0, 32), maxPrefixV6: int('IPWATCH_BLOCK_MAX_PREFIX_V6', 32, 0, 128) },
     logLevel: logLevel as IpwatchConfig['logLevel'],
   };
   const [a, b] = tokens;
@@ -177,6 +190,20 @@ export function parseApiToken(variable: string, raw: string, defaultName: string
   // The audit trail records unauthenticated loopback requests as "local".
   if (token.name === 'local') throw new ConfigError([`${variable} is named "local", the name the audit trail gives unauthenticated loopback requests: write another name before the colon`]);
   return token;
+}
+
+/** IPWATCH_METRICS_TOKEN and IPWATCH_METRICS_ALLOW, each entry checked as the server will read it. */
+function readMetricsAccess(env: Env, problems: string[]): IpwatchConfig['metricsAccess'] {
+  const token = env.IPWATCH_METRICS_TOKEN?.trim() || null;
+  if (token !== null && (token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token))) {
+    problems.push(`IPWATCH_METRICS_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters without spaces or control characters (a scraper sends it in an Authorization header): make one with \`openssl rand -hex 32\``);
+  }
+  const allow = (env.IPWATCH_METRICS_ALLOW ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+  for (const entry of allow) {
+    const parsed = parseHostAllowEntry(entry);
+    if (typeof parsed === 'string') problems.push(`IPWATCH_METRICS_ALLOW: ${parsed}`);
+  }
+  return { token, allow };
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {
