@@ -31,7 +31,8 @@ export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecor
   /**
    * Blocks and the allowlist: a mirror of the shared lists (createBlockMirror). Blocked
    * clients get `blocked.status` (403) and never reach the app; their requests are still
-   * logged, marked blocked. Allowlisted clients skip blocks and rate limits. You own the
+   * logged, marked blocked. Allowlisted clients skip blocks and rate limits (but the
+   * per-username login limit, unless `rules.login.allowlisted` is 'exempt'). You own the
    * mirror: close it after the tracker.
    */
   blockMirror?: BlockMirror;
@@ -43,7 +44,7 @@ export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecor
    * Where limits are checked: 'entry' (default) when the request arrives, for every route;
    * 'mounted' after your auth and body parser (Express: where you mount `tracker.limit()`;
    * Fastify: its preHandler hook), so the authenticated class and the per-username login
-   * limit know the user.
+   * limit know the user; the per-IP login limit still counts on arrival.
    */
   rateLimitAt?: 'entry' | 'mounted';
 }
