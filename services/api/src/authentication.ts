@@ -9,6 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import { parseApiToken, type ApiToken } from '@ipwatch/core/config';
 import { IpwatchError } from '@ipwatch/core/errors';
+import { isLoopbackHost } from '@ipwatch/core/hostGuard';
 import { clientKey, createFailedAuthThrottle, type FailedAuthThrottleOptions } from './failedAuthThrottle.ts';
 
 /** Who made a request, as the audit trail records it. */
@@ -33,7 +34,6 @@ export interface AuthenticationOptions {
   onRefusal?: (reason: AuthRefusal) => void;
 }
 
-const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
 /** RFC 7235: the scheme name is case-insensitive; one or more spaces before the credential. */
 const BEARER = /^bearer +(\S+)$/i;
 
@@ -103,7 +103,7 @@ export function authenticate(options: AuthenticationOptions): RequestHandler {
     } else if (loopbackOnly) {
       // No token means loopback only. Checking Host too stops a web page that points its own
       // name at 127.0.0.1 (DNS rebinding) from reading the API through the user's browser.
-      if (LOOPBACK_HOST.test(req.get('host') ?? '')) {
+      if (isLoopbackHost(req.get('host'))) {
         res.locals.caller = { name: 'local', mayUseRuleSources: false } satisfies Caller;
         return next();
       }
