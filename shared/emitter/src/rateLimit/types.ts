@@ -151,6 +151,7 @@ export interface RateLimitLimited {
 export type RateLimitDecision = RateLimitAllowed | RateLimitLimited;
 
 export interface RateLimiterStats {
+  /** Checks made, each allowed or limited (with limits mounted, a login is checked twice: on arrival, then where mounted). */
   checks: number;
   allowed: number;
   limited: number;
