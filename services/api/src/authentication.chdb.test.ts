@@ -10,6 +10,7 @@ import { listBlockEvents } from '@ipwatch/store';
 import { testAnalytics } from '../../../test/support/analytics.ts';
 import { afterThisTest } from '../../../test/support/afterThisTest.ts';
 import { startApiService } from './main.ts';
+import { createApiApp } from './apiServer.ts';
 
 /** Secrets as `openssl rand -hex 32` makes them. */
 const OPS = '5f0c3a9e7b2d4f6180e9c7a5b3d1f2e4a6c8b0d2e4f6a8c0b2d4e6f8a0c2e4f6';
@@ -127,4 +128,15 @@ test('repeated wrong tokens from one client are slowed: 429 with Retry-After, ev
   assert.match(text, /^ipwatch_api_auth_refusals_total\{reason="wrong_token",service="api"\} 10$/m);
   assert.match(text, /^ipwatch_api_auth_refusals_total\{reason="throttled",service="api"\} 1$/m);
   assert.match(text, /^ipwatch_api_auth_refusals_total\{reason="missing_token",service="api"\} 1$/m);
+});
+
+test('the api refuses a weak token itself, whoever builds it, without quoting it', async () => {
+  const analytics = await testAnalytics();
+  assert.throws(() => createApiApp({ analytics, token: 'hunter2-hunter2' }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'IPWATCH_CONFIG_INVALID');
+    assert.match(err.message, /IPWATCH_API_TOKEN is too weak: its secret has 15 characters; at least 32 are needed; make one with `openssl rand -hex 32`/);
+    assert.doesNotMatch(err.message, /hunter2/);
+    return true;
+  });
+  assert.throws(() => createApiApp({ analytics, token: OPS, scorerToken: 'x' }), /IPWATCH_SCORER_TOKEN is too weak/);
 });
