@@ -1,6 +1,6 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { parseBlockTarget, parseExpiry, formatTimeLeft, cleanText, DecisionInputError, InvalidAddressError } from './blockTarget.ts';
+import { parseBlockTarget, parseExpiry, formatTimeLeft, cleanText, DecisionInputError, InvalidAddressError, blockSweep, checkBlockSweep, BlockTooWideError, DEFAULT_BLOCK_SCOPE, isRealDate } from './blockTarget.ts';
 
 test('targets become one canonical key', () => {
   assert.equal(parseBlockTarget(' 203.0.113.7 '), '203.0.113.7');
@@ -56,4 +56,47 @@ test('free text is bounded and printable', () => {
   assert.equal(cleanText('reason', 'scanner\u001b[31m', 100), 'scanner [31m');
   assert.throws(() => cleanText('reason', 'x'.repeat(101), 100), /longer than 100/);
   assert.throws(() => cleanText('reason', 5, 100), /must be text/);
+});
+
+test('a target with a port is refused, naming the address to write instead, never read as the address alone', () => {
+  for (const [text, address] of [['1.2.3.4:80', '1.2.3.4'], ['1.2.3.4:', '1.2.3.4'], ['[2001:db8::1]:443', '2001:db8::1'], ['[::ffff:1.2.3.4]:80', '::ffff:1.2.3.4'], ['1.2.3.4:80/32', '1.2.3.4']]) {
+    assert.throws(() => parseBlockTarget(text), (e: Error) => e instanceof InvalidAddressError && e.message.includes('has a port') && e.message.includes(`(${address})`), text);
+  }
+});
+
+test('a range wider than the scope, or holding loopback, private or link-local addresses, sweeps; a single address never does', () => {
+  assert.match(blockSweep('0.0.0.0/0') ?? '', /^0\.0\.0\.0\/0 is a \/0, wider than the \/16 a block may cover without force \(IPWATCH_BLOCK_MAX_PREFIX_V4\); it holds loopback addresses \(127\.0\.0\.0\/8\)/);
+  assert.match(blockSweep('::/0') ?? '', /wider than the \/32 .*IPWATCH_BLOCK_MAX_PREFIX_V6.*loopback addresses \(::1\/128\)/);
+  assert.match(blockSweep('203.0.0.0/15') ?? '', /is a \/15, wider than the \/16/);
+  assert.equal(blockSweep('203.0.0.0/16'), null, 'the widest allowed');
+  assert.equal(blockSweep('2001:db8::/32'), null);
+  assert.match(blockSweep('2001:db8::/31') ?? '', /is a \/31/);
+  assert.match(blockSweep('10.1.2.0/24') ?? '', /^10\.1\.2\.0\/24 holds private addresses \(10\.0\.0\.0\/8\)/);
+  assert.match(blockSweep('127.0.0.0/30') ?? '', /holds loopback addresses/);
+  assert.match(blockSweep('169.254.169.0/24') ?? '', /link-local/);
+  assert.match(blockSweep('fd00:1::/48') ?? '', /private addresses \(fc00::\/7\)/);
+  assert.match(blockSweep('172.0.0.0/8', { maxPrefixV4: 8, maxPrefixV6: 32 }) ?? '', /^172\.0\.0\.0\/8 holds private addresses \(172\.16\.0\.0\/12\)/, 'a range holding a private one');
+  assert.equal(blockSweep('198.51.100.0/24'), null);
+  assert.equal(blockSweep('127.0.0.2'), null, 'one address is what was meant');
+  assert.equal(blockSweep('10.0.0.0/8', { maxPrefixV4: 0, maxPrefixV6: 0 }) === null, false, 'private space sweeps whatever the scope');
+  assert.equal(blockSweep('8.0.0.0/8', { maxPrefixV4: 8, maxPrefixV6: 32 }), null, 'the scope is configuration');
+  assert.deepEqual(DEFAULT_BLOCK_SCOPE, { maxPrefixV4: 16, maxPrefixV6: 32 });
+});
+
+test('checkBlockSweep refuses a sweeping block with what to type instead; force lets it through', () => {
+  assert.throws(
+    () => checkBlockSweep('0.0.0.0/0', DEFAULT_BLOCK_SCOPE, false),
+    (e: Error) => e instanceof BlockTooWideError && (e as BlockTooWideError).code === 'IPWATCH_BLOCK_TOO_WIDE' && /repeat with --force \(api: "force": true\) if you mean it/.test(e.message),
+  );
+  assert.doesNotThrow(() => checkBlockSweep('0.0.0.0/0', DEFAULT_BLOCK_SCOPE, true));
+  assert.doesNotThrow(() => checkBlockSweep('203.0.113.0/24', DEFAULT_BLOCK_SCOPE, false));
+});
+
+test('isRealDate knows month lengths and leap years', () => {
+  assert.equal(isRealDate(2026, 2, 28), true);
+  assert.equal(isRealDate(2026, 2, 29), false);
+  assert.equal(isRealDate(2028, 2, 29), true);
+  assert.equal(isRealDate(2026, 4, 31), false);
+  assert.equal(isRealDate(2026, 13, 1), false);
+  assert.equal(isRealDate(2026, 1, 0), false);
 });

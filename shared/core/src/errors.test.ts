@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ERRORS, errorsTable, exitCodeOf, IpwatchError, isErrorCode, statusOf, type ErrorCode } from './errors.ts';
 import { ConfigError } from './config.ts';
-import { DecisionInputError } from './blockTarget.ts';
+import { BlockTooWideError, DecisionInputError } from './blockTarget.ts';
 import { InvalidAddressError } from './ip.ts';
 import { DecodeError } from './schemas.ts';
 import { SharedListsEntryError } from './sharedLists/entry.ts';
@@ -14,6 +14,7 @@ import { GeoConfigError } from '../../../services/enricher/src/geo/online.ts';
 import { AsnDataError } from '../../../services/enricher/src/geo/asnTable.ts';
 import { RowError } from '../../../services/sink/src/tables.ts';
 import { NotListedError } from '../../../services/api/src/listChanges.ts';
+import { UnknownParameterError } from '../../../services/api/src/queryParameters.ts';
 import { UsageError } from '../../../services/cli/src/output.ts';
 import { ApiError, ApiUnreachable } from '../../../services/cli/src/apiClient.ts';
 
@@ -35,6 +36,8 @@ const CLASSES: Array<[Error & { code?: unknown }, ErrorCode]> = [
   [new AsnDataError('x'), 'IPWATCH_ASN_DATA_INVALID'],
   [new RowError('x'), 'IPWATCH_UNSTORABLE_EVENT'],
   [new NotListedError('x'), 'IPWATCH_NOT_LISTED'],
+  [new BlockTooWideError('x'), 'IPWATCH_BLOCK_TOO_WIDE'],
+  [new UnknownParameterError('x'), 'IPWATCH_UNKNOWN_PARAMETER'],
   [new UsageError('x'), 'IPWATCH_USAGE'],
   [new ApiUnreachable('x'), 'IPWATCH_API_UNREACHABLE'],
   [new ApiError('x'), 'IPWATCH_API_REFUSED'],

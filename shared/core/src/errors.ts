@@ -91,6 +91,18 @@ export const ERRORS = {
     meaning: 'a block or allowlist change has a bad expiry, reason, severity, source or body',
     action: 'fix the field the message names, e.g. --expires +7d, --severity high',
   },
+  IPWATCH_BLOCK_TOO_WIDE: {
+    status: 400,
+    exit: 2,
+    meaning: 'a block would cover a range wider than IPWATCH_BLOCK_MAX_PREFIX_V4/_V6 allow (/16 and /32 by default), or a range holding loopback, private or link-local addresses, so it was refused unforced',
+    action: 'block a narrower range; if you mean it, repeat with --force (api: "force": true)',
+  },
+  IPWATCH_UNKNOWN_PARAMETER: {
+    status: 400,
+    exit: 2,
+    meaning: 'a query parameter the endpoint does not take (a typo, ip[]=, another endpoint\'s name) was refused rather than ignored, so a filter never silently widens',
+    action: 'use the parameters the message lists, each once, e.g. GET /api/requests?ip=203.0.113.7&since=1h',
+  },
   IPWATCH_NOT_LISTED: {
     status: 404,
     exit: 2,
