@@ -183,3 +183,19 @@ test('a client refused within its window stays guarded even once its count drops
   assert.equal(store.evictions(), 1);
   assert.equal((await store.hit([k])).allowed, false, 'k kept its count');
 });
+
+test('evicts in least-recently-used order, as a plain LRU model does, over a long random run', async () => {
+  const store = createMemoryRateLimitStore({ now: () => 0, maxKeys: 5 });
+  const model = new Map<string, number>(); // key -> count, in recency order
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 5000; i++) {
+    const key = `k${Math.floor(random() * 12)}`;
+    const count = (model.get(key) ?? 0) + 1;
+    model.delete(key);
+    model.set(key, count);
+    if (model.size > 5) model.delete(model.keys().next().value!);
+    const r = await store.hit([{ key, limit: 10_000, windowMs: 60_000 }]);
+    assert.equal(r.results[0]!.remaining, 10_000 - count, `hit ${i} of ${key}`);
+  }
+});

@@ -142,13 +142,29 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
     open.set(key, log);
   }
 
+  // One iterator kept across evictions: a fresh one would step over every entry deleted from the front since the Map last compacted.
+  let cursor: MapIterator<[string, KeyLog]> | null = null;
+
+  /** The least recently used unguarded key not in `keep`, removed; null when there is none. */
+  function evictOpen(keep: ReadonlySet<KeyLog>): KeyLog | null {
+    // A used key is re-inserted at the end, so the cursor meets it again in its new place; a second pass starts over once.
+    for (let pass = 0; pass < 2; pass++) {
+      cursor ??= open.entries();
+      for (let r = cursor.next(); r.done !== true; r = cursor.next()) {
+        const [key, log] = r.value;
+        if (keep.has(log)) continue; // at most checks.length of these
+        open.delete(key);
+        return log;
+      }
+      cursor = null;
+    }
+    return null;
+  }
+
   /** Frees one key not in `keep`: the least recently used unguarded one, else one whose guard has ended. */
   function evictOne(keep: ReadonlySet<KeyLog>, t: number): boolean {
-    for (const [key, log] of open) {
-      if (keep.has(log)) continue; // at most checks.length of these
-      open.delete(key);
-      return dropped(log);
-    }
+    const lru = evictOpen(keep);
+    if (lru !== null) return dropped(lru);
     for (const queue of guarded.values()) {
       for (const [key, log] of queue) {
         if (log.guardedUntil > t) break; // the queue is in order of guard end: none further has ended
@@ -263,6 +279,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
     evictions: () => evicted,
     stats: () => ({ keys: open.size + guardedKeys, guardedKeys, evictions: evicted, refusedWhenFull }),
     close: () => {
+      cursor = null;
       open.clear();
       guarded.clear();
       guardedKeys = 0;
