@@ -5,7 +5,7 @@
  */
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { FilterError, parseRequestFilter, type AnalyticsStore, type RequestFilterInput } from '@ipwatch/store';
-import { DecisionInputError, parseBlockTarget } from '@ipwatch/core/blockTarget';
+import { DecisionInputError, parseBlockTarget, refusePort } from '@ipwatch/core/blockTarget';
 import { IpwatchError, isIpwatchError } from '@ipwatch/core/errors';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '@ipwatch/core/ip';
 import type { ListName } from '@ipwatch/core/sharedLists';
@@ -13,6 +13,7 @@ import type { ListsView } from './listsView.ts';
 import { type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
 import { authenticate, callerOf, type AuthRefusal } from './authentication.ts';
 import type { FailedAuthThrottleOptions } from './failedAuthThrottle.ts';
+import { readQuery } from './queryParameters.ts';
 
 export interface ApiOptions {
   analytics: AnalyticsStore;
@@ -54,13 +55,6 @@ function answerFor(err: unknown): IpwatchError {
   return new IpwatchError('IPWATCH_INTERNAL', 'the api failed (internal error); its log has the cause', { cause: err });
 }
 
-function one(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (Array.isArray(value)) throw new FilterError('each filter may be given once');
-  if (value === undefined) return undefined;
-  throw new FilterError('filters must be plain values');
-}
-
 /**
  * @example
  * const app = createApiApp({ analytics, token: config.api.token });
@@ -88,11 +82,7 @@ export function createApiApp(options: ApiOptions): express.Express {
 
   app.get('/api/requests', async (req, res, next) => {
     try {
-      const q = req.query as Record<string, unknown>;
-      const input: RequestFilterInput = {
-        ip: one(q.ip), path: one(q.path), status: one(q.status), country: one(q.country),
-        since: one(q.since), until: one(q.until), limit: one(q.limit),
-      };
+      const input: RequestFilterInput = readQuery(req.query, ['ip', 'path', 'status', 'country', 'since', 'until', 'limit'], 'GET /api/requests');
       const filter = parseRequestFilter(input);
       const [rows, total] = await Promise.all([options.analytics.listRequests(filter), options.analytics.countRequests(filter)]);
       res.json({ total, rows });
@@ -120,13 +110,15 @@ export function createApiApp(options: ApiOptions): express.Express {
 
   const listRoutes = (path: string, list: ListName, add: keyof ListChanges, remove: keyof ListChanges) => {
     app.get(path, requireLists, (req, res) => {
-      const q = req.query as Record<string, unknown>;
-      const includeExpired = one(q.expired) === 'true';
-      const limitText = one(q.limit);
+      const q = readQuery(req.query, ['expired', 'covers', 'limit'], `GET ${path}`);
+      if (q.expired !== undefined && q.expired !== 'true' && q.expired !== 'false') throw new FilterError(`expired ${JSON.stringify(q.expired.slice(0, 20))} must be true or false`);
+      const includeExpired = q.expired === 'true';
+      const limitText = q.limit;
       const limit = limitText === undefined ? 1000 : Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new FilterError('limit must be a whole number from 1 to 1000000');
       // covers=IP: the entries that apply to that address (the address itself and every range holding it).
-      const coversText = one(q.covers);
+      const coversText = q.covers;
+      if (coversText !== undefined) refusePort(coversText);
       if (coversText?.includes('/')) throw new FilterError(`covers takes one IP address, not a range (${JSON.stringify(coversText.slice(0, 64))})`);
       const covers = coversText === undefined ? null : parseIp(canonicalIp(coversText) ?? '');
       if (coversText !== undefined && covers === null) throw new FilterError(`covers takes one IP address, e.g. 203.0.113.7; ${JSON.stringify(coversText.slice(0, 64))} is not one`);
@@ -153,8 +145,7 @@ export function createApiApp(options: ApiOptions): express.Express {
     });
     app.delete(path, requireLists, async (req, res, next) => {
       try {
-        const q = req.query as Record<string, unknown>;
-        const result = await lists!.changes[remove]({ target: one(q.target), reason: one(q.reason), actor: one(q.actor) }, callerOf(res));
+        const result = await lists!.changes[remove](readQuery(req.query, ['target', 'reason', 'actor'], `DELETE ${path}`), callerOf(res));
         res.json(result);
       } catch (err) {
         next(err);
@@ -173,9 +164,7 @@ export function createApiApp(options: ApiOptions): express.Express {
 
   app.get('/api/block-events', async (req, res, next) => {
     try {
-      const q = req.query as Record<string, unknown>;
-      const target = one(q.target);
-      const limitText = one(q.limit);
+      const { target, limit: limitText } = readQuery(req.query, ['target', 'limit'], 'GET /api/block-events');
       const limit = limitText === undefined ? 100 : Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new FilterError('limit must be a whole number from 1 to 10000');
       res.json({ rows: await options.analytics.listBlockEvents({ limit, ...(target === undefined ? {} : { target: parseBlockTarget(target) }) }) });

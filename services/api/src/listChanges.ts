@@ -7,12 +7,13 @@
 import type { EventLog } from '@ipwatch/core/eventLog';
 import { IpwatchError } from '@ipwatch/core/errors';
 import { allowMessage, blockMessage, LIST_TOPICS, removalMessage, type ListRecord } from '@ipwatch/core/decisions';
-import { parseBlockTarget, parseExpiry, cleanText, DecisionInputError } from '@ipwatch/core/blockTarget';
+import { parseBlockTarget, parseExpiry, cleanText, DecisionInputError, checkBlockSweep, blockSweep, BlockTooWideError, DEFAULT_BLOCK_SCOPE, type BlockScope } from '@ipwatch/core/blockTarget';
 import type { AllowEntry, BlockDecision, Severity } from '@ipwatch/core/schemas';
 import type { ListName } from '@ipwatch/core/sharedLists';
 import type { AnalyticsStore, BlockEventAction } from '@ipwatch/store';
 import type { ListsView } from './listsView.ts';
 import type { Caller } from './authentication.ts';
+import { entryChanges, type FieldChange } from './entryChanges.ts';
 
 const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
 /** manual, import, or a detection rule's name. */
@@ -40,12 +41,18 @@ export interface ChangeInput {
    * "stated by caller: ...", never as its actor, which is the authenticated caller.
    */
   actor?: unknown;
+  /** Blocks: true lets a block sweep (a wide range, or one holding loopback or private addresses; see blockSweep). */
+  force?: unknown;
 }
 
 export interface ChangeResult<R extends ListRecord> {
   record: R;
   /** The target was listed already and its entry was replaced. */
   replaced: boolean;
+  /** The entry replaced, or null for a new one. */
+  previous: R | null;
+  /** What the replacement changed (expiry, reason, ...): was and becomes; empty for a new entry. */
+  changes: FieldChange[];
   /** Whether the audit row was written (a ClickHouse outage does not stop a block). */
   audited: boolean;
 }
@@ -84,6 +91,15 @@ export interface ListChangesOptions {
   now?: () => number;
   /** How long to wait for the topic to show a change before answering anyway. Default 5 s. */
   confirmTimeoutMs?: number;
+  /** The widest range a block may cover without force (config.blocks); default /16 and /32. */
+  blockScope?: BlockScope;
+}
+
+/** `force`, when given, must be a boolean: "yes" or 1 would be a guess either way. */
+function forceOf(input: ChangeInput): boolean {
+  if (input.force === undefined || input.force === null) return false;
+  if (typeof input.force !== 'boolean') throw new DecisionInputError('force must be true or false');
+  return input.force;
 }
 
 /**
@@ -105,6 +121,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
   const { log, view, analytics, warn } = options;
   const now = options.now ?? Date.now;
   const confirmMs = options.confirmTimeoutMs ?? 5000;
+  const scope = options.blockScope ?? DEFAULT_BLOCK_SCOPE;
 
   async function audit(action: BlockEventAction, r: { target: string; reason: string; expiresAt: number | null }, by: { actor: string; note: string }, source: string, severity: string): Promise<boolean> {
     try {
@@ -122,12 +139,13 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     return { target: parseBlockTarget(input.target), ...describedBy(input, caller) };
   }
 
-  async function put<R extends ListRecord>(list: ListName, record: R, message: ReturnType<typeof blockMessage>): Promise<boolean> {
-    const replaced = view.get(list, record.target) !== undefined;
+  /** Writes the entry; resolves to the one it replaced, if any. */
+  async function put<R extends ListRecord>(list: ListName, record: R, message: ReturnType<typeof blockMessage>): Promise<Pick<ChangeResult<R>, 'replaced' | 'previous' | 'changes'>> {
+    const previous = view.get(list, record.target) as R | undefined;
     await log.produce(LIST_TOPICS[list], [message]);
     const seen = await view.waitFor(list, record.target, (r) => r !== undefined && r.createdAt === record.createdAt && r.createdBy === record.createdBy, confirmMs);
     if (!seen) warn(`api: ${record.target} was written to ${LIST_TOPICS[list]} but not seen back within ${confirmMs} ms`);
-    return replaced;
+    return { replaced: previous !== undefined, previous: previous ?? null, changes: entryChanges(previous, record) };
   }
 
   async function remove<R extends ListRecord>(list: ListName, input: ChangeInput, caller: Caller, verb: string, hint: (target: string) => string): Promise<{ existing: R; actor: string; note: string; reason: string }> {
@@ -165,6 +183,10 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
         }
       });
       if (problems.length) throw new DecisionInputError(`nothing was imported: ${problems.length > 20 ? 'more than 20' : problems.length} target(s) are not IPs or CIDRs:\n  ${problems.join('\n  ')}`);
+      const sweeping = forceOf(input) ? [] : [...targets].flatMap((t) => blockSweep(t, scope) ?? []);
+      if (sweeping.length) {
+        throw new BlockTooWideError(`nothing was imported: ${sweeping.length} target(s) would sweep:\n  ${sweeping.slice(0, 20).join('\n  ')}${sweeping.length > 20 ? '\n  ...' : ''}\nRemove them, or repeat with --force (api: "force": true) if you mean them`);
+      }
       const decisions = [...targets].map((target): BlockDecision => ({ target, reason, source: 'import', severity, createdAt, expiresAt, createdBy: actor }));
       const replaced = decisions.filter((d) => view.get('blocks', d.target) !== undefined).length;
       for (let i = 0; i < decisions.length; i += 1000) await log.produce(LIST_TOPICS.blocks, decisions.slice(i, i + 1000).map(blockMessage));
@@ -181,6 +203,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     },
     async block(input, caller) {
       const { target, reason, actor, note } = common(input, caller);
+      checkBlockSweep(target, scope, forceOf(input));
       const severity = severityOf(input);
       const source = input.source ?? 'manual';
       if (typeof source !== 'string' || !SOURCE.test(source)) throw new DecisionInputError('source must be manual, import or a rule name (lowercase letters, digits, _ . : -)');
@@ -189,8 +212,8 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       }
       const createdAt = now();
       const decision: BlockDecision = { target, reason, source, severity, createdAt, expiresAt: expiryOf(input, createdAt), createdBy: actor };
-      const replaced = await put('blocks', decision, blockMessage(decision));
-      return { record: decision, replaced, audited: await audit('block', decision, { actor, note }, source, decision.severity) };
+      const replacing = await put('blocks', decision, blockMessage(decision));
+      return { record: decision, ...replacing, audited: await audit('block', decision, { actor, note }, source, decision.severity) };
     },
     async unblock(input, caller) {
       const { existing, actor, note, reason } = await remove<BlockDecision>('blocks', input, caller, 'blocked', (t) =>
@@ -198,19 +221,19 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
         t.includes('/') ? '`ipwatch blocks` shows what is' : `\`ipwatch blocks --covers ${t}\` shows the ranges that block it, if any`,
       );
       const audited = await audit('unblock', { ...existing, reason: reason || existing.reason }, { actor, note }, existing.source, existing.severity);
-      return { record: existing, replaced: false, audited };
+      return { record: existing, replaced: false, previous: null, changes: [], audited };
     },
     async allow(input, caller) {
       const { target, reason, actor, note } = common(input, caller);
       const createdAt = now();
       const entry: AllowEntry = { target, reason, createdAt, expiresAt: expiryOf(input, createdAt), createdBy: actor };
-      const replaced = await put('allow', entry, allowMessage(entry));
-      return { record: entry, replaced, audited: await audit('allow', entry, { actor, note }, 'manual', '') };
+      const replacing = await put('allow', entry, allowMessage(entry));
+      return { record: entry, ...replacing, audited: await audit('allow', entry, { actor, note }, 'manual', '') };
     },
     async unallow(input, caller) {
       const { existing, actor, note, reason } = await remove<AllowEntry>('allow', input, caller, 'on the allowlist', () => '`ipwatch allow --list` shows what is');
       const audited = await audit('unallow', { ...existing, reason: reason || existing.reason }, { actor, note }, 'manual', '');
-      return { record: existing, replaced: false, audited };
+      return { record: existing, replaced: false, previous: null, changes: [], audited };
     },
   };
 }

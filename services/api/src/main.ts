@@ -34,7 +34,7 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
   // listing right after start is complete.
   const view = await openListsView(ctx.log, ctx.warn);
   await view.ready;
-  const changes = createListChanges({ log: ctx.log, view, analytics, warn: ctx.warn });
+  const changes = createListChanges({ log: ctx.log, view, analytics, warn: ctx.warn, blockScope: ctx.config.blocks });
   const authRefusals = metrics.counter({
     name: 'ipwatch_api_auth_refusals_total',
     help: 'Requests the api refused before any route: a wrong or missing token, or a client throttled after too many wrong ones. Unit: requests.',

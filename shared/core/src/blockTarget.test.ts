@@ -59,7 +59,7 @@ test('free text is bounded and printable', () => {
 });
 
 test('a target with a port is refused, naming the address to write instead, never read as the address alone', () => {
-  for (const [text, address] of [['1.2.3.4:80', '1.2.3.4'], ['1.2.3.4:', '1.2.3.4'], ['[2001:db8::1]:443', '2001:db8::1'], ['[::ffff:1.2.3.4]:80', '::ffff:1.2.3.4'], ['1.2.3.4:80/32', '1.2.3.4']]) {
+  for (const [text, address] of [['1.2.3.4:80', '1.2.3.4'], ['1.2.3.4:', '1.2.3.4'], ['[2001:db8::1]:443', '2001:db8::1'], ['[::ffff:1.2.3.4]:80', '::ffff:1.2.3.4'], ['1.2.3.4:80/32', '1.2.3.4']] as const) {
     assert.throws(() => parseBlockTarget(text), (e: Error) => e instanceof InvalidAddressError && e.message.includes('has a port') && e.message.includes(`(${address})`), text);
   }
 });

@@ -4,6 +4,7 @@
  */
 import { parseCidr, formatIp, mask, InvalidAddressError } from '@ipwatch/core/ip';
 import { IpwatchError } from '@ipwatch/core/errors';
+import { isRealDate, refusePort } from '@ipwatch/core/blockTarget';
 
 export interface RequestFilter {
   /** Inclusive IPv6-column range (IPv4 mapped), from an IP or CIDR. */
@@ -40,11 +41,16 @@ export const MAX_LIMIT = 10_000;
 
 const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
-/** "15m", "2h", "7d" before now, or an ISO-8601 date/time. */
+/** "15m", "2h", "7d" before now, or an ISO-8601 date/time of a day the calendar has. */
 export function parseTimeBound(text: string, now: number, flag: string): number {
   const rel = /^(\d{1,6})([smhdw])$/.exec(text.trim());
   if (rel) return now - Number(rel[1]) * DURATION_UNITS[rel[2]!]!;
-  if (/^\d{4}-\d{2}-\d{2}/.test(text.trim())) {
+  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(text.trim());
+  if (day) {
+    // Date.parse rolls 2026-02-30 over into March: a filter on a day that does not exist would quietly ask for another.
+    if (!isRealDate(Number(day[1]), Number(day[2]), Number(day[3]))) {
+      throw new FilterError(`${flag} ${JSON.stringify(text)} is not a real date (${day[0]} is not a day of that month): give a day the month has, e.g. ${day[1]}-${day[2]}-01`);
+    }
     const t = Date.parse(text.trim());
     if (!Number.isNaN(t)) return t;
   }
@@ -68,6 +74,7 @@ function statusRange(text: string): { from: number; to: number } {
 export function ipColumnRange(text: string): { from: string; to: string } {
   let cidr;
   try {
+    refusePort(text);
     cidr = parseCidr(text);
   } catch (err) {
     if (err instanceof InvalidAddressError) throw new FilterError(`--ip: ${err.message}`);
@@ -81,7 +88,14 @@ export function ipColumnRange(text: string): { from: string; to: string } {
   return { from: col(lo), to: col(hi) };
 }
 
+/**
+ * Every filter given is applied or refused, never ignored: an empty value (a script's unset
+ * variable) is refused rather than read as "no filter", which would list every request.
+ */
 export function parseRequestFilter(input: RequestFilterInput, now = Date.now()): RequestFilter {
+  for (const [name, value] of Object.entries(input)) {
+    if (value === '') throw new FilterError(`--${name} is empty: give a value (see \`ipwatch logs --help\`), or leave --${name} out to not filter by it`);
+  }
   const filter: RequestFilter = { limit: 50 };
   if (input.ip !== undefined && input.ip !== '') filter.ipRange = ipColumnRange(input.ip);
   if (input.path !== undefined && input.path !== '') {
