@@ -141,6 +141,18 @@ export const ERRORS = {
     meaning: 'a web page of another origin called the api (the api is for the CLI and the dashboard it serves)',
     action: 'call the api from the CLI or a page the api serves; it does not answer other sites',
   },
+  IPWATCH_METRICS_NOT_ALLOWED: {
+    status: 403,
+    exit: 2,
+    meaning: '/metrics or /healthz was asked under a Host that is not loopback nor a name in IPWATCH_METRICS_ALLOW, by a client outside its networks (a web page using DNS rebinding looks like this)',
+    action: 'scrape on 127.0.0.1, or set IPWATCH_METRICS_TOKEN (the scraper sends it as a bearer token) or IPWATCH_METRICS_ALLOW (the names the service is scraped under, the scrapers\' networks)',
+  },
+  IPWATCH_METRICS_BAD_TOKEN: {
+    status: 401,
+    exit: 2,
+    meaning: 'IPWATCH_METRICS_TOKEN is set and a request to /metrics or /healthz had no such bearer token, from a client outside IPWATCH_METRICS_ALLOW\'s networks',
+    action: 'send "Authorization: Bearer <token>" (Prometheus: authorization.credentials; a probe: its HTTP headers), or list the client\'s network in IPWATCH_METRICS_ALLOW',
+  },
   IPWATCH_NOT_JSON: {
     status: 415,
     exit: 2,

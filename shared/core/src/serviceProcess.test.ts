@@ -58,3 +58,20 @@ test('startServiceProcess: a taken metrics port closes the event log and rejects
   assert.equal(closed, true);
   await log.close();
 });
+
+test('startServiceProcess: /metrics and /healthz follow the configured access (IPWATCH_METRICS_TOKEN)', async () => {
+  const token = 'scrape-token-0123456789abcdef-0123456789';
+  const log = createMemoryEventLog();
+  const ctx: ServiceContext = { config: loadConfig({ IPWATCH_METRICS_TOKEN: token }), log, health: createHealth(), metrics: createMetrics, warn: () => {} };
+  const proc = await startServiceProcess({ ctx, metrics: createMetrics('x'), metricsPort: 0, metricsHost: '127.0.0.1', start: async () => {} });
+  afterThisTest(() => proc.stop());
+  const url = `http://127.0.0.1:${proc.observability.port}`;
+  for (const path of ['/metrics', '/healthz']) {
+    const refused = await fetch(`${url}${path}`);
+    assert.equal(refused.status, 401);
+    assert.equal(((await refused.json()) as { code: string }).code, 'IPWATCH_METRICS_BAD_TOKEN');
+    const answered = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(answered.status, 200);
+    await answered.text();
+  }
+});

@@ -97,7 +97,7 @@ export async function startServiceProcess<T>(options: ServiceProcessOptions<T>):
   const stops = createStops(ctx.warn);
   stops.add('the event log', () => ctx.log.close());
   return startOrUnwind(stops, async () => {
-    const observability = await startObservabilityServer({ port: options.metricsPort, ...(options.metricsHost === undefined ? {} : { host: options.metricsHost }), metrics: options.metrics, health: ctx.health });
+    const observability = await startObservabilityServer({ port: options.metricsPort, ...(options.metricsHost === undefined ? {} : { host: options.metricsHost }), access: ctx.config.metricsAccess, metrics: options.metrics, health: ctx.health });
     stops.add('/metrics and /healthz', () => observability.close());
     const service = await options.start(stops);
     return { service, observability, stop: () => stops.stopAll() };

@@ -97,8 +97,8 @@ export async function run(argv: string[]): Promise<number> {
   const running = await startOrUnwind(services, async () => {
     // /healthz from the start, as `ipwatch run` serves it. In dev the metrics port is a
     // convenience: take any free one rather than refuse to start.
-    const observability = await startObservabilityServer({ port: config.metricsPort, host: '127.0.0.1', metrics, health: ctx.health }).catch(() =>
-      startObservabilityServer({ port: 0, host: '127.0.0.1', metrics, health: ctx.health }),
+    const observability = await startObservabilityServer({ port: config.metricsPort, host: '127.0.0.1', access: config.metricsAccess, metrics, health: ctx.health }).catch(() =>
+      startObservabilityServer({ port: 0, host: '127.0.0.1', access: config.metricsAccess, metrics, health: ctx.health }),
     );
     services.add('/metrics and /healthz', () => observability.close());
     const pipeline = await startLocalPipeline(ctx);

@@ -2,12 +2,13 @@
  * The HTTP endpoint of a service: GET /metrics for Prometheus, GET /healthz for
  * orchestrators (200 while ok or degraded, 503 on error, so a degraded service is
  * looked at but not restarted). Plain node:http: it must keep answering when the
- * service's own framework, if any, is the thing that is stuck.
+ * service's own framework, if any, is the thing that is stuck. Who may read them: access.ts.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HealthReport } from './health.ts';
 import { IpwatchError } from '../errors.ts';
+import { LOOPBACK_ONLY, metricsRefusal, type MetricsAccess } from './access.ts';
 
 /** A port another process holds. The message names the variable that moves it. */
 export class PortInUseError extends IpwatchError {
@@ -24,6 +25,8 @@ export interface ObservabilityServerOptions {
   host?: string;
   metrics: { readonly contentType: string; text(): Promise<string> };
   health: { report(): Promise<HealthReport> };
+  /** Who may read it (config.metricsAccess). Default: requests addressed to loopback only. */
+  access?: MetricsAccess;
 }
 
 export interface ObservabilityServer {
@@ -34,14 +37,22 @@ export interface ObservabilityServer {
 
 /**
  * @example
- * const server = await startObservabilityServer({ port: config.metricsPort, metrics, health });
+ * const server = await startObservabilityServer({ port: config.metricsPort, access: config.metricsAccess, metrics, health });
  * // ... on shutdown:
  * await server.close();
  */
 export async function startObservabilityServer(options: ObservabilityServerOptions): Promise<ObservabilityServer> {
   const { metrics, health } = options;
+  const refusal = metricsRefusal(options.access ?? LOOPBACK_ONLY);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Before anything else: a rebinding page must not even learn which paths exist.
+    const refused = refusal(req);
+    if (refused) {
+      if (refused.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+      send(res, refused.status, 'application/json; charset=utf-8', `${JSON.stringify({ error: refused.message, code: refused.code })}\n`, req.method === 'HEAD');
+      return;
+    }
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path !== '/metrics' && path !== '/healthz') {
       send(res, 404, 'text/plain; charset=utf-8', 'not found: try GET /metrics or GET /healthz\n');
