@@ -185,7 +185,8 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       if (problems.length) throw new DecisionInputError(`nothing was imported: ${problems.length > 20 ? 'more than 20' : problems.length} target(s) are not IPs or CIDRs:\n  ${problems.join('\n  ')}`);
       const sweeping = forceOf(input) ? [] : [...targets].flatMap((t) => blockSweep(t, scope) ?? []);
       if (sweeping.length) {
-        throw new BlockTooWideError(`nothing was imported: ${sweeping.length} target(s) would sweep:\n  ${sweeping.slice(0, 20).join('\n  ')}${sweeping.length > 20 ? '\n  ...' : ''}\nRemove them, or repeat with --force (api: "force": true) if you mean them`);
+        // One line: the CLI shows an api message as one (line breaks become U+FFFD).
+        throw new BlockTooWideError(`nothing was imported: ${sweeping.length} target(s) would sweep: ${sweeping.slice(0, 20).join(' | ')}${sweeping.length > 20 ? ' | ...' : ''}. Remove them, or repeat with --force (api: "force": true) if you mean them`);
       }
       const decisions = [...targets].map((target): BlockDecision => ({ target, reason, source: 'import', severity, createdAt, expiresAt, createdBy: actor }));
       const replaced = decisions.filter((d) => view.get('blocks', d.target) !== undefined).length;

@@ -1,6 +1,7 @@
-import { parseArgs } from 'node:util';
 import { actor, callApi, checkInput, describe, printTable, type ListRow } from './listCommon.ts';
 import { out, info, UsageError } from '../output.ts';
+import { parseArgsOnce } from '../strictArgs.ts';
+import { describeChanges, type EntryChange } from '../changeReport.ts';
 
 export const help = `ipwatch allow <ip|cidr> [--reason TEXT] [--expires +7d|+12h|ISO-8601]
 ipwatch allow --remove <ip|cidr>
@@ -10,12 +11,12 @@ ipwatch allow --list [--json]
   are recorded in block_events.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { reason: { type: 'string' }, expires: { type: 'string' }, remove: { type: 'boolean' }, list: { type: 'boolean' }, json: { type: 'boolean' } },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseArgsOnce(
+    argv,
+    { reason: { type: 'string' }, expires: { type: 'string' }, remove: { type: 'boolean' }, list: { type: 'boolean' }, json: { type: 'boolean' } },
+    true,
+  );
+  if (positionals.length > 1) throw new UsageError(`one target at a time (${positionals.length} given): a range as a CIDR such as 203.0.113.0/24`);
   if (values.list) {
     if (positionals.length || values.remove) throw new UsageError('--list takes no target: ipwatch allow --list [--json]');
     const { rows, total } = await callApi<{ rows: ListRow[]; total: number }>('GET', '/api/allowlist');
@@ -34,9 +35,11 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   checkInput(target, values.expires, 'ipwatch allow <ip|cidr>');
-  const result = await callApi<{ record: ListRow; replaced: boolean }>('POST', '/api/allowlist', {
+  const result = await callApi<{ record: ListRow; replaced: boolean; changes?: EntryChange[] }>('POST', '/api/allowlist', {
     body: { target, reason: values.reason, expires: values.expires, actor: actor() },
   });
-  out(values.json ? JSON.stringify(result) : `${result.replaced ? 'updated allowlist entry' : 'allowed'} ${describe(result.record)}`);
+  if (values.json) out(JSON.stringify(result));
+  else if (!result.replaced) out(`allowed ${describe(result.record)}`);
+  else out([`updated allowlist entry ${describe(result.record)}`, ...describeChanges(result.changes ?? []).map((l) => `  ${l}`)].join('\n'));
   return 0;
 }

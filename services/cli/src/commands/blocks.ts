@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { callApi, printTable, type ListRow } from './listCommon.ts';
 import { out, info } from '../output.ts';
+import { parseArgsOnce } from '../strictArgs.ts';
 
 export const help = `ipwatch blocks [--covers IP] [--limit N] [--expired] [--json]
   Lists the blocks in force, newest first, with the time each has left.
@@ -11,11 +11,7 @@ export const help = `ipwatch blocks [--covers IP] [--limit N] [--expired] [--jso
   --json       one JSON array, for scripts`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { json: { type: 'boolean' }, expired: { type: 'boolean' }, covers: { type: 'string' }, limit: { type: 'string' } },
-    strict: true,
-  });
+  const { values } = parseArgsOnce(argv, { json: { type: 'boolean' }, expired: { type: 'boolean' }, covers: { type: 'string' }, limit: { type: 'string' } });
   const { rows, total } = await callApi<{ rows: ListRow[]; total: number }>('GET', '/api/blocks', {
     query: { expired: values.expired ? 'true' : undefined, covers: values.covers, limit: values.limit },
   });

@@ -46,3 +46,17 @@ test('ipwatch logs: the table marks every invisible and bidi character; --json k
   assert.equal(rows[0]!.path, PATH);
   assert.equal(rows[0]!.city, CITY);
 }, 120_000);
+
+test('ipwatch logs refuses an option given twice, an empty one and a date the calendar lacks, rather than widening the filter', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['logs', '--ip', '203.0.113.7', '--ip', '198.51.100.7'], /ipwatch logs: --ip is given 2 times: give each option once/],
+    [['logs', '--ip', ''], /ipwatch logs: --ip is empty: give it a value, or leave --ip out/],
+    [['logs', '--since', '2026-02-30'], /ipwatch logs: --since "2026-02-30" is not a real date \(2026-02-30 is not a day of that month\)/],
+    [['logs', '--ip', '203.0.113.7:443'], /ipwatch logs: --ip: "203\.0\.113\.7:443" has a port/],
+  ];
+  for (const [args, message] of cases) {
+    const res = await runCli(args, { IPWATCH_API_PORT: '1' });
+    assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+    assert.match(res.stderr, message, args.join(' '));
+  }
+}, 120_000);

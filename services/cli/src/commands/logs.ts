@@ -1,13 +1,14 @@
-import { parseArgs } from 'node:util';
 import { loadConfig } from '@ipwatch/core/config';
 import { openAnalytics, listRequests, countRequests, parseRequestFilter, type RequestRow, type RequestFilterInput } from '@ipwatch/store';
 import { apiGet, ApiUnreachable } from '../apiClient.ts';
 import { out, info, printable } from '../output.ts';
+import { parseArgsOnce } from '../strictArgs.ts';
 
 export const help = `ipwatch logs [--ip IP|CIDR] [--path TEXT] [--status 404|4xx|400-499|>=400]
              [--country CC] [--since 15m|2h|7d|ISO] [--until ...] [--limit N] [--json]
   Shows stored requests, newest first. Asks the running api (npm start, or the api service);
-  when none answers, reads the store directly.`;
+  when none answers, reads the store directly. Every filter given is applied: an option given
+  twice, an empty value or a date the calendar does not have (2026-02-30) is refused.`;
 
 const options = {
   ip: { type: 'string' }, path: { type: 'string' }, status: { type: 'string' }, country: { type: 'string' },
@@ -15,7 +16,7 @@ const options = {
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options, strict: true });
+  const { values } = parseArgsOnce(argv, options);
   const input: RequestFilterInput = {
     ip: values.ip, path: values.path, status: values.status, country: values.country,
     since: values.since, until: values.until, limit: values.limit,

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { actor, callApi, checkInput, describe, type ListRow } from './listCommon.ts';
-import { out, info } from '../output.ts';
+import { out, info, UsageError } from '../output.ts';
+import { parseArgsOnce } from '../strictArgs.ts';
 
 export const help = `ipwatch unblock <ip|cidr> [--reason TEXT]
   Lifts a block on every app instance. The target must be written as it was blocked
@@ -8,7 +8,8 @@ export const help = `ipwatch unblock <ip|cidr> [--reason TEXT]
   the range is unblocked. Recorded in block_events.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { reason: { type: 'string' }, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgsOnce(argv, { reason: { type: 'string' }, json: { type: 'boolean' } }, true);
+  if (positionals.length > 1) throw new UsageError(`one target at a time (${positionals.length} given), written as \`ipwatch blocks\` lists it`);
   const target = positionals[0];
   checkInput(target, undefined, 'ipwatch unblock <ip|cidr>');
   const result = await callApi<{ record: ListRow; audited: boolean }>('DELETE', '/api/blocks', { query: { target, reason: values.reason, actor: actor() } });
