@@ -78,3 +78,12 @@ test('an import holding a range that sweeps is refused whole, naming it, unless 
   assert.equal(forced.status, 201, JSON.stringify(forced.body));
   assert.equal(forced.body.imported, 2);
 });
+
+test('a change with a field the api does not take is refused, naming it, never made without it', async () => {
+  const api = await startListsApi();
+  assertRefused(await api.send('POST', '/api/blocks', { target: '203.0.113.8', expiry: '+1h' }), 'IPWATCH_UNKNOWN_PARAMETER', /^a block does not take the field "expiry" \(did you mean expires\?\): it takes target, reason, expires, severity, source, actor, force$/);
+  assertRefused(await api.send('POST', '/api/allowlist', { target: '203.0.113.8', force: true }), 'IPWATCH_UNKNOWN_PARAMETER', /an allowlist entry does not take the field "force"/);
+  assertRefused(await api.send('POST', '/api/blocks/import', { targets: ['203.0.113.8'], source: 'feed', expire: '+1d' }), 'IPWATCH_UNKNOWN_PARAMETER', /an import does not take the fields "source", "expire" \(did you mean expires\?\)/);
+  assert.deepEqual(api.view.all('blocks'), []);
+  assert.deepEqual(api.view.all('allow'), []);
+});

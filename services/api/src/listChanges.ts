@@ -14,12 +14,17 @@ import type { AnalyticsStore, BlockEventAction } from '@ipwatch/store';
 import type { ListsView } from './listsView.ts';
 import type { Caller } from './authentication.ts';
 import { entryChanges, type FieldChange } from './entryChanges.ts';
+import { refuseUnknownNames } from './queryParameters.ts';
 
 const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
 /** manual, import, or a detection rule's name. */
 const SOURCE = /^[a-z][a-z0-9_.:-]{0,63}$/;
 /** The sources anyone who may change the lists may give; any other names a rule, the scorer's alone. */
 const OPEN_SOURCES: ReadonlySet<string> = new Set(['manual', 'import']);
+/** The fields each change takes: any other is refused, so a typo (expiry for expires) never makes a block that does not end. */
+const BLOCK_FIELDS = ['target', 'reason', 'expires', 'severity', 'source', 'actor', 'force'];
+const IMPORT_FIELDS = ['targets', 'reason', 'expires', 'severity', 'actor', 'force'];
+const ALLOW_FIELDS = ['target', 'reason', 'expires', 'actor'];
 
 /** A change that cannot be made as asked (nothing to remove): 404, with what to do. */
 export class NotListedError extends IpwatchError {
@@ -167,6 +172,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     async importBlocks(input, caller) {
       if (!Array.isArray(input.targets) || input.targets.length === 0) throw new DecisionInputError('targets must be a non-empty list of IPs and CIDRs');
       if (input.targets.length > MAX_IMPORT) throw new DecisionInputError(`at most ${MAX_IMPORT} targets per import; split the list`);
+      refuseUnknownNames(Object.keys(input), IMPORT_FIELDS, 'an import', 'field');
       const { reason, actor, note } = describedBy(input, caller);
       const severity = severityOf(input);
       const createdAt = now();
@@ -203,6 +209,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       return { imported: decisions.length, replaced, audited };
     },
     async block(input, caller) {
+      refuseUnknownNames(Object.keys(input), BLOCK_FIELDS, 'a block', 'field');
       const { target, reason, actor, note } = common(input, caller);
       checkBlockSweep(target, scope, forceOf(input));
       const severity = severityOf(input);
@@ -225,6 +232,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
       return { record: existing, replaced: false, previous: null, changes: [], audited };
     },
     async allow(input, caller) {
+      refuseUnknownNames(Object.keys(input), ALLOW_FIELDS, 'an allowlist entry', 'field');
       const { target, reason, actor, note } = common(input, caller);
       const createdAt = now();
       const entry: AllowEntry = { target, reason, createdAt, expiresAt: expiryOf(input, createdAt), createdBy: actor };

@@ -14,11 +14,11 @@ test('the parameters an endpoint takes come back as text; absent ones are left o
 test('a name the endpoint does not take is refused, named, with the names it takes and a near one', () => {
   assert.throws(
     () => read({ ipp: '1.2.3.4' }),
-    (e: Error) => e instanceof UnknownParameterError && e.code === 'IPWATCH_UNKNOWN_PARAMETER' && e.message === 'GET /api/requests does not take "ipp" (did you mean ip?): it takes ip, path, since, limit, each once',
+    (e: Error) => e instanceof UnknownParameterError && e.code === 'IPWATCH_UNKNOWN_PARAMETER' && e.message === 'GET /api/requests does not take the parameter "ipp" (did you mean ip?): it takes ip, path, since, limit, each once',
   );
-  assert.throws(() => read({ 'ip[]': '1.2.3.4' }), /does not take "ip\[\]" \(write ip=value, once: there are no \[\] lists\)/);
-  assert.throws(() => read({ IP: '1.2.3.4', colour: 'red' }), /does not take "IP" \(did you mean ip\?\), "colour": it takes/);
-  assert.throws(() => readQuery({ x: '1' }, [], 'GET /api/status'), /GET \/api\/status does not take "x": it takes no parameters/);
+  assert.throws(() => read({ 'ip[]': '1.2.3.4' }), /does not take the parameter "ip\[\]" \(write ip=value, once: there are no \[\] lists\)/);
+  assert.throws(() => read({ IP: '1.2.3.4', colour: 'red' }), /does not take the parameters "IP" \(did you mean ip\?\), "colour": it takes/);
+  assert.throws(() => readQuery({ x: '1' }, [], 'GET /api/status'), /GET \/api\/status does not take the parameter "x": it takes no parameters/);
 });
 
 test('a name given twice is refused, named, whatever the values', () => {

@@ -16,12 +16,37 @@ export class UnknownParameterError extends IpwatchError {
 
 const shown = (name: string) => JSON.stringify(name.slice(0, 40));
 
+/** Near enough to be a typo of each other: the same but for case, or a shared start and a letter or two more or less. */
+function near(a: string, b: string): boolean {
+  const [x, y] = [a.toLowerCase(), b.toLowerCase()];
+  let common = 0;
+  while (common < x.length && x[common] === y[common]) common++;
+  return x === y || (Math.abs(x.length - y.length) <= 2 && common >= Math.min(4, x.length, y.length));
+}
+
 /** What to type instead of a name that is not taken, when one is near. */
 function suggestion(name: string, names: readonly string[]): string {
   const bare = name.replace(/\[.*$/, '');
   if (bare !== name && names.includes(bare)) return ` (write ${bare}=value, once: there are no [] lists)`;
-  const close = names.find((n) => n.toLowerCase() === name.toLowerCase() || (Math.abs(n.length - name.length) <= 1 && (n.startsWith(name) || name.startsWith(n))));
+  const close = names.find((n) => near(n, name));
   return close ? ` (did you mean ${close}?)` : '';
+}
+
+/**
+ * Throws UnknownParameterError naming every name of `given` that is not one of `names`, a
+ * near one suggested: `where` says what was asked, e.g. "GET /api/requests" or "a block".
+ *
+ * @example
+ * refuseUnknownNames(['target', 'expiry'], ['target', 'expires'], 'a block', 'field');
+ * // throws: a block does not take the field "expiry" (did you mean expires?): it takes target, expires
+ */
+export function refuseUnknownNames(given: readonly string[], names: readonly string[], where: string, noun: 'parameter' | 'field'): void {
+  const unknown = given.filter((k) => !names.includes(k));
+  if (unknown.length === 0) return;
+  const takes = names.length ? `it takes ${names.join(', ')}` : `it takes no ${noun}s`;
+  throw new UnknownParameterError(
+    `${where} does not take ${unknown.length > 1 ? `the ${noun}s` : `the ${noun}`} ${unknown.slice(0, 5).map((k) => `${shown(k)}${suggestion(k, names)}`).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}: ${takes}${noun === 'parameter' ? ', each once' : ''}`,
+  );
 }
 
 /**
@@ -35,13 +60,7 @@ function suggestion(name: string, names: readonly string[]): string {
  */
 export function readQuery<N extends string>(query: unknown, names: readonly N[], endpoint: string): Partial<Record<N, string>> {
   const given = (typeof query === 'object' && query !== null ? query : {}) as Record<string, unknown>;
-  const unknown = Object.keys(given).filter((k) => !(names as readonly string[]).includes(k));
-  if (unknown.length) {
-    const takes = names.length ? `it takes ${names.join(', ')}` : 'it takes no parameters';
-    throw new UnknownParameterError(
-      `${endpoint} does not take ${unknown.slice(0, 5).map((k) => `${shown(k)}${suggestion(k, names)}`).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}: ${takes}, each once`,
-    );
-  }
+  refuseUnknownNames(Object.keys(given), names, endpoint, 'parameter');
   const values: Partial<Record<N, string>> = {};
   for (const name of names) {
     const value = given[name];

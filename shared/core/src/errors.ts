@@ -100,8 +100,8 @@ export const ERRORS = {
   IPWATCH_UNKNOWN_PARAMETER: {
     status: 400,
     exit: 2,
-    meaning: 'a query parameter the endpoint does not take (a typo, ip[]=, another endpoint\'s name) was refused rather than ignored, so a filter never silently widens',
-    action: 'use the parameters the message lists, each once, e.g. GET /api/requests?ip=203.0.113.7&since=1h',
+    meaning: 'a query parameter or a field of a change the endpoint does not take (a typo such as expiry for expires, ip[]=, another endpoint\'s name) was refused rather than ignored, so a filter never silently widens and a change is made as meant',
+    action: 'use the parameters or fields the message lists, each once, e.g. GET /api/requests?ip=203.0.113.7&since=1h',
   },
   IPWATCH_NOT_LISTED: {
     status: 404,
