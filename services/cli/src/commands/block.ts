@@ -12,8 +12,8 @@ ipwatch block --from-file FILE [--reason TEXT] [--expires ...] [--severity ...] 
   already blocked replaces its entry: the output says what its expiry and reason were and
   what they become. Recorded in block_events. A target with a port (1.2.3.4:80) is refused:
   a block applies to every port.
-  --force      block a range wider than /16 (IPv4) or /32 (IPv6), or one holding loopback,
-               private or link-local addresses (IPWATCH_BLOCK_MAX_PREFIX_V4/_V6 set the widths)
+  --force      block a range wider than /16 (IPv4) or /32 (IPv6) by default, or one holding
+               loopback, private or link-local addresses (IPWATCH_BLOCK_MAX_PREFIX_V4/_V6 set the widths)
   --from-file imports a list (one IP or CIDR a line; blank lines and # comments are
   skipped; source "import"); a list with any invalid line, or (without --force) any range
   that sweeps as above, is refused whole, naming them.
