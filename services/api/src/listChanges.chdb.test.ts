@@ -33,6 +33,18 @@ test('a block wider than /16 or /32, or of a range holding loopback or private s
   assert.equal((await block({ target: '10.1.0.0/24', force: true })).status, 201);
 });
 
+test('an allowlist entry wider than /8 or /16, which would switch blocking off for that much of the internet, needs force', async () => {
+  const api = await startListsApi();
+  const allow = (body: Record<string, unknown>) => api.send('POST', '/api/allowlist', body);
+  assertRefused(await allow({ target: '0.0.0.0/0' }), 'IPWATCH_ALLOW_TOO_WIDE', /^refused: allowlisting 0\.0\.0\.0\/0 \(a \/0, wider than \/8\) would exempt it from every block and rate limit\. .*--force/);
+  assertRefused(await allow({ target: '::/0' }), 'IPWATCH_ALLOW_TOO_WIDE', /a \/0, wider than \/16/);
+  assertRefused(await allow({ target: '64.0.0.0/2' }), 'IPWATCH_ALLOW_TOO_WIDE', /a \/2/);
+  assert.deepEqual(api.view.all('allow'), [], 'nothing refused was allowed');
+  assert.equal((await allow({ target: '10.0.0.0/8', reason: 'office' })).status, 201, 'your own networks are what the allowlist is for');
+  assert.equal((await allow({ target: '0.0.0.0/0', force: true, reason: 'maintenance' })).status, 201);
+  assert.equal(api.view.get('allow', '0.0.0.0/0')?.reason, 'maintenance');
+});
+
 test('the widest block allowed without force is the api\'s configuration', async () => {
   const api = await startListsApi({ blockScope: { maxPrefixV4: 8, maxPrefixV6: 24 } });
   assert.equal((await api.send('POST', '/api/blocks', { target: '198.0.0.0/15' })).status, 201);
@@ -82,7 +94,7 @@ test('an import holding a range that sweeps is refused whole, naming it, unless 
 test('a change with a field the api does not take is refused, naming it, never made without it', async () => {
   const api = await startListsApi();
   assertRefused(await api.send('POST', '/api/blocks', { target: '203.0.113.8', expiry: '+1h' }), 'IPWATCH_UNKNOWN_PARAMETER', /^a block does not take the field "expiry" \(did you mean expires\?\): it takes target, reason, expires, severity, source, actor, force$/);
-  assertRefused(await api.send('POST', '/api/allowlist', { target: '203.0.113.8', force: true }), 'IPWATCH_UNKNOWN_PARAMETER', /an allowlist entry does not take the field "force"/);
+  assertRefused(await api.send('POST', '/api/allowlist', { target: '203.0.113.8', severity: 'high' }), 'IPWATCH_UNKNOWN_PARAMETER', /an allowlist entry does not take the field "severity"/);
   assertRefused(await api.send('POST', '/api/blocks/import', { targets: ['203.0.113.8'], source: 'feed', expire: '+1d' }), 'IPWATCH_UNKNOWN_PARAMETER', /an import does not take the fields "source", "expire" \(did you mean expires\?\)/);
   assert.deepEqual(api.view.all('blocks'), []);
   assert.deepEqual(api.view.all('allow'), []);

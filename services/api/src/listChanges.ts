@@ -7,7 +7,7 @@
 import type { EventLog } from '@ipwatch/core/eventLog';
 import { IpwatchError } from '@ipwatch/core/errors';
 import { allowMessage, blockMessage, LIST_TOPICS, removalMessage, type ListRecord } from '@ipwatch/core/decisions';
-import { parseBlockTarget, parseExpiry, cleanText, DecisionInputError, checkBlockSweep, blockSweep, BlockTooWideError, DEFAULT_BLOCK_SCOPE, type BlockScope } from '@ipwatch/core/blockTarget';
+import { parseBlockTarget, parseExpiry, cleanText, DecisionInputError, checkBlockSweep, checkAllowSweep, blockSweep, BlockTooWideError, DEFAULT_BLOCK_SCOPE, type BlockScope } from '@ipwatch/core/blockTarget';
 import type { AllowEntry, BlockDecision, Severity } from '@ipwatch/core/schemas';
 import type { ListName } from '@ipwatch/core/sharedLists';
 import type { AnalyticsStore, BlockEventAction } from '@ipwatch/store';
@@ -24,7 +24,7 @@ const OPEN_SOURCES: ReadonlySet<string> = new Set(['manual', 'import']);
 /** The fields each change takes: any other is refused, so a typo (expiry for expires) never makes a block that does not end. */
 const BLOCK_FIELDS = ['target', 'reason', 'expires', 'severity', 'source', 'actor', 'force'];
 const IMPORT_FIELDS = ['targets', 'reason', 'expires', 'severity', 'actor', 'force'];
-const ALLOW_FIELDS = ['target', 'reason', 'expires', 'actor'];
+const ALLOW_FIELDS = ['target', 'reason', 'expires', 'actor', 'force'];
 
 /** A change that cannot be made as asked (nothing to remove): 404, with what to do. */
 export class NotListedError extends IpwatchError {
@@ -46,7 +46,7 @@ export interface ChangeInput {
    * "stated by caller: ...", never as its actor, which is the authenticated caller.
    */
   actor?: unknown;
-  /** Blocks: true lets a block sweep (a wide range, or one holding loopback or private addresses; see blockSweep). */
+  /** Blocks: true lets a block sweep (a wide range, or one holding loopback or private addresses; see blockSweep). Allowlist: true lets an entry wider than ALLOW_MAX_PREFIX in. */
   force?: unknown;
 }
 
@@ -234,6 +234,7 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     async allow(input, caller) {
       refuseUnknownNames(Object.keys(input), ALLOW_FIELDS, 'an allowlist entry', 'field');
       const { target, reason, actor, note } = common(input, caller);
+      checkAllowSweep(target, forceOf(input));
       const createdAt = now();
       const entry: AllowEntry = { target, reason, createdAt, expiresAt: expiryOf(input, createdAt), createdBy: actor };
       const replacing = await put('allow', entry, allowMessage(entry));

@@ -1,6 +1,6 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { parseBlockTarget, parseExpiry, formatTimeLeft, cleanText, DecisionInputError, InvalidAddressError, blockSweep, checkBlockSweep, BlockTooWideError, DEFAULT_BLOCK_SCOPE, isRealDate } from './blockTarget.ts';
+import { parseBlockTarget, parseExpiry, formatTimeLeft, cleanText, DecisionInputError, InvalidAddressError, blockSweep, checkBlockSweep, BlockTooWideError, checkAllowSweep, AllowTooWideError, DEFAULT_BLOCK_SCOPE, isRealDate } from './blockTarget.ts';
 
 test('targets become one canonical key', () => {
   assert.equal(parseBlockTarget(' 203.0.113.7 '), '203.0.113.7');
@@ -90,6 +90,15 @@ test('checkBlockSweep refuses a sweeping block with what to type instead; force 
   );
   assert.doesNotThrow(() => checkBlockSweep('0.0.0.0/0', DEFAULT_BLOCK_SCOPE, true));
   assert.doesNotThrow(() => checkBlockSweep('203.0.113.0/24', DEFAULT_BLOCK_SCOPE, false));
+});
+
+test('checkAllowSweep refuses an allowlist entry wider than /8 or /16 unforced; private ranges and force pass', () => {
+  assert.throws(() => checkAllowSweep('0.0.0.0/0', false), (e: Error) => e instanceof AllowTooWideError && (e as AllowTooWideError).code === 'IPWATCH_ALLOW_TOO_WIDE');
+  assert.throws(() => checkAllowSweep('2000::/3', false), /a \/3, wider than \/16/);
+  assert.doesNotThrow(() => checkAllowSweep('10.0.0.0/8', false));
+  assert.doesNotThrow(() => checkAllowSweep('2001:db8::/32', false));
+  assert.doesNotThrow(() => checkAllowSweep('203.0.113.7', false));
+  assert.doesNotThrow(() => checkAllowSweep('0.0.0.0/0', true));
 });
 
 test('isRealDate knows month lengths and leap years', () => {

@@ -117,6 +117,36 @@ export function blockSweep(target: string, scope: Readonly<BlockScope> = DEFAULT
   return reasons.length ? `${target} ${reasons.join('; it ')}` : null;
 }
 
+/** The widest allowlist entries taken without force: an office or a cloud provider's /8 is fine, a quarter of the internet is not. */
+export const ALLOW_MAX_PREFIX = { v4: 8, v6: 16 } as const;
+
+/** An allowlist entry wider than ALLOW_MAX_PREFIX, unforced: it would switch blocking and limits off for that much of the internet. */
+export class AllowTooWideError extends IpwatchError {
+  override readonly name = 'AllowTooWideError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IPWATCH_ALLOW_TOO_WIDE', message, options);
+  }
+}
+
+/**
+ * Throws AllowTooWideError when allowlisting `target` (canonical) would exempt a range wider
+ * than ALLOW_MAX_PREFIX from every block and limit, and `force` is not true. Private and
+ * loopback ranges are fine here (allowing your own networks is what the allowlist is for).
+ *
+ * @example
+ * checkAllowSweep('10.0.0.0/8', false);  // fine
+ * checkAllowSweep('0.0.0.0/0', false);   // throws: it would switch off every block
+ */
+export function checkAllowSweep(target: string, force: boolean): void {
+  if (force || !target.includes('/')) return;
+  const cidr = parseCidr(target);
+  const max = cidr.version === 4 ? ALLOW_MAX_PREFIX.v4 : ALLOW_MAX_PREFIX.v6;
+  if (cidr.prefix >= max) return;
+  throw new AllowTooWideError(
+    `refused: allowlisting ${target} (a /${cidr.prefix}, wider than /${max}) would exempt it from every block and rate limit. Allow a narrower range, or repeat with --force (api: "force": true) if you mean it`,
+  );
+}
+
 /**
  * Throws BlockTooWideError when `target` sweeps (see blockSweep) and `force` is not true,
  * saying how to block anyway. `how` is what the person types to force, e.g. "--force".

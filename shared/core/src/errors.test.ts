@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ERRORS, errorsTable, exitCodeOf, IpwatchError, isErrorCode, statusOf, type ErrorCode } from './errors.ts';
 import { ConfigError } from './config.ts';
-import { BlockTooWideError, DecisionInputError } from './blockTarget.ts';
+import { AllowTooWideError, BlockTooWideError, DecisionInputError } from './blockTarget.ts';
 import { InvalidAddressError } from './ip.ts';
 import { DecodeError } from './schemas.ts';
 import { SharedListsEntryError } from './sharedLists/entry.ts';
@@ -37,6 +37,7 @@ const CLASSES: Array<[Error & { code?: unknown }, ErrorCode]> = [
   [new RowError('x'), 'IPWATCH_UNSTORABLE_EVENT'],
   [new NotListedError('x'), 'IPWATCH_NOT_LISTED'],
   [new BlockTooWideError('x'), 'IPWATCH_BLOCK_TOO_WIDE'],
+  [new AllowTooWideError('x'), 'IPWATCH_ALLOW_TOO_WIDE'],
   [new UnknownParameterError('x'), 'IPWATCH_UNKNOWN_PARAMETER'],
   [new UsageError('x'), 'IPWATCH_USAGE'],
   [new ApiUnreachable('x'), 'IPWATCH_API_UNREACHABLE'],

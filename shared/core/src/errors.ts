@@ -97,6 +97,12 @@ export const ERRORS = {
     meaning: 'a block would cover a range wider than IPWATCH_BLOCK_MAX_PREFIX_V4/_V6 allow (/16 and /32 by default), or a range holding loopback, private or link-local addresses, so it was refused unforced',
     action: 'block a narrower range; if you mean it, repeat with --force (api: "force": true)',
   },
+  IPWATCH_ALLOW_TOO_WIDE: {
+    status: 400,
+    exit: 2,
+    meaning: 'an allowlist entry would cover a range wider than /8 (IPv4) or /16 (IPv6), exempting a large part of the internet from every block and rate limit, so it was refused unforced',
+    action: 'allow a narrower range; if you mean it, repeat with --force (api: "force": true)',
+  },
   IPWATCH_UNKNOWN_PARAMETER: {
     status: 400,
     exit: 2,

@@ -3,17 +3,18 @@ import { out, info, UsageError } from '../output.ts';
 import { parseArgsOnce } from '../strictArgs.ts';
 import { describeChanges, type EntryChange } from '../changeReport.ts';
 
-export const help = `ipwatch allow <ip|cidr> [--reason TEXT] [--expires +7d|+12h|ISO-8601]
+export const help = `ipwatch allow <ip|cidr> [--reason TEXT] [--expires +7d|+12h|ISO-8601] [--force]
 ipwatch allow --remove <ip|cidr>
 ipwatch allow --list [--json]
   The allowlist: addresses and ranges that no block and no rate limit applies to (your
   office, your monitoring, your own proxies). Changes reach every app instance at once and
-  are recorded in block_events.`;
+  are recorded in block_events. A range wider than /8 (IPv4) or /16 (IPv6) would exempt a
+  large part of the internet from every block and limit: it needs --force.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgsOnce(
     argv,
-    { reason: { type: 'string' }, expires: { type: 'string' }, remove: { type: 'boolean' }, list: { type: 'boolean' }, json: { type: 'boolean' } },
+    { reason: { type: 'string' }, expires: { type: 'string' }, remove: { type: 'boolean' }, list: { type: 'boolean' }, json: { type: 'boolean' }, force: { type: 'boolean' } },
     true,
   );
   if (positionals.length > 1) throw new UsageError(`one target at a time (${positionals.length} given): a range as a CIDR such as 203.0.113.0/24`);
@@ -36,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   checkInput(target, values.expires, 'ipwatch allow <ip|cidr>');
   const result = await callApi<{ record: ListRow; replaced: boolean; changes?: EntryChange[] }>('POST', '/api/allowlist', {
-    body: { target, reason: values.reason, expires: values.expires, actor: actor() },
+    body: { target, reason: values.reason, expires: values.expires, actor: actor(), ...(values.force && { force: true }) },
   });
   if (values.json) out(JSON.stringify(result));
   else if (!result.replaced) out(`allowed ${describe(result.record)}`);
