@@ -30,6 +30,9 @@ test('a block wider than /16 or /32, or of a range holding loopback or private s
   const forced = await block({ target: '0.0.0.0/0', force: true, reason: 'lockdown' });
   assert.equal(forced.status, 201, JSON.stringify(forced.body));
   assert.equal(api.view.get('blocks', '0.0.0.0/0')?.reason, 'lockdown');
+  const audit = await api.send('GET', '/api/block-events?target=0.0.0.0/0');
+  const [row] = (audit.body as { rows: { note: string }[] }).rows;
+  assert.match(row?.note ?? '', /^forced past the sweep guard: 0\.0\.0\.0\/0 is a \/0, wider than the \/16/, 'the audit row says the block was forced');
   assert.equal((await block({ target: '10.1.0.0/24', force: true })).status, 201);
 });
 

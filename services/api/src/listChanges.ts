@@ -210,8 +210,11 @@ export function createListChanges(options: ListChangesOptions): ListChanges {
     },
     async block(input, caller) {
       refuseUnknownNames(Object.keys(input), BLOCK_FIELDS, 'a block', 'field');
-      const { target, reason, actor, note } = common(input, caller);
+      const { target, reason, actor, note: stated } = common(input, caller);
       checkBlockSweep(target, scope, forceOf(input));
+      // A forced sweep is said so in the audit row, with what the guard would have refused.
+      const sweep = forceOf(input) ? blockSweep(target, scope) : null;
+      const note = [stated, sweep && `forced past the sweep guard: ${sweep}`].filter(Boolean).join('; ');
       const severity = severityOf(input);
       const source = input.source ?? 'manual';
       if (typeof source !== 'string' || !SOURCE.test(source)) throw new DecisionInputError('source must be manual, import or a rule name (lowercase letters, digits, _ . : -)');

@@ -57,4 +57,5 @@ export {
 } from './rateLimit/rateLimiter.ts';
 export { createRateLimitEventAggregator, type RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
 export { parseRate, type Rate } from './rateLimit/rate.ts';
+export { STORE_FULL_WARNING } from './rateLimit/store.memory.ts';
 export { registerEnforcementMetrics, type EnforcementParts } from './enforcementMetrics.ts';
