@@ -5,10 +5,10 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { testAnalytics } from '../../../test/support/analytics.ts';
 import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
-import { ERRORS } from '@ipwatch/core/errors';
 import { createApiApp, type ApiOptions } from './apiServer.ts';
 import { openListsView } from './listsView.ts';
 import { createListChanges } from './listChanges.ts';
+import { assertRefused } from '../../../test/support/refusal.ts';
 
 /** A token as `openssl rand -hex 32` makes one: the api refuses weaker ones. */
 const TOKEN = '5f0c3a9e7b2d4f6180e9c7a5b3d1f2e4a6c8b0d2e4f6a8c0b2d4e6f8a0c2e4f6';
@@ -79,13 +79,6 @@ test('a page of another origin is refused, even with the right Host; the same or
   }
 });
 
-/** A refusal is {error, code}, with the status the registry gives that code. */
-function assertRefused(answer: { status: number; body: { error?: string; code?: string } }, code: keyof typeof ERRORS, message?: RegExp): void {
-  assert.equal(answer.body.code, code, JSON.stringify(answer.body));
-  assert.equal(answer.status, ERRORS[code].status);
-  assert.ok(answer.body.error, 'a message for the user');
-  if (message) assert.match(answer.body.error, message);
-}
 
 test('every refusal carries its registry code: token, loopback, filter, endpoint, lists', async () => {
   const secured = await serve(TOKEN);

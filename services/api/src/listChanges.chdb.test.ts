@@ -4,15 +4,9 @@
  */
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { ERRORS } from '@ipwatch/core/errors';
 import { startListsApi } from '../../../test/support/listsApi.ts';
+import { assertRefused } from '../../../test/support/refusal.ts';
 
-type Answer = { status: number; body: { error?: string; code?: string } };
-function assertRefused(answer: Answer, code: keyof typeof ERRORS, message: RegExp): void {
-  assert.equal(answer.body.code, code, JSON.stringify(answer.body));
-  assert.equal(answer.status, ERRORS[code].status);
-  assert.match(answer.body.error ?? '', message);
-}
 
 test('a block wider than /16 or /32, or of a range holding loopback or private space, is refused without force', async () => {
   const api = await startListsApi();

@@ -1,15 +1,9 @@
 /** Every GET endpoint with parameters refuses what it does not take, naming it: a filter never fails open. */
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { ERRORS } from '@ipwatch/core/errors';
 import { startListsApi } from '../../../test/support/listsApi.ts';
+import { assertRefused } from '../../../test/support/refusal.ts';
 
-type Answer = { status: number; body: { error?: string; code?: string } };
-function assertRefused(answer: Answer, code: keyof typeof ERRORS, message: RegExp): void {
-  assert.equal(answer.body.code, code, JSON.stringify(answer.body));
-  assert.equal(answer.status, ERRORS[code].status);
-  assert.match(answer.body.error ?? '', message);
-}
 
 test('GET /api/requests: ip[]=, a repeated ip, an unknown ipp and an impossible date are 400s naming the parameter', async () => {
   const api = await startListsApi();
