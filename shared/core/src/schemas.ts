@@ -42,7 +42,14 @@ export interface RequestEvent {
   authenticated: boolean;
   blocked: boolean;
   rateLimited: boolean;
+  /** A login attempt and its outcome as the app reports it; 'none' when the request is not one. */
+  login?: LoginOutcome;
+  /** The username a login attempt named (bounded), or null. */
+  loginUser?: string | null;
 }
+
+export type LoginOutcome = 'none' | 'failed' | 'succeeded';
+export type RuleMode = 'live' | 'dry_run';
 
 export interface Geo {
   country: string;
@@ -85,6 +92,15 @@ export interface Detection {
   windowEnd: number;
   evidence: Record<string, string>;
   action: 'none' | 'alert' | 'block';
+  /** What was scored: the IP, or an IPv6 network such as 2001:db8:1:2::/64; the block target. */
+  client: string;
+  mode: RuleMode;
+  /** The figure that crossed the threshold. */
+  count: number;
+  threshold: number;
+  blockExpiresAt: number | null;
+  /** Which offence of this client within the escalation memory (1: the first). */
+  offence: number;
 }
 
 export interface BlockDecision {
@@ -116,6 +132,14 @@ export interface Rule {
   blockForMs: number | null;
   params: Record<string, string>;
   updatedAt: number;
+  description: string;
+  mode: RuleMode;
+  /** Block durations (ms) for the 1st, 2nd, ... offence; the last repeats. Empty: blockForMs. */
+  escalation: number[];
+  escalationMemoryMs: number;
+  /** No second detection of one client by this rule for this long; 0: the rule's window. */
+  quietMs: number;
+  updatedBy: string;
 }
 
 interface ValueTypes {
