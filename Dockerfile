@@ -17,6 +17,7 @@ COPY shared/store/package.json shared/store/
 COPY services/enricher/package.json services/enricher/
 COPY services/sink/package.json services/sink/
 COPY services/blocksync/package.json services/blocksync/
+COPY services/scorer/package.json services/scorer/
 COPY services/api/package.json services/api/
 COPY services/cli/package.json services/cli/
 # --ignore-scripts: the root `prepare` builds dist/ for apps outside the repo; the services run from sources.
