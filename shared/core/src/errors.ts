@@ -91,6 +91,18 @@ export const ERRORS = {
     meaning: 'a block or allowlist change has a bad expiry, reason, severity, source or body',
     action: 'fix the field the message names, e.g. --expires +7d, --severity high',
   },
+  IPWATCH_INVALID_RULE: {
+    status: 400,
+    exit: 2,
+    meaning: 'a detection rule has a bad field or parameter (an unknown kind, a window outside 1s..7d, a pattern that is not a regular expression or could take forever, a parameter its kind does not take)',
+    action: 'fix the field the message names; `ipwatch rules show <id>` lists what each parameter takes',
+  },
+  IPWATCH_NO_SUCH_RULE: {
+    status: 404,
+    exit: 2,
+    meaning: 'no detection rule has that id',
+    action: '`ipwatch rules list` shows the ids; `ipwatch rules set <id> --kind ...` creates a rule',
+  },
   IPWATCH_BLOCK_TOO_WIDE: {
     status: 400,
     exit: 2,
