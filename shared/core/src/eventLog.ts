@@ -91,6 +91,28 @@ export interface CompactedReader {
   stop(): Promise<void>;
 }
 
+export interface RangeReadOptions {
+  /**
+   * First record delivered: in each partition, the first whose timestamp is >= sinceMs (Kafka:
+   * the offset for that time); every later record of the partition follows, whatever its time.
+   */
+  sinceMs: number;
+  /** Called for every record in offset order per partition (tombstones included, value null). */
+  onMessage: (message: LogMessage) => void;
+  /** Only these partitions (default: all). A partition the topic does not have holds nothing. */
+  partitions?: number[];
+}
+
+export interface RangeReadResult {
+  /**
+   * Per partition read that had ever held a record, the offset one past the last record that
+   * existed when the read started: what was read up to. Empty for a missing or empty topic.
+   */
+  ends: Map<number, bigint>;
+  /** Records delivered. */
+  records: number;
+}
+
 export interface EventLog {
   readonly kind: 'kafka' | 'memory';
   /**
@@ -105,6 +127,16 @@ export interface EventLog {
   consume(options: ConsumeOptions): Promise<LogConsumer>;
   /** Reads a compacted topic from its beginning (no consumer group, no commits). */
   readCompacted(topic: string, options: CompactedReadOptions): Promise<CompactedReader>;
+  /**
+   * Re-reads the recent part of a topic (a restarted service rebuilding its windows): every
+   * record from `sinceMs` up to the ends taken when the read starts, then resolves. Not
+   * compacted, no commits, no lasting consumer group; a missing topic is not created and
+   * resolves with nothing read.
+   *
+   * @example
+   * const { records } = await log.readRange(TOPICS.detections, { sinceMs: Date.now() - 15 * 60_000, onMessage: remember });
+   */
+  readRange(topic: string, options: RangeReadOptions): Promise<RangeReadResult>;
   /** Creates missing topics with their configs; existing topics are left as they are. */
   ensureTopics(specs: TopicSpec[]): Promise<void>;
   close(): Promise<void>;

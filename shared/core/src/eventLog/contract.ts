@@ -14,6 +14,7 @@ import { describe, test } from '@jest/globals';
 import type { EventLog } from '../eventLog.ts';
 import { compactedAndDlqContract } from './contractCompacted.ts';
 import { consumerGroupContract } from './contractGroups.ts';
+import { rangeReadContract } from './contractRange.ts';
 import { TEST_TIMEOUT_MS, type WithLog } from './contractSupport.ts';
 
 export function eventLogContract(name: string, make: () => Promise<EventLog>): void {
@@ -37,5 +38,6 @@ export function eventLogContract(name: string, make: () => Promise<EventLog>): v
 
     consumerGroupContract(withLog);
     compactedAndDlqContract(withLog);
+    rangeReadContract(withLog);
   });
 }

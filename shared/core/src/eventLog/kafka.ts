@@ -2,7 +2,7 @@
  * The Kafka event log (kafkajs; the distributed mode), the public entry other packages import
  * as `@ipwatch/core/eventLog/kafka`. Its parts live in ./kafka/: log.ts (the EventLog: admin,
  * topics, wiring), producer.ts, groupConsumer.ts (commits after handle(), retries in place),
- * compactedReader.ts, records.ts (kafkajs messages as LogMessage), clientLog.ts.
+ * compactedReader.ts, rangeReader.ts (readRange), records.ts (kafkajs messages as LogMessage), clientLog.ts.
  *
  * @example
  * const log = createKafkaEventLog({ brokers: ['127.0.0.1:9092'], clientId: 'enricher' });

@@ -2,7 +2,8 @@
  * The in-process event log (the embedded mode), the public entry other packages import as
  * `@ipwatch/core/eventLog/memory`. Its parts live in ./memory/: log.ts (the EventLog),
  * partition.ts (storage, retention, compaction), persistence.ts (compacted topics on disk),
- * groupConsumer.ts (consumer groups, commits, retries), compactedReader.ts.
+ * groupConsumer.ts (consumer groups, commits, retries), compactedReader.ts,
+ * rangeRead.ts (readRange).
  *
  * @example
  * const log = createMemoryEventLog({ partitions: 4 });

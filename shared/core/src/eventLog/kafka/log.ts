@@ -13,13 +13,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CompressionTypes, Kafka, type Admin, type Consumer, type Producer } from 'kafkajs';
-import type { CompactedReadOptions, CompactedReader, ConsumeOptions, EventLog, LogConsumer, OutgoingMessage } from '../../eventLog.ts';
+import type { CompactedReadOptions, CompactedReader, ConsumeOptions, EventLog, LogConsumer, OutgoingMessage, RangeReadOptions, RangeReadResult } from '../../eventLog.ts';
 import type { TopicSpec } from '../../topics.ts';
 import { positive } from '../numberOptions.ts';
+import { checkRangeOptions } from '../rangeOptions.ts';
 import { KAFKA_LOG_LEVELS, kafkaLogCreator, type KafkaClientLogEntry, type KafkaLogLevelName } from './clientLog.ts';
 import { KafkaCompactedReader } from './compactedReader.ts';
 import { KafkaLogConsumer, type Settings } from './groupConsumer.ts';
 import { connectProducer, sendInRequests } from './producer.ts';
+import { KafkaRangeReader, type RangePart } from './rangeReader.ts';
 
 export interface KafkaConsumerTuning {
   /** Group session timeout; the broker's group.min.session.timeout.ms (default 6000) bounds it below. Default 30000. */
@@ -88,6 +90,7 @@ class KafkaEventLog implements EventLog {
   private adminReady: Promise<Admin> | null = null;
   private readonly consumers = new Set<KafkaLogConsumer>();
   private readonly readers = new Set<KafkaCompactedReader>();
+  private readonly rangeReaders = new Set<KafkaRangeReader>();
   private closed = false;
 
   constructor(private readonly opts: KafkaEventLogOptions) {
@@ -155,6 +158,53 @@ class KafkaEventLog implements EventLog {
     return reader;
   }
 
+  async readRange(topic: string, options: RangeReadOptions): Promise<RangeReadResult> {
+    this.assertOpen();
+    const { sinceMs, partitions } = checkRangeOptions(options);
+    const nothing = (): RangeReadResult => ({ ends: new Map(), records: 0 });
+    const admin = await this.admin();
+    // Asking for offsets of a missing topic would create it (auto.create.topics.enable); a listing asks for no topic.
+    if (!(await admin.listTopics()).includes(topic)) return nothing();
+    let highs: Array<{ partition: number; high: string; low: string }>;
+    let starts: Array<{ partition: number; offset: string }>;
+    try {
+      // Ends first: a start found later may lie past them (records produced in between), and is then clamped.
+      highs = await admin.fetchTopicOffsets(topic);
+      starts = await admin.fetchTopicOffsetsByTimestamp(topic, sinceMs);
+    } catch (err) {
+      if (!isUnknownTopic(err)) throw err;
+      return nothing(); // deleted since the listing
+    }
+    const ends = new Map<number, bigint>();
+    const plan = new Map<number, RangePart>();
+    const others: number[] = [];
+    for (const o of highs) {
+      const end = BigInt(o.high);
+      if ((partitions !== null && !partitions.has(o.partition)) || end === 0n) {
+        others.push(o.partition);
+        continue;
+      }
+      ends.set(o.partition, end);
+      // No record at or after sinceMs: Kafka says -1, kafkajs swaps in the high watermark of its own (later) look-up.
+      const found = BigInt(starts.find((s) => s.partition === o.partition)?.offset ?? '-1');
+      const low = BigInt(o.low);
+      const start = found < 0n ? end : found < low ? low : found;
+      if (start < end) plan.set(o.partition, { start, end });
+      else others.push(o.partition);
+    }
+    if (plan.size === 0) return { ends, records: 0 };
+
+    const groupId = `${this.opts.clientId}.range.${randomUUID()}`;
+    const reader = new KafkaRangeReader(this.newConsumer(groupId), topic, plan, others, options.onMessage, async () => {
+      // The throwaway group never committed; delete its remains so they do not pile up on the broker.
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+    });
+    this.rangeReaders.add(reader);
+    reader.stopped.then(() => this.rangeReaders.delete(reader)).catch(() => undefined);
+    const records = await reader.read();
+    return { ends, records };
+  }
+
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
     this.assertOpen();
     if (specs.length === 0) return;
@@ -182,6 +232,7 @@ class KafkaEventLog implements EventLog {
     this.closed = true;
     await Promise.all([...this.consumers].map((c) => c.stop()));
     await Promise.all([...this.readers].map((r) => r.stop()));
+    await Promise.all([...this.rangeReaders].map((r) => r.stop(`readRange stopped before it finished: the event log was closed`)));
     const producer = this.producerReady;
     const admin = this.adminReady;
     await Promise.all([

@@ -12,13 +12,15 @@
  * const consumer = await log.consume({ groupId: 'enricher', topics: ['ipwatch.requests.v1'], handle: async (batch) => { ... } });
  */
 import { randomUUID } from 'node:crypto';
-import type { CompactedReadOptions, CompactedReader, ConsumeOptions, EventLog, LogConsumer, OutgoingMessage } from '../../eventLog.ts';
+import type { CompactedReadOptions, CompactedReader, ConsumeOptions, EventLog, LogConsumer, OutgoingMessage, RangeReadOptions, RangeReadResult } from '../../eventLog.ts';
 import { topicSpecs, type TopicSpec } from '../../topics.ts';
 import { nonNegative, positiveInt } from '../numberOptions.ts';
+import { checkRangeOptions } from '../rangeOptions.ts';
 import { MemoryCompactedReader } from './compactedReader.ts';
 import { Group, MemoryConsumer, type ConsumerHost } from './groupConsumer.ts';
 import { Partition, Topic } from './partition.ts';
 import { appendPersisted, loadPersistedTopic } from './persistence.ts';
+import { readTopicRange } from './rangeRead.ts';
 
 /** ipwatch's own compacted topics are compacted here even when used before ensureTopics(). */
 const KNOWN_COMPACTED = new Map(topicSpecs(1).filter((s) => s.config['cleanup.policy'] === 'compact').map((s) => [s.name, s]));
@@ -150,6 +152,15 @@ class MemoryEventLog implements EventLog, ConsumerHost {
       throw err;
     }
     return reader;
+  }
+
+  async readRange(topic: string, options: RangeReadOptions): Promise<RangeReadResult> {
+    this.assertOpen();
+    const checked = checkRangeOptions(options);
+    // Reading does not create a topic; ipwatch's compacted ones are loaded from disk on first use, as readCompacted would.
+    const t = this.topics.get(topic) ?? (KNOWN_COMPACTED.has(topic) ? this.topic(topic) : undefined);
+    if (t === undefined) return { ends: new Map(), records: 0 };
+    return readTopicRange(t, checked, options.onMessage, () => this.closed);
   }
 
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
