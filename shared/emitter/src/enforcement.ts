@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ObservedRequest, RequestUser } from './requestEvent.ts';
-import type { BlockMirror } from './blockMirror/blockMirror.ts';
+import type { BlockMirror, BlockVerdict } from './blockMirror/blockMirror.ts';
 import type { RateLimiter, RateLimitLimited, RateLimitStage } from './rateLimit/rateLimiter.ts';
 import type { RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
 import { sanitizePath } from './sanitize.ts';
@@ -38,6 +38,14 @@ export interface EnforcerOptions<Req extends IncomingMessage> {
   blocked?: BlockedResponseOptions;
   /** Who the user is (the recorder's checked reading of the app's `user` hook); never throws. */
   user?: (req: Req) => RequestUser | null;
+  /**
+   * With anonymisation on: a client's identity as events carry it (the anonymiser's
+   * output). Detections, and so blocks, name that identity, so the lists are checked for
+   * it as well as for the real address: a block (or an allow) on 203.0.113.0 covers every
+   * client a /24-truncating app reports as 203.0.113.0, and one on a hash pseudonym the
+   * one client it stands for. Leave it out when anonymisation is off (no second lookup).
+   */
+  identityOf?: (ip: string) => string;
 }
 
 export interface EnforcerStats {
@@ -69,7 +77,7 @@ function wantsJson(req: IncomingMessage): boolean {
 }
 
 export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOptions<Req>): Enforcer<Req> {
-  const { mirror, limiter, events, user } = options;
+  const { mirror, limiter, events, user, identityOf } = options;
   const limitAt = oneOf('rateLimitAt', options.limitAt ?? 'entry', ['entry', 'mounted'], { entry: 'on arrival, the default', mounted: 'where tracker.limit() is mounted' });
   const status = wholeNumber('blocked.status', options.blocked?.status ?? 403, 400, 599, undefined, 'an HTTP error status');
   const text = options.blocked?.text ?? 'Forbidden';
@@ -122,6 +130,19 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
     events.record(refusal, shown, sanitizePath(req.url, 512), u?.id ?? null);
   }
 
+  /**
+   * The lists' verdict for a client: its real address (manual blocks of real IPs), and with
+   * anonymisation on its identity too. The allowlist wins over any block, on either.
+   */
+  function verdictOf(m: BlockMirror, ip: string, observed: ObservedRequest | undefined): BlockVerdict {
+    const real = m.check(ip);
+    if (identityOf === undefined || real === 'allowed') return real;
+    const shown = observed === undefined ? identityOf(ip) : observed.eventIp();
+    if (shown === ip) return real;
+    const own = m.check(shown);
+    return own === 'allowed' ? own : (real ?? own);
+  }
+
   /** The client's address; 0.0.0.0 (no socket address, or a forwarded 0.0.0.0) is enforced like any other. */
   function clientIp(observed: ObservedRequest | undefined): string | null {
     return observed === undefined ? null : observed.clientIp();
@@ -137,7 +158,7 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
       let listed: 'blocked' | 'allowed' | null = null;
       try {
         ip = clientIp(observed);
-        listed = ip === null ? null : (mirror?.check(ip) ?? null);
+        listed = ip === null || mirror === undefined ? null : verdictOf(mirror, ip, observed);
         if (listed === 'blocked') verdict = 'blocked';
         else if (listed === 'allowed') {
           stats.allowlisted++;
@@ -169,7 +190,7 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
     },
     blocks(ip) {
       try {
-        if (mirror?.check(ip) !== 'blocked') return false;
+        if (mirror === undefined || verdictOf(mirror, ip, undefined) !== 'blocked') return false;
       } catch {
         stats.enforcementErrors++;
         return false;

@@ -31,6 +31,25 @@ export interface IpwatchMiddleware<Req extends ExpressLikeRequest = ExpressLikeR
   allowUpgrade(req: IncomingMessage, socket: Duplex): boolean;
   /** The rate limiter as a middleware of its own, for `rateLimitAt: 'mounted'` (after auth and body parsing). */
   limit(): (req: Req, res: ServerResponse, next: (err?: unknown) => void) => void;
+  /**
+   * Says this request is a failed login, with the username tried (left out: read by the
+   * `login.username` hook, by default req.body.username or email). The event says login
+   * 'failed' whatever the status. Call it before sending the response: once the response is
+   * done the event is built and the call is a no-op (false). True when the mark landed.
+   *
+   * @example
+   * app.post('/login', (req, res) => {
+   *   if (!checkPassword(req.body.email, req.body.password)) {
+   *     tracker.loginFailed(req, req.body.email);
+   *     return res.status(200).render('login', { error: 'Wrong email or password' });
+   *   }
+   *   tracker.loginSucceeded(req, req.body.email);
+   *   res.redirect('/');
+   * });
+   */
+  loginFailed(req: Req, username?: string): boolean;
+  /** Says this request is a successful login; as loginFailed. */
+  loginSucceeded(req: Req, username?: string): boolean;
 }
 
 /**
@@ -66,6 +85,8 @@ export function ipwatch<Req extends ExpressLikeRequest = ExpressLikeRequest>(opt
   middleware.close = (timeoutMs?: number) => tracker.close(timeoutMs);
   middleware.stats = () => tracker.stats();
   middleware.allowUpgrade = (req, socket) => tracker.allowUpgrade(req, socket);
+  middleware.loginFailed = (req, username) => tracker.loginFailed(req, username);
+  middleware.loginSucceeded = (req, username) => tracker.loginSucceeded(req, username);
   middleware.limit = () => {
     if (!tracker.limitsMounted) throw new EmitterOptionError("tracker.limit() needs ipwatch({ rateLimiter, rateLimitAt: 'mounted' })");
     return function ipwatchLimit(req: Req, res: ServerResponse, next: (err?: unknown) => void): void {

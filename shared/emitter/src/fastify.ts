@@ -41,6 +41,20 @@ export interface IpwatchFastifyDecoration {
   stats(): IpwatchStats;
   /** For WebSocket upgrades (server.on('upgrade')): answers a blocked client 403 and closes its socket (false); true to go on. */
   allowUpgrade: Tracker<unknown>['allowUpgrade'];
+  /**
+   * Says this request (Fastify's `request`) is a failed login, with the username tried (left
+   * out: read by the `login.username` hook, by default request.body's username or email).
+   * Call it before the reply is sent: afterwards it is a no-op (false). True when the mark landed.
+   *
+   * @example
+   * app.post('/login', async (request, reply) => {
+   *   if (!(await verify(request.body))) app.ipwatch.loginFailed(request, request.body.email);
+   *   ...
+   * });
+   */
+  loginFailed(request: FastifyLikeRequest, username?: string): boolean;
+  /** Says this request is a successful login; as loginFailed. */
+  loginSucceeded(request: FastifyLikeRequest, username?: string): boolean;
 }
 
 export type IpwatchFastifyOptions<Req extends FastifyLikeRequest = FastifyLikeRequest> = IpwatchOptions<Req>;
@@ -79,7 +93,12 @@ export function ipwatchFastify<Req extends FastifyLikeRequest = FastifyLikeReque
     done(err as Error);
     return;
   }
-  fastify.decorate(DECORATOR, { stats: () => tracker.stats(), allowUpgrade: (req, socket) => tracker.allowUpgrade(req, socket) } satisfies IpwatchFastifyDecoration);
+  fastify.decorate(DECORATOR, {
+    stats: () => tracker.stats(),
+    allowUpgrade: (req, socket) => tracker.allowUpgrade(req, socket),
+    loginFailed: (request, username) => tracker.loginFailed(request as Req, username),
+    loginSucceeded: (request, username) => tracker.loginSucceeded(request as Req, username),
+  } satisfies IpwatchFastifyDecoration);
   fastify.addHook('onRequest', (request: Req, reply: FastifyLikeReply, next: HookDone) => {
     // A request ipwatch answers (blocked, limited) is hijacked: Fastify must not answer it again, and next() is never called.
     tracker.enter(request.raw, reply.raw, request, next as (err?: unknown) => void, () => reply.hijack());

@@ -19,6 +19,7 @@ export {
   type FastifyLikeReply,
 } from './fastify.ts';
 export type { IpwatchOptions, IpwatchStats } from './tracker.ts';
+export { MAX_LOGIN_USER_LENGTH, type LoginReportOptions } from './login.ts';
 // What an app connects with, so that it imports from this one package.
 export { createKafkaEventLog, type KafkaEventLogOptions } from '@ipwatch/core/eventLog/kafka';
 export { createRedisSharedLists, type RedisSharedListsOptions } from '@ipwatch/core/sharedLists/redis';
@@ -46,7 +47,7 @@ export { createIpAnonymiser, HASHED_IP_PREFIX, MIN_HASH_KEY_BYTES, type IpAnonym
 export { createEventBuffer, type EventBuffer, type EventBufferOptions, type EventBufferStats, type DropReason } from './eventBuffer.ts';
 export { EmitterOptionError, NoEventLogError, PluginRegisteredTwiceError } from './errors.ts';
 export type { BlockedResponseOptions, EnforcerStats } from './enforcement.ts';
-export { createBlockMirror, type BlockMirror, type BlockMirrorOptions, type BlockMirrorState } from './blockMirror/blockMirror.ts';
+export { createBlockMirror, type BlockMirror, type BlockMirrorOptions, type BlockMirrorState, type BlockVerdict } from './blockMirror/blockMirror.ts';
 export {
   createRateLimiter,
   type RateLimiter,
@@ -54,6 +55,8 @@ export {
   type RateLimitDecision,
   type RateLimitRulesOptions,
   type RateLimiterStats,
+  type LoginRuleOptions,
+  type LoginRuleSettings,
 } from './rateLimit/rateLimiter.ts';
 export { createRateLimitEventAggregator, type RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
 export { parseRate, type Rate } from './rateLimit/rate.ts';

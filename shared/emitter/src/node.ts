@@ -15,6 +15,21 @@ export interface IpwatchListener<Req extends IncomingMessage = IncomingMessage> 
   stats(): IpwatchStats;
   /** For WebSocket upgrades (server.on('upgrade')): answers a blocked client 403 and closes its socket (false); true to go on. */
   allowUpgrade(req: IncomingMessage, socket: Duplex): boolean;
+  /**
+   * Says this request is a failed login, with the username tried (left out: read by the
+   * `login.username` hook). Call it before ending the response: afterwards it is a no-op
+   * (false). True when the mark landed.
+   *
+   * @example
+   * const handler = withIpwatch(async (req, res) => {
+   *   const { user, password } = await readForm(req);
+   *   if (!(await verify(user, password))) handler.loginFailed(req, user);
+   *   ...
+   * }, { log });
+   */
+  loginFailed(req: Req, username?: string): boolean;
+  /** Says this request is a successful login; as loginFailed. */
+  loginSucceeded(req: Req, username?: string): boolean;
 }
 
 /**
@@ -46,5 +61,7 @@ export function withIpwatch<Req extends IncomingMessage = IncomingMessage>(
   handler.close = (timeoutMs) => tracker.close(timeoutMs);
   handler.stats = () => tracker.stats();
   handler.allowUpgrade = (req, socket) => tracker.allowUpgrade(req, socket);
+  handler.loginFailed = (req, username) => tracker.loginFailed(req, username);
+  handler.loginSucceeded = (req, username) => tracker.loginSucceeded(req, username);
   return handler;
 }

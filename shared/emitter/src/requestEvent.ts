@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { RequestEvent } from '@ipwatch/core/schemas';
+import type { LoginOutcome, RequestEvent } from '@ipwatch/core/schemas';
 import { sanitizeHeaderValue, sanitizePath, normaliseMethod } from './sanitize.ts';
 import { encodeRequestEvent, MESSAGE_HEADERS } from './requestEventCodec.ts';
 import { createClientIpResolver, type ClientIpResolver, type ForwardedHeader } from './clientIp.ts';
@@ -18,6 +18,7 @@ import { createIpAnonymiser, type IpAnonymiser, type IpAnonymiserOptions } from 
 import type { EventBuffer } from './eventBuffer.ts';
 import { EmitterOptionError } from './errors.ts';
 import { objectWith, optionalFunction, trueOrFalse, wholeNumber } from './optionChecks.ts';
+import { compileLoginReport, defaultUsernameOf, loginUserOf, type LoginReportOptions } from './login.ts';
 
 /** Who made the request, as the app's `user` hook reports it. */
 export interface RequestUser {
@@ -44,6 +45,8 @@ export interface RequestRecorderOptions<Req extends IncomingMessage = IncomingMe
   anonymise?: IpAnonymiserOptions;
   /** Who the user is, read when the response is done (after your auth ran). Errors are caught and counted. */
   user?: (req: Req) => RequestUser | null | undefined;
+  /** Which requests are login attempts, and how each ended, for the events' `login` and `loginUser` (see LoginReportOptions). Default: none, except those marked with loginFailed()/loginSucceeded(). */
+  login?: LoginReportOptions<Req> | false;
   /** Longest path (with query) kept, in UTF-16 units, cut on a code-point boundary. Default 2048. */
   maxPathLength?: number;
   /** Longest user agent, referer, host and user id kept. Default 1024. */
@@ -65,6 +68,8 @@ export interface RequestRecorderStats {
   userHookErrors: number;
   /** Requests whose event could not be built or encoded (a bug: the request itself was unaffected). */
   emitErrors: number;
+  /** Times the login `failed` or `username` hook threw (the attempt was reported as 'none', or without its username). */
+  loginHookErrors: number;
 }
 
 /** A request being watched: what enforcement (blocks, rate limits) needs to know and to say about it. */
@@ -77,6 +82,12 @@ export interface ObservedRequest {
   markBlocked(): void;
   /** A rate limit answered this request: its event says rateLimited. */
   markRateLimited(): void;
+  /**
+   * The app says this request was a login attempt that failed or succeeded, with the username
+   * tried (undefined: read by the login `username` hook when the response is done). False
+   * when the event is already built (the response is done): the call changed nothing.
+   */
+  markLogin(outcome: 'failed' | 'succeeded', username?: unknown): boolean;
 }
 
 export interface RequestRecorder<Req extends IncomingMessage = IncomingMessage> {
@@ -90,6 +101,10 @@ export interface RequestRecorder<Req extends IncomingMessage = IncomingMessage> 
   userOf(req: Req): RequestUser | null;
   /** The client's canonical IP as this recorder resolves it (trusted proxies applied), for requests it does not observe (upgrades). */
   clientIpOf(req: IncomingMessage): string;
+  /** True when events carry an identity other than the address (anonymise mode 'truncate' or 'hash'). */
+  readonly anonymises: boolean;
+  /** A client's identity as events carry it: the address anonymised as configured (cached by the anonymiser). */
+  identityOf(ip: string): string;
   stats(): RequestRecorderStats;
 }
 
@@ -104,6 +119,10 @@ class PendingRequest implements ObservedRequest {
   done = false;
   blocked = false;
   rateLimited = false;
+  /** Set by markLogin(); 'none' leaves it to the `login` option's paths. */
+  login: LoginOutcome = 'none';
+  /** The username markLogin() was given (checked); undefined: read it with the hook. */
+  loginUser: string | null | undefined = undefined;
   /** The raw client IP, resolved on first use (by enforcement at arrival, or when the event is built). */
   ip: string | null = null;
   /** The anonymised IP, made on first use. */
@@ -144,6 +163,13 @@ class PendingRequest implements ObservedRequest {
 
   markRateLimited(): void {
     this.rateLimited = true;
+  }
+
+  markLogin(outcome: 'failed' | 'succeeded', username?: unknown): boolean {
+    if (this.done) return false;
+    this.login = outcome;
+    this.loginUser = username === undefined ? undefined : loginUserOf(username);
+    return true;
   }
 }
 
@@ -197,10 +223,13 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
     });
   const anonymiser: IpAnonymiser = createIpAnonymiser(options.anonymise ?? { mode: 'off' });
   const ipAnonymisation = anonymiser.mode;
+  const loginReport = compileLoginReport(options.login);
+  const usernameOf = loginReport?.usernameOf ?? defaultUsernameOf;
 
   let recorded = 0;
   let userHookErrors = 0;
   let emitErrors = 0;
+  let loginHookErrors = 0;
 
   function readUser(req: Req): RequestUser | null {
     if (user === undefined) return null;
@@ -219,6 +248,26 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
     }
   }
 
+  /** The username of a login attempt, as the hook reads it when the response is done. */
+  function readLoginUser(appReq: unknown): string | null {
+    try {
+      return loginUserOf(usernameOf(appReq));
+    } catch {
+      loginHookErrors++;
+      return null;
+    }
+  }
+
+  /** How a login attempt ended by its status, when the `login` option's paths say it is one ('none' when the hook throws). */
+  function outcomeOf(status: number): LoginOutcome {
+    try {
+      return loginReport!.outcomeOf(status);
+    } catch {
+      loginHookErrors++;
+      return 'none';
+    }
+  }
+
   function complete(p: PendingRequest): void {
     p.done = true;
     try {
@@ -232,6 +281,10 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
       const rawStatus = aborted && !res.headersSent ? 499 : res.statusCode;
       const status = Number.isInteger(rawStatus) && rawStatus >= 0 && rawStatus <= 999 ? rawStatus : 0;
       const u = readUser(p.appReq as Req);
+      // A mark from the app wins; else the paths decide, for requests the app saw (not blocked, not limited).
+      let login = p.login;
+      if (login === 'none' && loginReport !== null && !p.blocked && !p.rateLimited && loginReport.isLogin(req.method, p.url)) login = outcomeOf(status);
+      const loginUser = login === 'none' ? null : p.loginUser !== undefined ? p.loginUser : readLoginUser(p.appReq);
       const event: RequestEvent = {
         id: randomUUID(),
         ts: p.ts,
@@ -251,6 +304,8 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
         authenticated: u === null ? false : u.authenticated,
         blocked: p.blocked,
         rateLimited: p.rateLimited,
+        login,
+        loginUser,
       };
       const value = encodeRequestEvent(event);
       recorded++;
@@ -303,7 +358,9 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
     observe,
     userOf: readUser,
     clientIpOf: (req) => resolveClientIp(req.socket?.remoteAddress, req.headers ?? {}).ip,
-    stats: () => ({ recorded, userHookErrors, emitErrors }),
+    anonymises: ipAnonymisation !== 'off',
+    identityOf: (ip) => anonymiser.anonymise(ip),
+    stats: () => ({ recorded, userHookErrors, emitErrors, loginHookErrors }),
   };
 }
 

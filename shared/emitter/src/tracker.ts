@@ -16,8 +16,9 @@ import { createEnforcer, type BlockedResponseOptions, type EnforcerStats } from 
 import type { BlockMirror } from './blockMirror/blockMirror.ts';
 import type { RateLimiter } from './rateLimit/rateLimiter.ts';
 import { createRateLimitEventAggregator, type RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
+import { withLimiterLoginRule, type LoginReportOptions } from './login.ts';
 
-export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecorderOptions<Req & IncomingMessage>, 'buffer' | 'user'> {
+export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecorderOptions<Req & IncomingMessage>, 'buffer' | 'user' | 'login'> {
   /** The event log to publish to (Kafka or in-process). The tracker creates its own buffer in front of it. */
   log?: EventLog;
   /** Or a buffer you created (and close) yourself. */
@@ -28,6 +29,17 @@ export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecor
   topic?: string;
   /** Who made the request, read after the response (after your auth ran), with the request as your framework has it. Errors are caught and counted. */
   user?: RequestRecorderOptions<Req & IncomingMessage>['user'];
+  /**
+   * Login reporting: which requests are login attempts (paths, methods), which statuses are
+   * a failure (default 400, 401, 403, 422; 2xx and 3xx are a success) and the username
+   * tried, for the events' `login` and `loginUser` (see LoginReportOptions). `{}` takes
+   * what a login is from the `rateLimiter`'s login rule. Off by default; the tracker's
+   * `loginFailed(req)` / `loginSucceeded(req)` work either way.
+   *
+   * @example
+   * ipwatch({ log, login: { paths: ['/login'], username: (req) => req.body?.email } });
+   */
+  login?: LoginReportOptions<Req & IncomingMessage> | false;
   /**
    * Blocks and the allowlist: a mirror of the shared lists (createBlockMirror). Blocked
    * clients get `blocked.status` (403) and never reach the app; their requests are still
@@ -53,7 +65,7 @@ export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecor
 const OPTION_NAMES: ReadonlySet<string> = new Set([
   'log', 'buffer', 'bufferOptions', 'topic', 'blockMirror', 'blocked', 'rateLimiter', 'rateLimitAt',
   'app', 'instance', 'trustedProxies', 'trustedHops', 'forwardedHeader', 'clientIp', 'anonymise', 'user',
-  'maxPathLength', 'maxHeaderLength', 'countStreamedBytes',
+  'maxPathLength', 'maxHeaderLength', 'countStreamedBytes', 'login',
 ]);
 
 export interface IpwatchStats extends EventBufferStats, RequestRecorderStats, EnforcerStats {
@@ -76,6 +88,16 @@ export interface Tracker<Req> {
   readonly limitsMounted: boolean;
   /** For WebSocket upgrades: answers a blocked client 403 and closes its socket (false); true to go on. */
   allowUpgrade(req: IncomingMessage, socket: Duplex): boolean;
+  /**
+   * Marks the request (as the app's framework hands it to handlers) as a failed login, with
+   * the username tried (undefined: read by the `login.username` hook, by default req.body's
+   * username or email, when the response is done). Its event says login 'failed' whatever
+   * the status. Call it before the response is sent: once the response is done the event is
+   * built, and a call is a no-op that returns false. True when the mark landed.
+   */
+  loginFailed(appReq: Req, username?: string): boolean;
+  /** Marks the request as a successful login; as loginFailed. */
+  loginSucceeded(appReq: Req, username?: string): boolean;
   /** Sends what is buffered (up to `timeoutMs`, default 5 s) and stops. */
   close(timeoutMs?: number): Promise<void>;
   stats(): IpwatchStats;
@@ -112,7 +134,9 @@ export function createTracker<Req>(options: IpwatchOptions<Req>, adapter: string
   type RawReq = Req & IncomingMessage;
   const ownsBuffer = givenBuffer === undefined;
   const buffer = givenBuffer ?? createEventBuffer({ ...bufferOptions, log: log!, topic });
-  const recorder = createRequestRecorder<RawReq>({ ...recorderOptions, buffer });
+  // `login: {}` (or without a username hook) takes what a login is from the rate limiter's login rule.
+  const login = withLimiterLoginRule(recorderOptions.login, rateLimiter?.loginRule);
+  const recorder = createRequestRecorder<RawReq>({ ...recorderOptions, ...(login !== undefined && { login }), buffer });
   // Rate-limit events have a small buffer of their own, so a flood of refusals never crowds out request events.
   const eventsBuffer = rateLimiter && log ? createEventBuffer({ ...bufferOptions, log, topic: TOPICS.rateLimit }) : null;
   const events: RateLimitEventAggregator | undefined = eventsBuffer ? createRateLimitEventAggregator({ buffer: eventsBuffer, app: recorderOptions.app ?? '' }) : undefined;
@@ -125,6 +149,7 @@ export function createTracker<Req>(options: IpwatchOptions<Req>, adapter: string
           ...(rateLimitAt && { limitAt: rateLimitAt }),
           ...(blocked && { blocked }),
           ...(recorderOptions.user && { user: recorder.userOf }),
+          ...(recorder.anonymises && { identityOf: recorder.identityOf }),
         })
       : null;
   if (rateLimiter?.readsRequestBody && rateLimitAt !== 'mounted') {
@@ -134,21 +159,30 @@ export function createTracker<Req>(options: IpwatchOptions<Req>, adapter: string
       { code: 'IPWATCH_LOGIN_LIMIT_AT_ENTRY' },
     );
   }
-  // Only for 'mounted' limits: how limit() finds the request ipwatch is watching.
-  const observedByReq = enforcer?.limitAt === 'mounted' ? new WeakMap<object, ObservedRequest>() : null;
+  const limitsMounted = enforcer?.limitAt === 'mounted';
+  // How limit() and loginFailed() find the request ipwatch is watching, from the request the
+  // app holds. A WeakMap, not a property on the request: a property added to node's request
+  // or response objects changes their hidden class and slows the rest of the request.
+  const observedByReq = new WeakMap<object, ObservedRequest>();
+  const markLogin = (appReq: Req, outcome: 'failed' | 'succeeded', username: unknown): boolean => {
+    const observed = typeof appReq === 'object' && appReq !== null ? observedByReq.get(appReq) : undefined;
+    return observed === undefined ? false : observed.markLogin(outcome, username);
+  };
 
   return {
-    limitsMounted: observedByReq !== null,
+    limitsMounted,
     enter(raw, res, appReq, next, takeOver) {
       const observed = recorder.observe(raw, res, appReq as RawReq); // never throws
+      if (observed !== undefined) observedByReq.set(appReq as object, observed);
       if (enforcer === null) return next();
-      if (observedByReq !== null && observed !== undefined) observedByReq.set(appReq as object, observed);
       enforcer.atEntry(appReq as RawReq, res, observed, next, takeOver);
     },
     limit(appReq, res, next, takeOver) {
-      if (enforcer === null || observedByReq === null) return next();
+      if (enforcer === null || !limitsMounted) return next();
       enforcer.limit(appReq as RawReq, res, observedByReq.get(appReq as object), next, takeOver);
     },
+    loginFailed: (appReq, username) => markLogin(appReq, 'failed', username),
+    loginSucceeded: (appReq, username) => markLogin(appReq, 'succeeded', username),
     allowUpgrade(req, socket) {
       if (enforcer === null || !enforcer.blocks(recorder.clientIpOf(req))) return true;
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

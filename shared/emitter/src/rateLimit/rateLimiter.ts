@@ -25,6 +25,7 @@ import { createMemoryRateLimitStore, type MemoryRateLimitStore } from './store.m
 import { createRedisRateLimitStore } from './store.redis.ts';
 import type { RateLimiter, RateLimiterOptions, RateLimiterStats } from './types.ts';
 
+export type { LoginRuleSettings } from './rules.ts';
 export type {
   LoginRuleOptions,
   RateLimitAllowed,
@@ -130,6 +131,7 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
   return {
     readsRequestBody: compiled.usernameOf !== null,
     countsAllowlisted: compiled.countsAllowlisted,
+    loginRule: compiled.login,
     countsOnArrival: requests.countsOnArrival,
     check: requests.check,
     respond: requests.respond,

@@ -47,7 +47,7 @@ export class Counted implements RateLimitCheck {
   }
 }
 
-interface PathMatcher {
+export interface PathMatcher {
   exact: Set<string>;
   /** Prefixes (lower-cased); a '/x/*' pattern also matches '/x'. */
   prefixes: Array<{ base: string; dirOnly: boolean }>;
@@ -80,6 +80,16 @@ export interface CompiledRules {
   usernameOf: ((req: IncomingMessage) => unknown) | null;
   /** Some rule counts allowlisted clients. */
   countsAllowlisted: boolean;
+  /** The login rule's paths, methods and username hook as given (defaults applied), for the tracker's login reporting to reuse; null when the rule is off. */
+  login: LoginRuleSettings | null;
+}
+
+/** What a login is, as the login rule was given: the tracker's `login` option reads it when its own paths are left out. */
+export interface LoginRuleSettings {
+  readonly paths: readonly string[];
+  readonly methods: readonly string[];
+  /** The app's `rules.login.username`; undefined when it gave none (the default reads req.body). */
+  readonly username: ((req: IncomingMessage) => unknown) | undefined;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -110,6 +120,7 @@ export function compileRules(rules: RateLimitRulesOptions, keyPrefix: string): C
 
   const pathRules: PathRule[] = [];
   let usernameOf: ((req: IncomingMessage) => unknown) | null = null;
+  let loginSettings: LoginRuleSettings | null = null;
   const login = rules.login ?? {};
   if (login !== false) {
     if (typeof login !== 'object' || login === null) throw new EmitterOptionError("rules.login must be false or an object such as { rate: '3/5m', paths: ['/login'] }");
@@ -119,15 +130,18 @@ export function compileRules(rules: RateLimitRulesOptions, keyPrefix: string): C
       'per-username': 'allowlisted clients are counted per username, the default',
       exempt: 'allowlisted clients skip the login limit',
     });
+    const loginPaths = login.paths ?? ['/login'];
+    const loginMethods = login.methods ?? ['POST'];
     pathRules.push({
       kind: 'login',
-      methods: compileMethods('rules.login', login.methods, ['POST']),
-      paths: compilePaths('rules.login.paths', login.paths ?? ['/login']),
+      methods: compileMethods('rules.login', loginMethods, ['POST']),
+      paths: compilePaths('rules.login.paths', loginPaths),
       ipPolicy: policy('login', rate, true),
       userPolicy: policy('login-user', rate, true, 'login'),
       by: 'ip+user',
       countsAllowlisted: allowlisted === 'per-username',
     });
+    loginSettings = Object.freeze({ paths: Object.freeze([...loginPaths]), methods: Object.freeze([...loginMethods]), username: login.username });
   }
   const routes = rules.routes ?? [];
   if (!Array.isArray(routes)) throw new EmitterOptionError('rules.routes must be a list of { name, path, rate, methods?, by? }');
@@ -160,10 +174,12 @@ export function compileRules(rules: RateLimitRulesOptions, keyPrefix: string): C
     pathRuleAnyMethod,
     usernameOf,
     countsAllowlisted: pathRules.some((r) => r.countsAllowlisted),
+    login: loginSettings,
   };
 }
 
-function compileMethods(name: string, methods: unknown, fallback: string[] | null): Set<string> | null {
+/** Checks a rule's methods (upper-cased; GET covers HEAD); `fallback` when none are given, null: every method. */
+export function compileMethods(name: string, methods: unknown, fallback: string[] | null): Set<string> | null {
   const list = methods ?? fallback;
   if (list === null) return null;
   if (!Array.isArray(list) || list.length === 0 || list.some((m) => typeof m !== 'string' || !METHOD_RE.test(m))) {
@@ -199,7 +215,8 @@ function absolutePath(url: string): string {
   }
 }
 
-function compilePaths(name: string, patterns: unknown): PathMatcher {
+/** Checks and compiles path rules: exact paths ('/login') into a Set, prefixes ('/api/*') into a list; matched by pathMatches on a normalisePath'd path. */
+export function compilePaths(name: string, patterns: unknown): PathMatcher {
   if (!Array.isArray(patterns) || patterns.length === 0) {
     throw new EmitterOptionError(`${name} must be a non-empty list of paths such as ['/login'] or ['/api/*'], not ${JSON.stringify(patterns)}`);
   }

@@ -12,6 +12,7 @@ import type { RateLimitEventAggregator, RateLimitEventAggregatorStats } from './
 import type { FallbackAnswer, RateLimitStore } from './store.ts';
 import type { FallbackMode, FallbackState } from './store.fallback.ts';
 import type { MemoryRateLimitStoreStats } from './store.memory.ts';
+import type { LoginRuleSettings } from './rules.ts';
 
 /** Who made the request, as the middleware resolved it. */
 export interface RateLimitWho {
@@ -175,6 +176,11 @@ export interface RateLimiter {
   readonly readsRequestBody: boolean;
   /** True when some limit applies to allowlisted clients too (the per-username login limit, by default). */
   readonly countsAllowlisted: boolean;
+  /**
+   * The login rule's paths, methods and username hook (defaults applied); null when the rule
+   * is off. The tracker's `login: {}` (login reporting) takes what a login is from here.
+   */
+  readonly loginRule?: LoginRuleSettings | null;
   /** True when stage 'arrival' has a limit to count for this request (a login, by method and path). */
   countsOnArrival(req: IncomingMessage): boolean;
   /** Counts the request under every rule that applies (in `stage`). Never rejects: a store outage is answered by the fallback policy. */
