@@ -65,6 +65,7 @@ export function reverseName(address: string): string {
 
 function encodeName(name: string): Buffer {
   const labels = name.replace(/\.$/, '').split('.').filter((l) => l !== '');
+  if (labels.some((l) => l.length > 63)) throw new Error(`dnsServer: ${JSON.stringify(name)} has a label longer than 63 bytes`);
   return Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')])), Buffer.from([0])]);
 }
 

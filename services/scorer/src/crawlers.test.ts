@@ -245,7 +245,7 @@ describe('createCrawlerVerifier', () => {
     const second = await verifier.verify('66.249.66.1', GOOGLEBOT);
     assert.deepEqual(second, first);
     assert.equal(dns.queries.length, asked);
-    assert.deepEqual(verifier.stats(), { lookups: 1, cacheHits: 1, sharedLookups: 0, verified: 1, refused: 0, dnsFailures: 0, cached: 1 });
+    assert.deepEqual(verifier.stats(), { lookups: 1, cacheHits: 1, sharedLookups: 0, verified: 1, refused: 0, dnsFailures: 0, overloaded: 0, cached: 1 });
   });
 
   test('a verdict lasts its TTL: verified a day, refused an hour', async () => {
@@ -291,6 +291,21 @@ describe('createCrawlerVerifier', () => {
     assert.equal(dns.queries.length, 3);
     await verifier.verify('192.0.2.1', GOOGLEBOT); // evicted: asked again
     assert.equal(dns.queries.length, 4);
+  });
+
+  test('lookups running at once are capped: one more is refused at once, not queued, and not cached', async () => {
+    const dns = await dnsWith(GENUINE);
+    dns.silent = true;
+    const verifier = verifierOn(dns, { timeoutMs: 300, maxInFlight: 2 });
+    const slow = ['192.0.2.1', '192.0.2.2'].map((ip) => verifier.verify(ip, GOOGLEBOT));
+    const started = performance.now();
+    const third = await verifier.verify('66.249.66.1', GOOGLEBOT);
+    assert.ok(performance.now() - started < 100, 'the third verify waited for the others');
+    assert.deepEqual(third, { verified: false, crawler: 'Googlebot', reason: '2 crawler verifications already running; not verified this time' });
+    await Promise.all(slow);
+    assert.equal(verifier.stats().overloaded, 1);
+    dns.silent = false;
+    assert.equal((await verifier.verify('66.249.66.1', GOOGLEBOT)).verified, true); // the refusal was not cached
   });
 
   test('options are checked at creation: a bad DNS server or timeout is a coded error', () => {

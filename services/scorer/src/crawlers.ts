@@ -127,9 +127,13 @@ export interface CrawlerVerdict {
   reason: string;
 }
 
-/** The three lookups verification needs; node:dns/promises `Resolver` has this shape. */
+/**
+ * The three lookups verification needs. node:dns/promises `Resolver` has this shape, but
+ * its reverse() reports a timeout as ENOTFOUND ("no name", cached for negativeTtlMs); the
+ * default resolver asks resolvePtr instead, so a timeout stays a short-lived failure.
+ */
 export interface CrawlerDnsResolver {
-  /** PTR names of an address. */
+  /** PTR names of an address; rejects with code ENOTFOUND or ENODATA when there is none. */
   reverse(ip: string): Promise<string[]>;
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
@@ -150,6 +154,12 @@ export interface CrawlerVerifierOptions {
   negativeTtlMs?: number;
   /** How long a DNS failure or timeout holds before asking again. Default 5 min. */
   errorTtlMs?: number;
+  /**
+   * Lookups running at once; a verify beyond it is "not verified" at once (and not cached),
+   * so a flood of claimed crawlers from many addresses cannot queue unbounded DNS work.
+   * Default 100.
+   */
+  maxInFlight?: number;
   /** Clock, for tests. Default Date.now. */
   now?: () => number;
 }
@@ -165,6 +175,8 @@ export interface CrawlerVerifierStats {
   refused: number;
   /** Lookups ended by a DNS error or timeout (counted in `refused` too). */
   dnsFailures: number;
+  /** Verifies refused without a lookup because maxInFlight lookups were running (counted in `refused` too). */
+  overloaded: number;
   /** Verdicts in the cache now. */
   cached: number;
 }
@@ -251,6 +263,7 @@ type Outcome = { verdict: CrawlerVerdict; kind: 'verified' | 'refused' | 'failed
 export function createCrawlerVerifier(options: CrawlerVerifierOptions = {}): CrawlerVerifier {
   const timeoutMs = positiveNumber('timeoutMs', options.timeoutMs ?? 2000, 1);
   const cacheSize = positiveNumber('cacheSize', options.cacheSize ?? 10_000, 1);
+  const maxInFlight = positiveNumber('maxInFlight', options.maxInFlight ?? 100, 1);
   const ttl = {
     verified: positiveNumber('positiveTtlMs', options.positiveTtlMs ?? 24 * 3600_000, 0),
     refused: positiveNumber('negativeTtlMs', options.negativeTtlMs ?? 3600_000, 0),
@@ -262,7 +275,7 @@ export function createCrawlerVerifier(options: CrawlerVerifierOptions = {}): Cra
   // A Map iterates in insertion order: the first key is the oldest verdict, evicted first.
   const cache = new Map<string, { verdict: CrawlerVerdict; expiresAt: number }>();
   const inFlight = new Map<string, Promise<CrawlerVerdict>>();
-  const counts = { lookups: 0, cacheHits: 0, sharedLookups: 0, verified: 0, refused: 0, dnsFailures: 0 };
+  const counts = { lookups: 0, cacheHits: 0, sharedLookups: 0, verified: 0, refused: 0, dnsFailures: 0, overloaded: 0 };
 
   const failed = (crawler: KnownCrawler, step: string, err: unknown, hostname?: string): Outcome => {
     const code = (err as { code?: unknown } | null)?.code;
@@ -353,6 +366,11 @@ export function createCrawlerVerifier(options: CrawlerVerifierOptions = {}): Cra
       if (running) {
         counts.sharedLookups++;
         return running;
+      }
+      if (inFlight.size >= maxInFlight) {
+        counts.refused++;
+        counts.overloaded++;
+        return Promise.resolve({ verified: false, crawler: crawler.name, reason: `${maxInFlight} crawler verifications already running; not verified this time` });
       }
       counts.lookups++;
       const version = canonical.includes(':') ? 6 : 4;
