@@ -14,6 +14,7 @@ import { type ListChanges, type ChangeInput, type ImportInput } from './listChan
 import { authenticate, callerOf, type AuthRefusal } from './authentication.ts';
 import type { FailedAuthThrottleOptions } from './failedAuthThrottle.ts';
 import { readQuery } from './queryParameters.ts';
+import { rulesRouter, type RulesApiOptions } from './rulesApi.ts';
 
 export interface ApiOptions {
   analytics: AnalyticsStore;
@@ -29,6 +30,8 @@ export interface ApiOptions {
   status?: () => Record<string, unknown>;
   /** The block list and allowlist: listing and changing them. Without it those endpoints answer 503. */
   lists?: { view: ListsView; changes: ListChanges };
+  /** The detection rules: listing and changing them (rulesApi.ts). Without it those endpoints answer 503. */
+  rules?: RulesApiOptions;
   now?: () => number;
 }
 
@@ -172,6 +175,8 @@ export function createApiApp(options: ApiOptions): express.Express {
       next(err);
     }
   });
+
+  app.use('/api/rules', rulesRouter(options.rules && { now, ...options.rules }));
 
   app.use('/api', () => {
     throw new IpwatchError('IPWATCH_NO_SUCH_ENDPOINT', 'no such API endpoint: try GET /api/requests, /api/blocks, /api/allowlist, /api/block-events or /api/status');

@@ -9,6 +9,7 @@ import { createApiApp } from './apiServer.ts';
 import { AUTH_REFUSALS } from './authentication.ts';
 import { openListsView } from './listsView.ts';
 import { createListChanges } from './listChanges.ts';
+import { openRulesState } from './rulesApi.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -34,6 +35,9 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
   // listing right after start is complete.
   const view = await openListsView(ctx.log, ctx.warn);
   await view.ready;
+  // The detection rules likewise: the scorer follows the same topic.
+  const rules = openRulesState({ log: ctx.log, warn: ctx.warn, metrics });
+  await rules.book.ready;
   const changes = createListChanges({ log: ctx.log, view, analytics, warn: ctx.warn, blockScope: ctx.config.blocks });
   const authRefusals = metrics.counter({
     name: 'ipwatch_api_auth_refusals_total',
@@ -48,6 +52,7 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
     scorerToken,
     onAuthRefusal: (reason) => authRefusals.inc({ reason }),
     lists: { view, changes },
+    rules: { rules, log: ctx.log, warn: ctx.warn },
     status: () => ({ mode: { eventLog: ctx.log.kind, analytics: analytics.engine }, ...(extraStatus?.() ?? {}) }),
   });
   const server = app.listen(port, host);
@@ -67,6 +72,7 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
     // What started before the listen (the lists view's readers) must not hold the process open.
     server.close();
     await view.stop();
+    await rules.stop();
     throw err;
   }
   const actual = (server.address() as AddressInfo).port;
@@ -82,6 +88,7 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
         server.closeAllConnections();
       });
       await view.stop();
+      await rules.stop();
     },
   };
 }
