@@ -17,6 +17,9 @@ import { listBlockEvents, type ListBlockEventsOptions } from './queries/listBloc
 import { insertStreamRows, type StreamRowsInsert } from './queries/insertStreamRows.ts';
 import { storedOffsets, type StoredOffsetsQuery } from './queries/storedOffsets.ts';
 import { countAppliedMigrations } from './queries/countAppliedMigrations.ts';
+import { clientAnalysis, type ClientAnalysis, type ClientAnalysisQuery } from './queries/clientAnalysis.ts';
+import { latestBlockingDetection, type BlockEvidenceQuery } from './queries/clientAnalysisBlockEvidence.ts';
+import type { DetectionRow } from './queries/clientAnalysisDetections.ts';
 
 type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
 
@@ -40,6 +43,8 @@ export interface AnalyticsStore {
   insertStreamRows(insert: StreamRowsInsert): Promise<void>;
   storedOffsets(query: StoredOffsetsQuery): Promise<Set<string>>;
   countAppliedMigrations(): Promise<number>;
+  clientAnalysis(query: ClientAnalysisQuery): Promise<ClientAnalysis>;
+  latestBlockingDetection(query: BlockEvidenceQuery): Promise<DetectionRow | null>;
   close(): Promise<void>;
 }
 
@@ -59,6 +64,8 @@ function withQueries(conn: StoreConnection, close: () => Promise<void>): Analyti
     insertStreamRows: (insert) => insertStreamRows(conn, insert),
     storedOffsets: (query) => storedOffsets(conn, query),
     countAppliedMigrations: () => countAppliedMigrations(conn),
+    clientAnalysis: (query) => clientAnalysis(conn, query),
+    latestBlockingDetection: (query) => latestBlockingDetection(conn, query),
     close,
   };
 }

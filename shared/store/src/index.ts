@@ -8,3 +8,8 @@ export { listBlockEvents, type ListBlockEventsOptions } from './queries/listBloc
 export { STREAM_TABLES, type StreamTable } from './queries/streamTables.ts';
 export type { StreamRowsInsert } from './queries/insertStreamRows.ts';
 export type { StoredOffsetsQuery } from './queries/storedOffsets.ts';
+export { clientAnalysis, type ClientAnalysis, type ClientAnalysisQuery } from './queries/clientAnalysis.ts';
+export { MAX_ANALYSIS_HOURS } from './queries/clientAnalysisScope.ts';
+export { SENSITIVE_PATH_RULES, matchSensitivePath } from './queries/clientAnalysisSensitive.ts';
+export type { DetectionRow } from './queries/clientAnalysisDetections.ts';
+export type { BlockEvidenceQuery } from './queries/clientAnalysisBlockEvidence.ts';
