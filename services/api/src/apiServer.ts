@@ -15,6 +15,7 @@ import { authenticate, callerOf, type AuthRefusal } from './authentication.ts';
 import type { FailedAuthThrottleOptions } from './failedAuthThrottle.ts';
 import { readQuery } from './queryParameters.ts';
 import { rulesRouter, type RulesApiOptions } from './rulesApi.ts';
+import { analysisHandler } from './analysis.ts';
 
 export interface ApiOptions {
   analytics: AnalyticsStore;
@@ -175,6 +176,8 @@ export function createApiApp(options: ApiOptions): express.Express {
       next(err);
     }
   });
+
+  app.get('/api/clients/:ip/analysis', analysisHandler({ analytics: options.analytics, ...(lists && { view: lists.view }), now }));
 
   app.use('/api/rules', rulesRouter(options.rules && { now, ...options.rules }));
 
