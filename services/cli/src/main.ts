@@ -19,6 +19,7 @@ export const COMMANDS: Record<string, Command> = {
   unblock: { summary: 'lift a block', load: () => import('./commands/unblock.ts') },
   blocks: { summary: 'list the blocks in force, with time left', load: () => import('./commands/blocks.ts') },
   allow: { summary: 'manage the allowlist (no block, no rate limit): allow <target> | --remove <target> | --list', load: () => import('./commands/allow.ts') },
+  rules: { summary: 'the detection rules, changed live: rules list | show <id> | set <id> ... | enable | disable | dry-run | live | reset <id>', load: () => import('./commands/rules.ts') },
 };
 
 function usage(): string {

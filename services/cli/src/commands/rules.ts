@@ -1,0 +1,399 @@
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '@ipwatch/core/config';
+import { parseExpiry } from '@ipwatch/core/blockTarget';
+import { formatDuration, type Rule } from '@ipwatch/core/rules';
+import { apiRequest, ApiUnreachable } from '../apiClient.ts';
+import { out, info, printable, UsageError } from '../output.ts';
+import { parseArgsOnce } from '../strictArgs.ts';
+
+export const help = `ipwatch rules list [--json]
+ipwatch rules show <id> [--json]
+ipwatch rules set <id> [--kind K] [--window 10m] [--threshold N] [--severity low|medium|high|critical]
+                       [--action flag|block] [--block-for 1h|never] [--escalation 1h,4h,24h,7d|none]
+                       [--escalation-memory 30d] [--quiet 10m|0] [--description TEXT]
+                       [--param NAME=VALUE ...] [--param NAME=@FILE] [--unset-param NAME ...]
+                       [--enable|--disable] [--mode live|dry_run] [--json]
+ipwatch rules enable|disable|dry-run|live <id>
+ipwatch rules reset <id>
+  The detection rules the scorer runs, changed live: a change reaches every scorer within a
+  second. A rule fires when its count is MORE than its threshold within its window.
+  list       every rule: id, kind, window, threshold, severity, mode, action, enabled, origin
+             (default: as shipped; changed: a default with changes; custom: one of yours)
+  show       every field of one rule, its description, and its parameters with what each takes
+  set        changes the fields given and prints each as it was and as it is now; on an id
+             no rule has, creates a rule (--kind, --window and --threshold needed)
+  enable, disable   switch a rule on or off (a disabled rule detects nothing)
+  dry-run    the rule records what it detects and blocks nobody; live: it acts again
+  reset      a default rule back as shipped; a custom rule deleted
+  Durations: 90s, 30m, 12h, 7d, 2w (as --expires takes them, without the +).
+  --action block       block a client the rule detects (flag: detect and alert only)
+  --block-for D|never  how long a block lasts when there is no escalation
+  --escalation LIST    block durations for a 1st, 2nd, ... offence (the last repeats); none: --block-for each time
+  --escalation-memory D  how long an offence counts towards escalation
+  --quiet D            no second detection of one client by this rule for this long (0: the window)
+  --param NAME=VALUE   set a parameter of the rule's kind (\`rules show <id>\` lists them); repeat
+                       for several; NAME=@FILE reads the value from a file (patterns: one
+                       regular expression per line)
+  --unset-param NAME   remove a parameter (its default applies)
+  Examples:
+    ipwatch rules set burst --threshold 80 --window 30s
+    ipwatch rules set sensitive-files --param patterns=@my-patterns.txt
+    ipwatch rules set admin-probe --kind path_match --window 10m --threshold 3 --param field=path --param 'patterns=^/manage' --action block --block-for 1h
+    ipwatch rules dry-run scanner-user-agent`;
+
+const SUBCOMMANDS = ['list', 'show', 'set', 'enable', 'disable', 'dry-run', 'live', 'reset'] as const;
+type Subcommand = (typeof SUBCOMMANDS)[number];
+
+type RuleView = Rule & { origin: 'default' | 'changed' | 'custom'; action: string };
+interface FieldChange {
+  field: string;
+  was: unknown;
+  becomes: unknown;
+}
+interface ChangeAnswer {
+  rule: RuleView;
+  previous: Rule | null;
+  created: boolean;
+  changes: FieldChange[];
+  applied: boolean;
+}
+interface ResetAnswer {
+  reset: 'restored' | 'deleted' | 'unchanged';
+  rule: RuleView | null;
+  previous: Rule;
+  changes: FieldChange[];
+  applied: boolean;
+}
+
+/** Calls the api; when it is not running, says how to start it. */
+async function callApi<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  try {
+    // apiRequest's type lists GET, POST and DELETE; it sends any method the same way.
+    return await apiRequest<T>(loadConfig(), method as 'POST', path, body === undefined ? {} : { body });
+  } catch (err) {
+    if (err instanceof ApiUnreachable) {
+      throw new ApiUnreachable(`${err.message}. The detection rules are changed through the api: start ipwatch (\`npm start\`) or the api service (\`ipwatch run api\`), or point IPWATCH_API_HOST/IPWATCH_API_PORT at it.`);
+    }
+    throw err;
+  }
+}
+
+const rulePath = (id: string, action = '') => `/api/rules/${encodeURIComponent(id)}${action}`;
+
+/** The id, the one positional a subcommand takes. */
+function idOf(positionals: string[], sub: Subcommand): string {
+  if (positionals.length === 0) throw new UsageError(`say which rule: ipwatch rules ${sub} <id> (\`ipwatch rules list\` shows the ids)`);
+  if (positionals.length > 1) throw new UsageError(`one rule at a time (${positionals.slice(0, 3).map((p) => JSON.stringify(printable(p))).join(', ')} given): ipwatch rules ${sub} <id>`);
+  return positionals[0] as string;
+}
+
+/**
+ * A duration as --expires takes it (90s, 30m, 12h, 7d, 2w), the + optional, in ms.
+ *
+ * @example
+ * durationOf('--window', '10m'); // 600000
+ */
+export function durationOf(flag: string, text: string): number {
+  try {
+    return parseExpiry(text.startsWith('+') ? text : `+${text}`, 0) as number;
+  } catch {
+    throw new UsageError(`${flag} ${JSON.stringify(printable(text.slice(0, 40)))} is not a duration: write 90s, 30m, 12h, 7d or 2w`);
+  }
+}
+
+/** Reads `--param NAME=VALUE` (VALUE @FILE: the file's non-blank lines, one a line). */
+export function paramOf(text: string, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): [string, string] {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new UsageError(`--param ${JSON.stringify(printable(text.slice(0, 60)))} must be NAME=VALUE, e.g. --param count=pages`);
+  const name = text.slice(0, at);
+  const value = text.slice(at + 1);
+  if (!value.startsWith('@')) return [name, value];
+  const file = value.slice(1);
+  let content: string;
+  try {
+    content = readFile(file);
+  } catch (err) {
+    throw new UsageError(`--param ${name}: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const lines = content.split(/\r?\n/).map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
+  if (lines.length === 0) throw new UsageError(`--param ${name}: ${file} is empty`);
+  return [name, lines.join('\n')];
+}
+
+/**
+ * The api body for `rules set`: only the fields the options name.
+ *
+ * @example
+ * setBody({ threshold: '80', window: '30s' }); // { threshold: 80, windowMs: 30000 }
+ */
+export function setBody(values: Record<string, string | boolean | string[] | undefined>, readFile?: (path: string) => string): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  const text = (name: string) => values[name] as string | undefined;
+  if (text('kind') !== undefined) body.kind = text('kind');
+  if (text('window') !== undefined) body.windowMs = durationOf('--window', text('window') as string);
+  const threshold = text('threshold');
+  if (threshold !== undefined) {
+    if (!/^\d{1,12}(\.\d{1,6})?$/.test(threshold)) throw new UsageError(`--threshold ${JSON.stringify(printable(threshold.slice(0, 40)))} must be a number of at least 0, e.g. 50 (or a share, 0.5, for error_ratio)`);
+    body.threshold = Number(threshold);
+  }
+  if (text('severity') !== undefined) body.severity = text('severity');
+  const action = text('action');
+  if (action !== undefined) {
+    if (action !== 'flag' && action !== 'block') throw new UsageError(`--action ${JSON.stringify(printable(action.slice(0, 40)))} must be flag (detect and alert) or block`);
+    body.autoBlock = action === 'block';
+  }
+  const blockFor = text('block-for');
+  if (blockFor !== undefined) body.blockForMs = blockFor === 'never' ? null : durationOf('--block-for', blockFor);
+  const escalation = text('escalation');
+  if (escalation !== undefined) body.escalation = escalation === 'none' ? [] : escalation.split(',').map((d) => durationOf('--escalation', d.trim()));
+  const memory = text('escalation-memory');
+  if (memory !== undefined) body.escalationMemoryMs = memory === '0' ? 0 : durationOf('--escalation-memory', memory);
+  const quiet = text('quiet');
+  if (quiet !== undefined) body.quietMs = quiet === '0' ? 0 : durationOf('--quiet', quiet);
+  if (text('description') !== undefined) body.description = text('description');
+  if (values.enable && values.disable) throw new UsageError('give --enable or --disable, not both');
+  if (values.enable) body.enabled = true;
+  if (values.disable) body.enabled = false;
+  const mode = text('mode');
+  if (mode !== undefined) {
+    const m = mode === 'dry-run' ? 'dry_run' : mode;
+    if (m !== 'live' && m !== 'dry_run') throw new UsageError(`--mode ${JSON.stringify(printable(mode.slice(0, 40)))} must be live or dry_run`);
+    body.mode = m;
+  }
+  const params = new Map<string, string | null>();
+  for (const p of (values.param as string[] | undefined) ?? []) {
+    const [name, value] = paramOf(p, readFile);
+    if (params.has(name)) throw new UsageError(`--param ${name} is given twice: give each parameter once`);
+    params.set(name, value);
+  }
+  for (const name of (values['unset-param'] as string[] | undefined) ?? []) {
+    if (params.has(name)) throw new UsageError(`--param ${name} and --unset-param ${name}: give one of them`);
+    params.set(name, null);
+  }
+  if (params.size) body.params = Object.fromEntries(params);
+  if (Object.keys(body).length === 0) throw new UsageError('nothing to change: give at least one option, e.g. ipwatch rules set burst --threshold 80 (`ipwatch rules --help` lists them)');
+  return body;
+}
+
+const LABELS: Record<string, string> = {
+  windowMs: 'window',
+  autoBlock: 'action',
+  blockForMs: 'block for',
+  escalation: 'escalation',
+  escalationMemoryMs: 'escalation memory',
+  quietMs: 'quiet',
+};
+
+/** A field's value as a person reads it: durations in units, flag or block, none or never. */
+function shown(field: string, value: unknown): string {
+  if (value === null || value === undefined) return field === 'blockForMs' ? 'never (no end)' : '(not set)';
+  switch (field) {
+    case 'windowMs':
+    case 'escalationMemoryMs':
+      return formatDuration(value as number);
+    case 'quietMs':
+      return value === 0 ? '0 (the window)' : formatDuration(value as number);
+    case 'blockForMs':
+      return formatDuration(value as number);
+    case 'escalation':
+      return (value as number[]).length ? (value as number[]).map(formatDuration).join(', ') : 'none';
+    case 'autoBlock':
+      return value ? 'block' : 'flag';
+    case 'enabled':
+      return value ? 'yes' : 'no';
+    case 'kind':
+    case 'severity':
+    case 'mode':
+    case 'threshold':
+      return printable(String(value));
+    default:
+      return JSON.stringify(printable(String(value)).slice(0, 200));
+  }
+}
+
+/** One line per changed field, `threshold: 50 -> 80`; a multi-line parameter (patterns) as lines added and removed. */
+export function describeRuleChanges(changes: readonly FieldChange[]): string[] {
+  const lines: string[] = [];
+  for (const c of changes) {
+    const label = c.field.startsWith('params.') ? `param ${printable(c.field.slice(7))}` : (LABELS[c.field] ?? c.field);
+    const multiLine = [c.was, c.becomes].some((v) => typeof v === 'string' && v.includes('\n'));
+    if (!multiLine) {
+      lines.push(`${label}: ${shown(c.field, c.was)} -> ${shown(c.field, c.becomes)}`);
+      continue;
+    }
+    const before = typeof c.was === 'string' ? c.was.split('\n') : [];
+    const after = typeof c.becomes === 'string' ? c.becomes.split('\n') : [];
+    lines.push(`${label}: ${before.length ? `${before.length} lines` : '(not set)'} -> ${after.length ? `${after.length} lines` : '(not set)'}`);
+    for (const l of before.filter((x) => !after.includes(x))) lines.push(`  - ${printable(l)}`);
+    for (const l of after.filter((x) => !before.includes(x))) lines.push(`  + ${printable(l)}`);
+  }
+  return lines;
+}
+
+function notApplied(id: string): void {
+  info(`warning: the change was written to the rules topic, but the api did not see it back in time: \`ipwatch rules show ${id}\` shows what is in force`);
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = parseArgsOnce(argv, { json: { type: 'boolean' } });
+  const { rules } = await callApi<{ rules: RuleView[] }>('GET', '/api/rules');
+  if (values.json) {
+    out(JSON.stringify(rules));
+    return 0;
+  }
+  const header = ['ID', 'KIND', 'WINDOW', 'THRESHOLD', 'SEVERITY', 'MODE', 'ACTION', 'ENABLED', 'ORIGIN'];
+  const rows = rules.map((r) => [r.id, r.kind, formatDuration(r.windowMs), String(r.threshold), r.severity, r.mode, r.action, r.enabled ? 'yes' : 'no', r.origin].map((c) => printable(c)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  out(fmt(header));
+  for (const r of rows) out(fmt(r));
+  const count = (o: string) => rules.filter((r) => r.origin === o).length;
+  const disabled = rules.filter((r) => !r.enabled).length;
+  info(`${rules.length} rules (${count('changed')} changed, ${count('custom')} custom, ${disabled} disabled)`);
+  return 0;
+}
+
+async function show(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgsOnce(argv, { json: { type: 'boolean' } }, true);
+  const id = idOf(positionals, 'show');
+  const answer = await callApi<{ rule: RuleView; kindDoc: string; paramDocs: Record<string, string> }>('GET', rulePath(id));
+  if (values.json) {
+    out(JSON.stringify(answer));
+    return 0;
+  }
+  const { rule: r, kindDoc, paramDocs } = answer;
+  const origin = r.origin === 'default' ? 'default, as shipped' : r.origin === 'changed' ? 'default, changed (`ipwatch rules reset` brings it back)' : 'custom';
+  const field = (label: string, value: string) => `  ${`${label}:`.padEnd(19)} ${value}`;
+  const lines = [
+    `rule ${printable(r.id)} (${origin})`,
+    ...(r.description ? [`  ${printable(r.description)}`] : []),
+    '',
+    field('kind', `${printable(r.kind)}: counts ${kindDoc}`),
+    field('enabled', r.enabled ? 'yes' : 'no (it detects nothing)'),
+    field('mode', r.mode === 'dry_run' ? 'dry_run (records what it detects, blocks nobody)' : 'live'),
+    field('window', formatDuration(r.windowMs)),
+    field('threshold', `${r.threshold} (fires when the count is more than this within the window)`),
+    field('severity', r.severity),
+    field('action', printable(r.action)),
+    field('block for', `${shown('blockForMs', r.blockForMs)}${r.escalation.length ? ' (unused: the escalation says)' : ''}`),
+    field('escalation', r.escalation.length ? `${shown('escalation', r.escalation)} (for a 1st, 2nd, ... offence; the last repeats)` : 'none'),
+    field('escalation memory', shown('escalationMemoryMs', r.escalationMemoryMs)),
+    field('quiet', shown('quietMs', r.quietMs)),
+    field('updated', r.updatedAt ? `${new Date(r.updatedAt).toISOString().slice(0, 19).replace('T', ' ')} UTC by ${printable(r.updatedBy)}` : 'never (as shipped)'),
+    '',
+    'parameters:',
+  ];
+  const names = [...new Set([...Object.keys(paramDocs), ...Object.keys(r.params)])];
+  if (names.length === 0) lines.push('  (this kind takes none)');
+  for (const name of names) {
+    const value = Object.hasOwn(r.params, name) ? r.params[name] : undefined;
+    if (value === undefined) lines.push(`  ${printable(name)} (not set)`);
+    else if (value.includes('\n')) lines.push(`  ${printable(name)} = ${value.split('\n').length} lines:`, ...value.split('\n').map((l) => `      ${printable(l)}`));
+    else lines.push(`  ${printable(name)} = ${printable(value)}`);
+    if (paramDocs[name]) lines.push(`      -- ${paramDocs[name]}`);
+  }
+  out(lines.join('\n'));
+  return 0;
+}
+
+async function set(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgsOnce(
+    argv,
+    {
+      kind: { type: 'string' },
+      window: { type: 'string' },
+      threshold: { type: 'string' },
+      severity: { type: 'string' },
+      action: { type: 'string' },
+      'block-for': { type: 'string' },
+      escalation: { type: 'string' },
+      'escalation-memory': { type: 'string' },
+      quiet: { type: 'string' },
+      description: { type: 'string' },
+      param: { type: 'string', multiple: true },
+      'unset-param': { type: 'string', multiple: true },
+      enable: { type: 'boolean' },
+      disable: { type: 'boolean' },
+      mode: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    true,
+  );
+  const id = idOf(positionals, 'set');
+  const { json, ...fields } = values;
+  const result = await callApi<ChangeAnswer>('PUT', rulePath(id), setBody(fields));
+  if (json) {
+    out(JSON.stringify(result));
+    return 0;
+  }
+  const r = result.rule;
+  const state = result.applied ? 'applied' : 'written';
+  if (result.created) {
+    out(`created rule ${printable(r.id)} (${state}): ${printable(r.kind)}, more than ${r.threshold} in ${formatDuration(r.windowMs)}, ${r.severity}, ${printable(r.action)}${r.enabled ? '' : ', disabled'}`);
+  } else if (result.changes.length === 0) {
+    out(`rule ${printable(r.id)}: nothing changed (it has those values already)`);
+  } else {
+    out([`updated rule ${printable(r.id)} (${state}):`, ...describeRuleChanges(result.changes).map((l) => `  ${l}`)].join('\n'));
+  }
+  if (values['block-for'] !== undefined && r.escalation.length) info(`note: ${r.id} escalates (${shown('escalation', r.escalation)}), so --block-for is not used; --escalation none uses it`);
+  if (!result.applied) notApplied(id);
+  return 0;
+}
+
+const SHORTHANDS: Record<'enable' | 'disable' | 'dry-run' | 'live', { done: (r: RuleView) => string; already: string }> = {
+  enable: { done: () => 'enabled', already: 'is enabled already' },
+  disable: { done: (r) => `disabled (it detects nothing until \`ipwatch rules enable ${r.id}\`)`, already: 'is disabled already' },
+  'dry-run': { done: (r) => `now runs dry: it records what it detects and blocks nobody (${printable(r.action)})`, already: 'runs dry already' },
+  live: { done: (r) => `is live: ${printable(r.action)}`, already: 'is live already' },
+};
+
+async function shorthand(sub: keyof typeof SHORTHANDS, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgsOnce(argv, { json: { type: 'boolean' } }, true);
+  const id = idOf(positionals, sub);
+  const result = await callApi<ChangeAnswer>('POST', rulePath(id, `/${sub}`), {});
+  if (values.json) out(JSON.stringify(result));
+  else {
+    const r = result.rule;
+    const what = result.changes.length ? SHORTHANDS[sub].done(r) : SHORTHANDS[sub].already;
+    const off = !r.enabled && (sub === 'dry-run' || sub === 'live') ? `; note: it is disabled (\`ipwatch rules enable ${r.id}\`)` : '';
+    out(`rule ${printable(r.id)} ${what}${off}`);
+  }
+  if (!result.applied) notApplied(id);
+  return 0;
+}
+
+async function reset(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgsOnce(argv, { json: { type: 'boolean' } }, true);
+  const id = idOf(positionals, 'reset');
+  const result = await callApi<ResetAnswer>('DELETE', rulePath(id));
+  if (values.json) out(JSON.stringify(result));
+  else if (result.reset === 'unchanged') out(`rule ${printable(id)} is as shipped already: nothing to reset`);
+  else if (result.reset === 'deleted') out(`deleted custom rule ${printable(id)}`);
+  else {
+    const fields = result.changes.map((c) => (c.field.startsWith('params.') ? `param ${c.field.slice(7)}` : (LABELS[c.field] ?? c.field)));
+    out(`reset rule ${printable(id)} to its default${fields.length ? ` (${fields.map(printable).join(', ')} as shipped again)` : ''}`);
+  }
+  if (!result.applied) notApplied(id);
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined) throw new UsageError(`say what to do: ${SUBCOMMANDS.join(', ')}\n\n${help}`);
+  if (!(SUBCOMMANDS as readonly string[]).includes(sub)) {
+    const near = SUBCOMMANDS.find((s) => s.startsWith(sub.slice(0, 2)) || sub.startsWith(s));
+    throw new UsageError(`unknown subcommand ${JSON.stringify(printable(sub.slice(0, 40)))}${near ? ` (did you mean ${near}?)` : ''}: it is one of ${SUBCOMMANDS.join(', ')}\n\n${help}`);
+  }
+  switch (sub as Subcommand) {
+    case 'list':
+      return list(rest);
+    case 'show':
+      return show(rest);
+    case 'set':
+      return set(rest);
+    case 'reset':
+      return reset(rest);
+    default:
+      return shorthand(sub as keyof typeof SHORTHANDS, rest);
+  }
+}
