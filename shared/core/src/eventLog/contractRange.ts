@@ -57,53 +57,67 @@ export function rangeReadContract(withLog: WithLog): void {
       const seen: LogMessage[] = [];
       const lateProduce: Array<Promise<void>> = [];
       const late = numbered(KEYS, 2, 'late');
-      const result = await within(
-        log.readRange(topic, {
-          sinceMs,
-          onMessage: (m) => {
-            seen.push(m);
-            // Produced while the read runs, after the ends it took: never delivered.
-            if (lateProduce.length === 0) lateProduce.push(log.produce(topic, late));
-          },
-        }),
-        20_000,
-        'readRange',
-      );
-      await Promise.all(lateProduce);
+      const reading = log.readRange(topic, {
+        sinceMs,
+        onMessage: (m) => {
+          seen.push(m);
+          // Produced while the read runs, after the ends it took: never delivered.
+          if (lateProduce.length === 0) lateProduce.push(log.produce(topic, late));
+        },
+      });
+      // More records while the read gets going (Kafka: some land after the ends were taken and
+      // before the first fetch). Which side of the ends each lands on is timing; the ends say.
+      const trickle: OutgoingMessage[] = [];
+      const trickling = (async () => {
+        for (const wait of [0, 20, 40, 80, 160, 320]) {
+          await sleep(wait);
+          const more = numbered(KEYS, 1, `trickle${wait}`);
+          trickle.push(...more);
+          await log.produce(topic, more);
+        }
+      })();
+      const result = await within(reading, 20_000, 'readRange');
+      await Promise.all([...lateProduce, trickling]);
       await settle();
       assert.equal(lateProduce.length, 1);
 
-      assert.equal(result.records, recent.length);
-      assert.equal(seen.length, recent.length, `only the recent records, once each: ${sortedValues(seen).join(',')}`);
-      assert.deepEqual(sortedValues(seen), sortedValues(recent));
+      // From 0: everything there is now.
+      const all: LogMessage[] = [];
+      const whole = await within(log.readRange(topic, { sinceMs: 0, onMessage: (m) => all.push(m) }), 20_000, 'readRange from 0');
+      assert.equal(whole.records, old.length + recent.length + late.length + trickle.length);
+      assert.equal(all.length, whole.records);
+      assert.deepEqual(sortedValues(all), sortedValues([...old, ...recent, ...late, ...trickle]));
+      assertConsecutivePerPartition(all, 'the whole topic');
+      assert.deepEqual(sortedEntries(whole.ends), sortedEntries(endsOf(all)));
+
+      // The first read: exactly the records from sinceMs up to its ends, each once, in offset order.
+      const oldValues = new Set(sortedValues(old));
+      const expected = all.filter((m) => !oldValues.has(m.value?.toString() ?? '<null>') && BigInt(m.offset) < (result.ends.get(m.partition) ?? 0n));
+      const at = (m: LogMessage): string => `${m.partition}@${m.offset}`;
+      assert.deepEqual(seen.map(at).sort(), expected.map(at).sort(), 'the records from sinceMs up to the ends, once each');
+      assert.equal(result.records, seen.length);
+      // The ends were the log's ends: one past the last record there, old or delivered.
+      assert.deepEqual(sortedEntries(result.ends), sortedEntries(endsOf([...all.filter((m) => oldValues.has(m.value?.toString() ?? '<null>')), ...seen])));
+      assertConsecutivePerPartition(seen, 'the recent records');
+      const seenValues = new Set(sortedValues(seen));
+      assert.ok(sortedValues(recent).every((v) => seenValues.has(v)), 'every record produced before the read is delivered');
+      assert.ok(sortedValues(late).every((v) => !seenValues.has(v)), 'no record produced after the first delivery is delivered');
       for (const m of seen) {
         assert.equal(m.topic, topic);
         assert.ok(m.timestamp >= sinceMs, `timestamp ${m.timestamp} >= sinceMs ${sinceMs}`);
       }
+      const recentValues = new Set(sortedValues(recent));
       for (const key of KEYS.filter((k) => k !== 'null-key')) {
-        const values = seen.filter((m) => m.key === key).map((m) => m.value?.toString() ?? '<null>');
+        const values = seen.map((m) => (m.key === key ? m.value?.toString() ?? '<null>' : '')).filter((v) => recentValues.has(v));
         assert.deepEqual(values, recent.filter((m) => m.key === key).map((m) => m.value?.toString() ?? '<null>'), `order of ${key}`);
       }
       const tombstone = seen.find((m) => m.key === '10.0.0.2' && m.value === null);
       assert.ok(tombstone, 'the tombstone is delivered, value null');
       assert.equal(seen.find((m) => m.key === KEYS[0])?.headers['seq'], '0', 'headers travel with the record');
-      assertConsecutivePerPartition(seen, 'the recent records');
-
-      // From 0: everything, the late records too; the first read's ends were where the late ones began.
-      const all: LogMessage[] = [];
-      const whole = await within(log.readRange(topic, { sinceMs: 0, onMessage: (m) => all.push(m) }), 20_000, 'readRange from 0');
-      assert.equal(whole.records, old.length + recent.length + late.length);
-      assert.equal(all.length, whole.records);
-      assert.deepEqual(sortedValues(all), sortedValues([...old, ...recent, ...late]));
-      assertConsecutivePerPartition(all, 'the whole topic');
-      assert.deepEqual(sortedEntries(whole.ends), sortedEntries(endsOf(all)));
-      const lateValues = new Set(sortedValues(late));
-      assert.deepEqual(sortedEntries(result.ends), sortedEntries(endsOf(all.filter((m) => !lateValues.has(m.value?.toString() ?? '')))));
-      for (const [p, end] of endsOf(seen)) assert.equal(result.ends.get(p), end, `partition ${p} read up to its end`);
     }), TEST_TIMEOUT_MS,
   );
 
-  test('readRange keeps to the partitions asked for, and reads nothing past the last record or from a missing or empty topic', () =>
+  test('readRange keeps to the partitions asked for, reads nothing past the last record or from a missing or empty topic, and fails with its caller', () =>
     withLog(async (log) => {
       const topic = unique('contract-range-parts');
       const empty = unique('contract-range-empty');
@@ -141,6 +155,15 @@ export function rangeReadContract(withLog: WithLog): void {
       const nothing = await within(log.readRange(empty, { sinceMs: 0, onMessage: collect }), 20_000, 'readRange of an empty topic');
       assert.deepEqual([nothing.records, nothing.ends.size], [0, 0]);
       assert.equal(none.length, 0);
+
+      // The caller's own failure ends the read with it (no retrying the batch forever).
+      const boom = log.readRange(topic, {
+        sinceMs: 0,
+        onMessage: () => {
+          throw new Error('caller boom');
+        },
+      });
+      await within(assert.rejects(boom, /caller boom/), 20_000, 'readRange to fail with the caller\'s error');
 
       await assert.rejects(log.readRange(topic, { sinceMs: -1, onMessage: collect }), /sinceMs must be a number >= 0/);
       await assert.rejects(log.readRange(topic, { sinceMs: 0, partitions: [0.5], onMessage: collect }), /partitions must be whole numbers >= 0/);

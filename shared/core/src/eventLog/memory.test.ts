@@ -102,3 +102,39 @@ test('compacted topics persist across a restart when persistDir is set; streams 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('memory: readRange starts at the first record appended at or after sinceMs, yields on long reads, and stops when the log closes', async () => {
+  let clock = 1000;
+  const log = createMemoryEventLog({ now: () => clock });
+  await log.produce('times', [{ key: 'a', value: Buffer.from('t1000') }]);
+  clock = 3000;
+  await log.produce('times', [{ key: 'a', value: Buffer.from('t3000') }]);
+  clock = 1500; // a clock that went back: Kafka too gives everything after the first match
+  await log.produce('times', [{ key: 'a', value: Buffer.from('t1500') }]);
+  const seen: string[] = [];
+  const r = await log.readRange('times', { sinceMs: 2000, onMessage: (m) => void seen.push(`${m.value}@${m.timestamp}`) });
+  assert.deepEqual(seen, ['t3000@3000', 't1500@1500']);
+  assert.deepEqual([...r.ends], [[0, 3n]]);
+
+  const total = 25_000;
+  await log.produce('long', Array.from({ length: total }, (_, i) => ({ key: null, value: Buffer.from(String(i)) })));
+  let next = 0;
+  let inOrder = true;
+  let otherWorkRan = false;
+  let readAfterOtherWork = false;
+  setImmediate(() => (otherWorkRan = true));
+  const long = await log.readRange('long', {
+    sinceMs: 0,
+    onMessage: (m) => {
+      inOrder &&= m.offset === String(next++);
+      readAfterOtherWork ||= otherWorkRan;
+    },
+  });
+  assert.equal(long.records, total);
+  assert.ok(inOrder && next === total, 'every offset, in order');
+  assert.ok(readAfterOtherWork, 'the read let other work run before it finished');
+
+  const cut = log.readRange('long', { sinceMs: 0, onMessage: () => undefined });
+  await log.close();
+  await assert.rejects(cut, /the event log was closed/);
+});
