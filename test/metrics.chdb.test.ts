@@ -48,6 +48,7 @@ test('each service serves /metrics that promtool check metrics accepts', async (
     produce: (topic, messages) => log.produce(topic, messages),
     consume: (options) => log.consume(options),
     readCompacted: (topic, options) => log.readCompacted(topic, options),
+    readRange: (topic, options) => log.readRange(topic, options),
     ensureTopics: (specs) => log.ensureTopics(specs),
     close: async () => {},
   };

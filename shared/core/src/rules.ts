@@ -237,8 +237,8 @@ export const DEFAULT_RULES: readonly Rule[] = Object.freeze([
   }),
   rule({
     id: 'sensitive-paths', kind: 'path_match', windowMs: 1 * H, threshold: 5, severity: 'low', autoBlock: false,
-    description: 'More than 5 requests in an hour for admin, login or configuration paths. The Django app\'s rule; a flag.',
-    params: { field: 'path', patterns: lines('^/admin(/|$)', '^/login', '^/config', '^/backup', '^/wp-admin', '^/\\.env', '^/phpmyadmin') },
+    description: 'More than 5 requests in an hour for admin, configuration or backup paths. The Django app\'s rule; a flag.',
+    params: { field: 'path', patterns: lines('^/admin(/|$)', '^/config', '^/backup', '^/wp-admin', '^/\\.env', '^/phpmyadmin') },
   }),
   // Probing and scanning.
   rule({

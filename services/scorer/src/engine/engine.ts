@@ -1,0 +1,296 @@
+/**
+ * The detection engine: requests in, detections out, synchronously and without I/O, so one
+ * implementation serves the scorer's live stream, `ipwatch replay` and `ipwatch detect` over
+ * ClickHouse history. It owns the per-client windows (clientTable.ts, windows.ts), one
+ * evaluator per rule (evaluators.ts), the quiet period after a detection, the escalation
+ * memory of repeat offenders, and a little evidence about clients that look suspicious.
+ *
+ * Everything runs on the events' time. The engine decides what a detection is and what it
+ * would do; the scorer service verifies crawler claims, honours the allowlist and publishes.
+ */
+import { createHash } from 'node:crypto';
+import { blockDurationFor, formatDuration, type Rule } from '@ipwatch/core/rules';
+import type { Detection } from '@ipwatch/core/schemas';
+import { formatCidr, mask, parseIp } from '@ipwatch/core/ip';
+import { ClientTable } from './clientTable.ts';
+import { createEvaluator, shapeOf, type Evaluator } from './evaluators.ts';
+import { RequestView, type ScoredRequest } from './request.ts';
+
+export type { ScoredRequest } from './request.ts';
+
+/** Where a request came from, when known (an EnrichedRequest's geo): for the evidence. */
+export interface RequestOrigin {
+  country?: string;
+  asn?: number;
+  org?: string;
+}
+
+export interface EngineOptions {
+  rules: readonly Rule[];
+  /** IPv6 clients are scored per network of this prefix length. Default 64. */
+  v6Prefix?: number;
+  /** Most clients tracked at once. Default 1,000,000. */
+  maxClients?: number;
+  /** Clients with evidence kept (those some rule finds halfway suspicious). Default 20,000. */
+  maxEvidence?: number;
+  /** Says which crawler a user agent claims, if any (crawlers.ts `claimedCrawler`); the service verifies. */
+  crawlerClaim?: (userAgent: string) => string | null;
+}
+
+/** A detection as the engine found it, before the service verifies crawler claims and publishes it. */
+export interface Candidate {
+  detection: Detection;
+  rule: Rule;
+  /** A crawler the client claims to be, for a rule that exempts verified crawlers: verify before publishing. */
+  crawlerClaim: string | null;
+}
+
+export interface EngineStats {
+  clients: number;
+  evictedIdle: number;
+  evictedForCap: number;
+  evidenceClients: number;
+  rules: number;
+}
+
+interface Compiled {
+  rule: Rule;
+  shape: string;
+  evaluator: Evaluator;
+  /** The figure at which evidence starts being kept for a client. */
+  suspicious: number;
+  quietMs: number;
+}
+
+interface Evidence {
+  samples: string[];
+  userAgents: string[];
+  usernames: string[];
+  statuses: Map<number, number>;
+  firstTs: number;
+}
+
+const SAMPLES = 10;
+const NONE: readonly Candidate[] = Object.freeze([]);
+
+export class DetectionEngine {
+  readonly table: ClientTable;
+  private compiled: Compiled[] = [];
+  private readonly v6Prefix: number;
+  private readonly v6Keys = new Map<string, string>();
+  /** `${rule}\n${client}` -> event time until which the rule does not detect the client again. */
+  private readonly quietUntil = new Map<string, number>();
+  /** client -> times of its live blocks, most recent last (bounded). */
+  private readonly offences = new Map<string, number[]>();
+  private readonly evidence = new Map<string, Evidence>();
+  private readonly maxEvidence: number;
+  private readonly crawlerClaim: (ua: string) => string | null;
+  private longestWindowMs = 0;
+  private lastSweepTs = 0;
+  private latestTs = 0;
+
+  constructor(options: EngineOptions) {
+    this.table = new ClientTable({ maxClients: options.maxClients ?? 1_000_000 });
+    this.v6Prefix = options.v6Prefix ?? 64;
+    this.maxEvidence = options.maxEvidence ?? 20_000;
+    this.crawlerClaim = options.crawlerClaim ?? (() => null);
+    this.setRules(options.rules);
+  }
+
+  /**
+   * Applies a new rule set. A rule whose kind, window and parameters are unchanged keeps its
+   * counters (a new threshold, severity or mode applies at once to what was counted); a rule
+   * that is new or reshaped starts counting afresh; a rule gone frees its columns.
+   */
+  setRules(rules: readonly Rule[]): void {
+    const old = new Map(this.compiled.map((c) => [c.rule.id, c]));
+    const next: Compiled[] = [];
+    for (const rule of rules) {
+      if (!rule.enabled) continue;
+      const shape = shapeOf(rule);
+      const before = old.get(rule.id);
+      let evaluator: Evaluator;
+      if (before && before.shape === shape) {
+        evaluator = before.evaluator;
+        old.delete(rule.id);
+      } else {
+        evaluator = createEvaluator(rule, this.table);
+      }
+      next.push({ rule, shape, evaluator, suspicious: rule.kind === 'error_ratio' ? rule.threshold / 2 : rule.threshold <= 10 ? 1 : rule.threshold / 2, quietMs: rule.quietMs || rule.windowMs });
+    }
+    for (const gone of old.values()) gone.evaluator.release();
+    this.compiled = next;
+    this.longestWindowMs = Math.max(60_000, ...next.map((c) => c.rule.windowMs));
+  }
+
+  rules(): Rule[] {
+    return this.compiled.map((c) => c.rule);
+  }
+
+  /** The client a request is scored as: its address, or for IPv6 its network (a /64 by default). */
+  clientOf(r: Pick<ScoredRequest, 'ip' | 'ipAnonymisation'>): string {
+    const ip = r.ip;
+    if (!ip.includes(':') || r.ipAnonymisation === 'hash' || this.v6Prefix >= 128) return ip;
+    let key = this.v6Keys.get(ip);
+    if (key === undefined) {
+      const parsed = parseIp(ip);
+      key = parsed === null ? ip : formatCidr({ version: 6, network: parsed.value & mask(6, this.v6Prefix), prefix: this.v6Prefix });
+      if (this.v6Keys.size >= 100_000) this.v6Keys.clear();
+      this.v6Keys.set(ip, key);
+    }
+    return key;
+  }
+
+  /** Scores one request; returns the detections it triggers (usually none). */
+  observe(r: ScoredRequest, origin?: RequestOrigin): readonly Candidate[] {
+    // A request the block mirror answered is already dealt with.
+    if (r.blocked) return NONE;
+    const ts = r.ts;
+    if (ts > this.latestTs) this.latestTs = ts;
+    if (ts - this.lastSweepTs > 10_000) this.sweep(ts);
+    const client = this.clientOf(r);
+    const slot = this.table.slot(client, ts);
+    const v = new RequestView(r);
+    let found: Candidate[] | null = null;
+    let kept = this.evidence.get(client);
+    if (kept !== undefined) this.keep(kept, r);
+    for (const c of this.compiled) {
+      const figure = c.evaluator.observe(slot, v);
+      if (figure < 0) continue;
+      if (kept === undefined && figure >= c.suspicious) {
+        kept = this.startEvidence(client, r);
+      }
+      if (figure <= c.rule.threshold) continue;
+      const quietKey = `${c.rule.id}\n${client}`;
+      const quiet = this.quietUntil.get(quietKey);
+      if (quiet !== undefined && ts < quiet) continue;
+      this.quietUntil.set(quietKey, ts + c.quietMs);
+      (found ??= []).push(this.candidate(c, client, r, figure, kept, origin));
+    }
+    return found ?? NONE;
+  }
+
+  /**
+   * Learns of a detection made before (by this scorer before a restart, or by another
+   * instance): its quiet period and, for a live block, the offence. Makes a restart never
+   * detect the same thing twice.
+   */
+  remember(d: Detection): void {
+    const rule = this.compiled.find((c) => c.rule.id === d.rule);
+    const client = d.client || d.ip;
+    const quietMs = rule ? rule.quietMs : d.windowEnd - d.windowStart;
+    const key = `${d.rule}\n${client}`;
+    const until = d.ts + quietMs;
+    if ((this.quietUntil.get(key) ?? 0) < until) this.quietUntil.set(key, until);
+    if (d.action === 'block' && d.mode === 'live') {
+      const list = this.offences.get(client) ?? [];
+      if (!list.includes(d.ts)) {
+        list.push(d.ts);
+        list.sort((a, b) => a - b);
+        if (list.length > 16) list.shift();
+        this.offences.set(client, list);
+      }
+    }
+  }
+
+  stats(): EngineStats {
+    return { clients: this.table.size, evictedIdle: this.table.evictedIdle, evictedForCap: this.table.evictedForCap, evidenceClients: this.evidence.size, rules: this.compiled.length };
+  }
+
+  private candidate(c: Compiled, client: string, r: ScoredRequest, figure: number, kept: Evidence | undefined, origin: RequestOrigin | undefined): Candidate {
+    const rule = c.rule;
+    const live = rule.mode === 'live';
+    const blocking = rule.autoBlock;
+    let offence = 0;
+    let blockExpiresAt: number | null = null;
+    if (blocking) {
+      const memoryFrom = r.ts - rule.escalationMemoryMs;
+      const before = (this.offences.get(client) ?? []).filter((t) => t >= memoryFrom && t < r.ts).length;
+      offence = before + 1;
+      const duration = blockDurationFor(rule, offence);
+      blockExpiresAt = duration === null ? null : r.ts + duration;
+      if (live) this.remember({ rule: rule.id, client, ip: r.ip, ts: r.ts, action: 'block', mode: 'live', windowStart: r.ts - rule.windowMs, windowEnd: r.ts } as Detection);
+    }
+    const shown = rule.kind === 'error_ratio' ? `${Math.round(figure * 100)}%` : String(Math.round(figure));
+    const limit = rule.kind === 'error_ratio' ? `${Math.round(rule.threshold * 100)}%` : String(rule.threshold);
+    const evidence: Record<string, string> = {
+      summary: `${shown} ${c.evaluator.unit} in ${formatDuration(rule.windowMs)} (more than ${limit})`,
+      figure: String(rule.kind === 'error_ratio' ? Math.round(figure * 1000) / 1000 : Math.round(figure)),
+      trigger: `${r.method} ${r.path.slice(0, 300)} -> ${r.status}`,
+    };
+    if (kept) {
+      evidence.samples = kept.samples.join('\n');
+      evidence.userAgents = kept.userAgents.join('\n');
+      evidence.statuses = [...kept.statuses].sort((a, b) => b[1] - a[1]).map(([s, n]) => `${s}x${n}`).join(', ');
+      if (kept.usernames.length) evidence.usernames = kept.usernames.join('\n');
+      evidence.since = new Date(kept.firstTs).toISOString();
+    } else {
+      evidence.userAgents = r.userAgent.slice(0, 200);
+    }
+    if (origin?.country) evidence.country = origin.country;
+    if (origin?.asn) evidence.asn = String(origin.asn);
+    if (origin?.org) evidence.org = origin.org.slice(0, 100);
+    if (client !== r.ip) evidence.scoredAs = `network ${client}`;
+    if (blocking) evidence.offence = String(offence);
+    const crawlerClaim = rule.params.exemptCrawlers === 'true' ? this.crawlerClaim(r.userAgent) : null;
+    const detection: Detection = {
+      id: detectionId(rule.id, client, r.ts),
+      ts: r.ts,
+      ip: r.ip,
+      rule: rule.id,
+      severity: rule.severity,
+      score: figure,
+      windowStart: r.ts - rule.windowMs,
+      windowEnd: r.ts,
+      evidence,
+      action: !live ? 'none' : blocking ? 'block' : 'alert',
+      client,
+      mode: rule.mode,
+      count: Math.round(rule.kind === 'error_ratio' ? figure * 100 : figure),
+      threshold: rule.threshold,
+      blockExpiresAt: blocking ? blockExpiresAt : null,
+      offence,
+    };
+    return { detection, rule, crawlerClaim };
+  }
+
+  private startEvidence(client: string, r: ScoredRequest): Evidence {
+    if (this.evidence.size >= this.maxEvidence) {
+      // The oldest entry goes (a Map iterates in insertion order).
+      const oldest = this.evidence.keys().next().value as string;
+      this.evidence.delete(oldest);
+    }
+    const e: Evidence = { samples: [], userAgents: [], usernames: [], statuses: new Map(), firstTs: r.ts };
+    this.evidence.set(client, e);
+    this.keep(e, r);
+    return e;
+  }
+
+  private keep(e: Evidence, r: ScoredRequest): void {
+    e.samples.push(`${new Date(r.ts).toISOString().slice(11, 19)} ${r.method.slice(0, 10)} ${r.path.slice(0, 200)} -> ${r.status}`);
+    if (e.samples.length > SAMPLES) e.samples.shift();
+    const ua = r.userAgent.slice(0, 200);
+    if (e.userAgents.length < 3 && !e.userAgents.includes(ua)) e.userAgents.push(ua);
+    if (r.login === 'failed' && r.loginUser && e.usernames.length < 20 && !e.usernames.includes(r.loginUser.slice(0, 64))) e.usernames.push(r.loginUser.slice(0, 64));
+    e.statuses.set(r.status, (e.statuses.get(r.status) ?? 0) + 1);
+  }
+
+  /** Frees what can no longer matter: idle clients, their evidence, expired quiet periods and offences. */
+  private sweep(ts: number): void {
+    this.lastSweepTs = ts;
+    this.table.evictIdle(ts - this.longestWindowMs * 2);
+    for (const [client] of this.evidence) if (!this.table.has(client)) this.evidence.delete(client);
+    for (const [k, until] of this.quietUntil) if (until < ts) this.quietUntil.delete(k);
+    const memory = Math.max(0, ...this.compiled.map((c) => c.rule.escalationMemoryMs));
+    for (const [client, list] of this.offences) if ((list[list.length - 1] as number) < ts - memory) this.offences.delete(client);
+  }
+}
+
+/** The same rule, client and moment give the same id, so a replay or a backfill repeats ids rather than inventing new ones. */
+export function detectionId(rule: string, client: string, ts: number): string {
+  return createHash('sha256').update(`${rule}\n${client}\n${ts}`).digest('hex').slice(0, 32);
+}
+
+export function createDetectionEngine(options: EngineOptions): DetectionEngine {
+  return new DetectionEngine(options);
+}
