@@ -12,6 +12,7 @@ export const COMMANDS: Record<string, Command> = {
   dev: { summary: 'run everything in one process (embedded mode), with a demo app and simulated traffic', load: () => import('./commands/dev.ts') },
   run: { summary: 'run one service (enricher, sink, api) as its own process (distributed mode)', load: () => import('./commands/run.ts') },
   logs: { summary: 'view and filter stored requests', load: () => import('./commands/logs.ts') },
+  analyze: { summary: 'everything known about one client: blocked now and why, traffic, paths, logins, limits, detections (--hours, --json)', load: () => import('./commands/analyze.ts') },
   replay: { summary: 'import a web-server access log (combined format) as request events', load: () => import('./commands/replay.ts') },
   migrate: { summary: 'apply ClickHouse migrations', load: () => import('./commands/migrate.ts') },
   topics: { summary: 'create the Kafka topics', load: () => import('./commands/topics.ts') },
