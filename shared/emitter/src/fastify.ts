@@ -96,8 +96,8 @@ export function ipwatchFastify<Req extends FastifyLikeRequest = FastifyLikeReque
   fastify.decorate(DECORATOR, {
     stats: () => tracker.stats(),
     allowUpgrade: (req, socket) => tracker.allowUpgrade(req, socket),
-    loginFailed: (request, username) => tracker.loginFailed(request as Req, username),
-    loginSucceeded: (request, username) => tracker.loginSucceeded(request as Req, username),
+    loginFailed: (request, username) => tracker.loginFailed((request as FastifyLikeRequest | undefined)?.raw as IncomingMessage, username),
+    loginSucceeded: (request, username) => tracker.loginSucceeded((request as FastifyLikeRequest | undefined)?.raw as IncomingMessage, username),
   } satisfies IpwatchFastifyDecoration);
   fastify.addHook('onRequest', (request: Req, reply: FastifyLikeReply, next: HookDone) => {
     // A request ipwatch answers (blocked, limited) is hijacked: Fastify must not answer it again, and next() is never called.

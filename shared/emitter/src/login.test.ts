@@ -7,7 +7,7 @@ import { describe, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { codecs, type RequestEvent } from '@ipwatch/core/schemas';
@@ -217,6 +217,38 @@ describe('login reporting through the tracker', () => {
       assert.equal(t.tracker.loginSucceeded(null as unknown as IncomingMessage), false);
     } finally {
       await t.close();
+    }
+  });
+
+  test('HTTP/1.1 pipelining: two requests in flight on one socket are each marked, not confused', async () => {
+    const got = capture();
+    const tracker = createTracker<IncomingMessage>({ buffer: got.buffer }, 'test');
+    const order: string[] = [];
+    const server = createServer((req, res) => {
+      tracker.enter(req, res, req, () => {
+        const first = req.url === '/first';
+        order.push(`start ${req.url}`);
+        setTimeout(() => {
+          order.push(`mark ${req.url}`);
+          assert.equal(first ? tracker.loginFailed(req, 'one') : tracker.loginSucceeded(req, 'two'), true);
+          res.end('ok');
+        }, first ? 60 : 0);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      socket.write('POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nPOST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
+      await until(() => got.events.length === 2, 'two events');
+      assert.deepEqual(order, ['start /first', 'start /second', 'mark /second', 'mark /first'], 'the second request was marked while the first was still going');
+      assert.deepEqual(got.events.map((e) => [e.path, e.login, e.loginUser]).sort(), [['/first', 'failed', 'one'], ['/second', 'succeeded', 'two']]);
+    } finally {
+      socket.destroy();
+      server.closeAllConnections();
+      server.close();
+      await tracker.close();
     }
   });
 

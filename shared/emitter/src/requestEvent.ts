@@ -101,6 +101,11 @@ export interface RequestRecorder<Req extends IncomingMessage = IncomingMessage> 
   userOf(req: Req): RequestUser | null;
   /** The client's canonical IP as this recorder resolves it (trusted proxies applied), for requests it does not observe (upgrades). */
   clientIpOf(req: IncomingMessage): string;
+  /**
+   * The watched request of this node request (the `req` given to observe()), until its
+   * event is built; undefined for a request it does not watch, or no longer.
+   */
+  observedOf(req: IncomingMessage): ObservedRequest | undefined;
   /** True when events carry an identity other than the address (anonymise mode 'truncate' or 'hash'). */
   readonly anonymises: boolean;
   /** A client's identity as events carry it: the address anonymised as configured (cached by the anonymiser). */
@@ -129,6 +134,10 @@ class PendingRequest implements ObservedRequest {
   shownIp: string | null = null;
   /** Registered for both 'finish' and 'close'; the first one builds the event. */
   readonly onDone: () => void;
+  /** The request watched before this one on the same socket, if it was still going (HTTP/1.1 pipelining): see observedOf(). */
+  previous: PendingRequest | null = null;
+  /** What observedOf() finds it by: the socket (the request itself without one). */
+  watchKey: object | null = null;
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
@@ -230,6 +239,36 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
   let userHookErrors = 0;
   let emitErrors = 0;
   let loginHookErrors = 0;
+  /** The latest request watched on each socket, linked to the ones before it still going. */
+  const watchedBySocket = new WeakMap<object, PendingRequest>();
+
+  /** Takes a finished request out of its socket's chain now rather than at the socket's next request, so its objects can die young. */
+  function unwatch(p: PendingRequest): void {
+    const key = p.watchKey;
+    if (key === null) return;
+    const head = watchedBySocket.get(key);
+    if (head === p) {
+      // The common case: one request at a time on the socket.
+      if (p.previous === null) watchedBySocket.delete(key);
+      else watchedBySocket.set(key, p.previous);
+    } else {
+      for (let q = head ?? null; q !== null; q = q.previous) {
+        if (q.previous === p) {
+          q.previous = p.previous;
+          break;
+        }
+      }
+    }
+    p.previous = null;
+  }
+
+  function observedOf(req: IncomingMessage): PendingRequest | undefined {
+    if (typeof req !== 'object' || req === null) return undefined;
+    for (let p = watchedBySocket.get(req.socket ?? req) ?? null; p !== null; p = p.previous) {
+      if (p.req === req) return p;
+    }
+    return undefined;
+  }
 
   function readUser(req: Req): RequestUser | null {
     if (user === undefined) return null;
@@ -270,6 +309,7 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
 
   function complete(p: PendingRequest): void {
     p.done = true;
+    unwatch(p);
     try {
       // 'close' without 'finish' first: the client went away before the response was done.
       const aborted = !p.res.writableFinished;
@@ -347,6 +387,14 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
       }
       res.on('finish', p.onDone);
       res.on('close', p.onDone);
+      // Findable from the request (observedOf) through its socket, a long-lived key: a WeakMap
+      // keyed by each request would make every request an ephemeron key, which V8 keeps alive
+      // across young-generation collections (measured: microseconds per request). complete() removes it.
+      const key = req.socket ?? req;
+      const previous = watchedBySocket.get(key);
+      if (previous !== undefined) p.previous = previous; // still going: finished ones leave the chain
+      p.watchKey = key;
+      watchedBySocket.set(key, p);
       return p;
     } catch {
       emitErrors++;
@@ -358,6 +406,7 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
     observe,
     userOf: readUser,
     clientIpOf: (req) => resolveClientIp(req.socket?.remoteAddress, req.headers ?? {}).ip,
+    observedOf,
     anonymises: ipAnonymisation !== 'off',
     identityOf: (ip) => anonymiser.anonymise(ip),
     stats: () => ({ recorded, userHookErrors, emitErrors, loginHookErrors }),

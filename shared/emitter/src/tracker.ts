@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { EventLog } from '@ipwatch/core/eventLog';
 import { TOPICS } from '@ipwatch/core/topics';
 import { createEventBuffer, type EventBuffer, type EventBufferOptions, type EventBufferStats } from './eventBuffer.ts';
-import { createRequestRecorder, type ObservedRequest, type RequestRecorderOptions, type RequestRecorderStats } from './requestEvent.ts';
+import { createRequestRecorder, type RequestRecorderOptions, type RequestRecorderStats } from './requestEvent.ts';
 import { EmitterOptionError, NoEventLogError } from './errors.ts';
 import { objectWith } from './optionChecks.ts';
 import { createEnforcer, type BlockedResponseOptions, type EnforcerStats } from './enforcement.ts';
@@ -89,15 +89,15 @@ export interface Tracker<Req> {
   /** For WebSocket upgrades: answers a blocked client 403 and closes its socket (false); true to go on. */
   allowUpgrade(req: IncomingMessage, socket: Duplex): boolean;
   /**
-   * Marks the request (as the app's framework hands it to handlers) as a failed login, with
+   * Marks the request (node's: Fastify's request.raw) as a failed login, with
    * the username tried (undefined: read by the `login.username` hook, by default req.body's
    * username or email, when the response is done). Its event says login 'failed' whatever
    * the status. Call it before the response is sent: once the response is done the event is
    * built, and a call is a no-op that returns false. True when the mark landed.
    */
-  loginFailed(appReq: Req, username?: string): boolean;
+  loginFailed(req: IncomingMessage, username?: string): boolean;
   /** Marks the request as a successful login; as loginFailed. */
-  loginSucceeded(appReq: Req, username?: string): boolean;
+  loginSucceeded(req: IncomingMessage, username?: string): boolean;
   /** Sends what is buffered (up to `timeoutMs`, default 5 s) and stops. */
   close(timeoutMs?: number): Promise<void>;
   stats(): IpwatchStats;
@@ -160,29 +160,22 @@ export function createTracker<Req>(options: IpwatchOptions<Req>, adapter: string
     );
   }
   const limitsMounted = enforcer?.limitAt === 'mounted';
-  // How limit() and loginFailed() find the request ipwatch is watching, from the request the
-  // app holds. A WeakMap, not a property on the request: a property added to node's request
-  // or response objects changes their hidden class and slows the rest of the request.
-  const observedByReq = new WeakMap<object, ObservedRequest>();
-  const markLogin = (appReq: Req, outcome: 'failed' | 'succeeded', username: unknown): boolean => {
-    const observed = typeof appReq === 'object' && appReq !== null ? observedByReq.get(appReq) : undefined;
-    return observed === undefined ? false : observed.markLogin(outcome, username);
-  };
+  const markLogin = (req: IncomingMessage, outcome: 'failed' | 'succeeded', username: unknown): boolean => recorder.observedOf(req)?.markLogin(outcome, username) ?? false;
 
   return {
     limitsMounted,
     enter(raw, res, appReq, next, takeOver) {
       const observed = recorder.observe(raw, res, appReq as RawReq); // never throws
-      if (observed !== undefined) observedByReq.set(appReq as object, observed);
       if (enforcer === null) return next();
       enforcer.atEntry(appReq as RawReq, res, observed, next, takeOver);
     },
     limit(appReq, res, next, takeOver) {
       if (enforcer === null || !limitsMounted) return next();
-      enforcer.limit(appReq as RawReq, res, observedByReq.get(appReq as object), next, takeOver);
+      // res.req: node's own request behind the app's (Fastify's request is another object).
+      enforcer.limit(appReq as RawReq, res, recorder.observedOf(res.req ?? appReq), next, takeOver);
     },
-    loginFailed: (appReq, username) => markLogin(appReq, 'failed', username),
-    loginSucceeded: (appReq, username) => markLogin(appReq, 'succeeded', username),
+    loginFailed: (req, username) => markLogin(req, 'failed', username),
+    loginSucceeded: (req, username) => markLogin(req, 'succeeded', username),
     allowUpgrade(req, socket) {
       if (enforcer === null || !enforcer.blocks(recorder.clientIpOf(req))) return true;
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
