@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '@ipwatch/core/config';
 import { parseExpiry } from '@ipwatch/core/blockTarget';
-import { formatDuration, type Rule } from '@ipwatch/core/rules';
+import { describeAction, formatDuration, type Rule } from '@ipwatch/core/rules';
 import { apiRequest, ApiUnreachable } from '../apiClient.ts';
 import { out, info, printable, UsageError } from '../output.ts';
 import { parseArgsOnce } from '../strictArgs.ts';
@@ -75,6 +75,30 @@ async function callApi<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: strin
       throw new ApiUnreachable(`${err.message}. The detection rules are changed through the api: start ipwatch (\`npm start\`) or the api service (\`ipwatch run api\`), or point IPWATCH_API_HOST/IPWATCH_API_PORT at it.`);
     }
     throw err;
+  }
+}
+
+/** Near enough to be a typo: one or two letters added, dropped, changed or swapped. */
+function typo(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 2) return false;
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return (row[b.length] as number) <= 2;
+}
+
+/** parseArgsOnce, with an unknown option named, a near one suggested, and the help. */
+function parse<O extends Parameters<typeof parseArgsOnce>[1]>(argv: string[], options: O, positionals: boolean) {
+  try {
+    return parseArgsOnce(argv, options, positionals);
+  } catch (err) {
+    const unknown = /^Unknown option '(--?[^']+)'/.exec((err as Error).message)?.[1];
+    if ((err as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || unknown === undefined) throw err;
+    const near = Object.keys(options).find((o) => typo(o, unknown.replace(/^-+/, '')));
+    throw new UsageError(`unknown option ${printable(unknown)}${near ? ` (did you mean --${near}?)` : ''}\n\n${help}`);
   }
 }
 
@@ -235,7 +259,7 @@ function notApplied(id: string): void {
 }
 
 async function list(argv: string[]): Promise<number> {
-  const { values } = parseArgsOnce(argv, { json: { type: 'boolean' } });
+  const { values } = parse(argv, { json: { type: 'boolean' } }, false);
   const { rules } = await callApi<{ rules: RuleView[] }>('GET', '/api/rules');
   if (values.json) {
     out(JSON.stringify(rules));
@@ -254,7 +278,7 @@ async function list(argv: string[]): Promise<number> {
 }
 
 async function show(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgsOnce(argv, { json: { type: 'boolean' } }, true);
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, true);
   const id = idOf(positionals, 'show');
   const answer = await callApi<{ rule: RuleView; kindDoc: string; paramDocs: Record<string, string> }>('GET', rulePath(id));
   if (values.json) {
@@ -262,7 +286,7 @@ async function show(argv: string[]): Promise<number> {
     return 0;
   }
   const { rule: r, kindDoc, paramDocs } = answer;
-  const origin = r.origin === 'default' ? 'default, as shipped' : r.origin === 'changed' ? 'default, changed (`ipwatch rules reset` brings it back)' : 'custom';
+  const origin = r.origin === 'default' ? 'default, as shipped' : r.origin === 'changed' ? `default, changed: \`ipwatch rules reset ${printable(r.id)}\` restores it` : 'custom';
   const field = (label: string, value: string) => `  ${`${label}:`.padEnd(19)} ${value}`;
   const lines = [
     `rule ${printable(r.id)} (${origin})`,
@@ -275,7 +299,7 @@ async function show(argv: string[]): Promise<number> {
     field('threshold', `${r.threshold} (fires when the count is more than this within the window)`),
     field('severity', r.severity),
     field('action', printable(r.action)),
-    field('block for', `${shown('blockForMs', r.blockForMs)}${r.escalation.length ? ' (unused: the escalation says)' : ''}`),
+    field('block for', r.escalation.length ? '- (the escalation gives the durations)' : shown('blockForMs', r.blockForMs)),
     field('escalation', r.escalation.length ? `${shown('escalation', r.escalation)} (for a 1st, 2nd, ... offence; the last repeats)` : 'none'),
     field('escalation memory', shown('escalationMemoryMs', r.escalationMemoryMs)),
     field('quiet', shown('quietMs', r.quietMs)),
@@ -297,7 +321,7 @@ async function show(argv: string[]): Promise<number> {
 }
 
 async function set(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgsOnce(
+  const { values, positionals } = parse(
     argv,
     {
       kind: { type: 'string' },
@@ -343,12 +367,12 @@ async function set(argv: string[]): Promise<number> {
 const SHORTHANDS: Record<'enable' | 'disable' | 'dry-run' | 'live', { done: (r: RuleView) => string; already: string }> = {
   enable: { done: () => 'enabled', already: 'is enabled already' },
   disable: { done: (r) => `disabled (it detects nothing until \`ipwatch rules enable ${r.id}\`)`, already: 'is disabled already' },
-  'dry-run': { done: (r) => `now runs dry: it records what it detects and blocks nobody (${printable(r.action)})`, already: 'runs dry already' },
+  'dry-run': { done: (r) => `now runs dry: it records what it detects and acts on nobody (live it would ${printable(describeAction({ ...r, mode: 'live' }))})`, already: 'runs dry already' },
   live: { done: (r) => `is live: ${printable(r.action)}`, already: 'is live already' },
 };
 
 async function shorthand(sub: keyof typeof SHORTHANDS, argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgsOnce(argv, { json: { type: 'boolean' } }, true);
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, true);
   const id = idOf(positionals, sub);
   const result = await callApi<ChangeAnswer>('POST', rulePath(id, `/${sub}`), {});
   if (values.json) out(JSON.stringify(result));
@@ -363,7 +387,7 @@ async function shorthand(sub: keyof typeof SHORTHANDS, argv: string[]): Promise<
 }
 
 async function reset(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgsOnce(argv, { json: { type: 'boolean' } }, true);
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, true);
   const id = idOf(positionals, 'reset');
   const result = await callApi<ResetAnswer>('DELETE', rulePath(id));
   if (values.json) out(JSON.stringify(result));
@@ -381,7 +405,7 @@ export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined) throw new UsageError(`say what to do: ${SUBCOMMANDS.join(', ')}\n\n${help}`);
   if (!(SUBCOMMANDS as readonly string[]).includes(sub)) {
-    const near = SUBCOMMANDS.find((s) => s.startsWith(sub.slice(0, 2)) || sub.startsWith(s));
+    const near = SUBCOMMANDS.find((s) => typo(s, sub));
     throw new UsageError(`unknown subcommand ${JSON.stringify(printable(sub.slice(0, 40)))}${near ? ` (did you mean ${near}?)` : ''}: it is one of ${SUBCOMMANDS.join(', ')}\n\n${help}`);
   }
   switch (sub as Subcommand) {
