@@ -41,7 +41,11 @@ export interface RequestRecorderOptions<Req extends IncomingMessage = IncomingMe
   forwardedHeader?: ForwardedHeader;
   /** A resolver of your own instead of trustedProxies/trustedHops. */
   clientIp?: ClientIpResolver;
-  /** IP anonymisation; default `{ mode: 'off' }`. */
+  /**
+   * IP anonymisation; default `{ mode: 'off' }`. Events then carry an identity (a truncated
+   * network, or a keyed pseudonym) instead of the address, so detections and blocks name
+   * that identity; the tracker's enforcement checks the lists for it too (see `blockMirror`).
+   */
   anonymise?: IpAnonymiserOptions;
   /** Who the user is, read when the response is done (after your auth ran). Errors are caught and counted. */
   user?: (req: Req) => RequestUser | null | undefined;

@@ -46,6 +46,13 @@ export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecor
    * logged, marked blocked. Allowlisted clients skip blocks and rate limits (but the
    * per-username login limit, unless `rules.login.allowlisted` is 'exempt'). You own the
    * mirror: close it after the tracker.
+   *
+   * With `anonymise` on, the lists are checked for the client's real address (manual blocks
+   * of real IPs) and for its identity as events carry it, since detections and the blocks
+   * they lead to name that identity: a block of 203.0.113.0 refuses every client a
+   * /24-truncating app reports as 203.0.113.0, one of a `hash` pseudonym exactly the client
+   * it stands for; an allow of an identity allows the clients behind it. The allowlist wins
+   * over any block, on either. With anonymisation off, one lookup as ever.
    */
   blockMirror?: BlockMirror;
   /** The answer blocked clients get. */
