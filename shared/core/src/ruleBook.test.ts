@@ -91,6 +91,9 @@ test('poison goes to the DLQ and counts as no record for its id; the other rules
     // A rule under another rule's key.
     { key: 'other-id', value: codecs.Rule.encode(mine) },
     { key: null, value: codecs.Rule.encode(mine) },
+    // Names every object inherits are no kinds; nor is a parameter named like one.
+    { key: 'login-failures', value: codecs.Rule.encode({ ...(defaultRule('login-failures') as Rule), kind: 'toString' }) },
+    { key: 'path-scan', value: codecs.Rule.encode({ ...(defaultRule('path-scan') as Rule), params: { constructor: 'x' } }) },
   ]);
   const book = await open(log);
   assert.equal(book.get('burst')?.threshold, 80, 'the other rules are applied');
@@ -99,7 +102,9 @@ test('poison goes to the DLQ and counts as no record for its id; the other rules
   assert.equal(book.origin('sensitive-files'), 'default');
   assert.equal(book.get('garbage'), undefined);
   assert.equal(book.get('other-id'), undefined);
-  assert.equal(book.warnings.filter((w) => w.includes('goes to the DLQ')).length, 4, book.warnings.join('\n'));
+  assert.equal(book.get('login-failures')?.kind, 'login_failures');
+  assert.deepEqual({ ...book.get('path-scan')?.params }, { statuses: '404,403' });
+  assert.equal(book.warnings.filter((w) => w.includes('goes to the DLQ')).length, 6, book.warnings.join('\n'));
 
   // Poison for a rule that has a record removes that record: every reader agrees, whenever it started.
   await log.produce(TOPICS.rules, [{ key: 'my-burst', value: codecs.Rule.encode({ ...mine, kind: 'nonsense' }) }]);
@@ -108,8 +113,9 @@ test('poison goes to the DLQ and counts as no record for its id; the other rules
 
   let dlq: LogMessage[] = [];
   const end = Date.now() + 2000;
-  while ((dlq = await dlqRecords(log)).length < 5 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
-  assert.deepEqual(dlq.map((m) => m.key).sort(), ['garbage', 'my-burst', 'other-id', 'sensitive-files', null].sort());
+  while ((dlq = await dlqRecords(log)).length < 7 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(dlq.map((m) => m.key).sort(), ['garbage', 'login-failures', 'my-burst', 'other-id', 'path-scan', 'sensitive-files', null].sort());
+  assert.match(dlq.find((m) => m.key === 'login-failures')?.headers[DLQ_HEADERS.error] ?? '', /has kind "toString", not one of request_rate/);
   for (const m of dlq) {
     assert.equal(m.headers[DLQ_HEADERS.sourceTopic], TOPICS.rules);
     assert.ok(m.headers[DLQ_HEADERS.error], 'the error travels with the record');

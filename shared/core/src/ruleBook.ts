@@ -12,7 +12,8 @@ import type { CompactedReader, EventLog, LogMessage } from './eventLog.ts';
 import type { IpwatchMetrics } from './observability/metrics.ts';
 import { applyStep, decodeStep, type StepResult } from './pipelineStep.ts';
 import { sendToDlq } from './eventLog/dlq.ts';
-import { decodeRuleRecord, defaultRule, effectiveRules, type Rule } from './rules.ts';
+import { decodeRuleRecord, defaultRule, effectiveRules, RULE_KINDS, type Rule } from './rules.ts';
+import { DecodeError } from './schemas.ts';
 import { TOPICS } from './topics.ts';
 
 /** Where a rule comes from: shipped as is, a shipped rule changed on the topic, or one of the users'. */
@@ -51,6 +52,17 @@ export interface RuleBook {
 }
 
 /**
+ * validateRule checks a kind with `in`, which inherited names (toString, constructor) pass: only
+ * RULE_KINDS' own names are kinds a scorer can evaluate.
+ */
+function ownKind<T extends { rule: Rule | null }>(topic: string, record: T): T {
+  if (record.rule !== null && !Object.hasOwn(RULE_KINDS, record.rule.kind)) {
+    throw new DecodeError(`${topic}: rule ${JSON.stringify(record.rule.id.slice(0, 64))} has kind ${JSON.stringify(record.rule.kind.slice(0, 40))}, not one of ${Object.keys(RULE_KINDS).join(', ')}`);
+  }
+  return record;
+}
+
+/**
  * @example
  * const book = createRuleBook({ log, metrics, warn, onChange: (rules) => evaluator.use(rules) });
  * await book.ready;
@@ -86,7 +98,7 @@ export function createRuleBook(options: RuleBookOptions): RuleBook {
   function onMessage(m: LogMessage): void {
     metrics?.eventsIn.inc({ topic: m.topic });
     // Decoding is a pure function of the record's bytes: any failure is permanent, never worth a retry.
-    const decoded = decodeStep('decode', () => decodeRuleRecord(m), [Error]);
+    const decoded = decodeStep('decode', () => ownKind(m.topic, decodeRuleRecord(m)), [Error]);
     if (decoded.kind !== 'ok') {
       reject(m, decoded);
       // A key-less record names no rule; any other removes its id's record.
