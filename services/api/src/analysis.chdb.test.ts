@@ -69,7 +69,7 @@ test('an IPv4 client blocked by a rule and by a person: both blocks, the longest
   assert.equal(body.traffic.requests, 10);
   assert.equal(body.traffic.errorRate, 0.7);
   assert.deepEqual(body.hourly.map((h) => h.requests), [4, 0, 6]);
-  assert.equal(body.sensitivePaths.requests, 7);
+  assert.equal(body.sensitivePaths.requests, 4);
   assert.equal(body.userAgents.find((u) => u.requests === 1)?.userAgent, FIXTURE.hostileUserAgent, 'JSON keeps the text exactly');
   const b = body.blockedNow!;
   assert.equal(b.blocked, true);

@@ -44,14 +44,19 @@ function safe(text: unknown, max = WIDTH): string {
   return chars.length <= max ? shown : `${chars.slice(0, Math.max(0, max - 1)).join('')}…`;
 }
 
+/** A line of the report: cut to the terminal's 80 columns if its fields together are longer (each is bounded already). */
+function say(line = ''): void {
+  out(safe(line, WIDTH));
+}
+
 const minute = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const second = (ms: number) => `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 const num = (n: number) => String(n).padStart(6);
 
 function heading(title: string): void {
-  out('');
-  out(title);
+  say('');
+  say(title);
 }
 
 /** Who set an entry: the rule, or the person (and how: manual, import). */
@@ -73,11 +78,11 @@ export function verdict(a: AnalysisAnswer): string {
 }
 
 function detectionLines(d: DetectionRow, indent: string): string[] {
-  const what = `${safe(d.rule, 30)} ${safe(d.severity, 10)}${d.mode === 'live' ? '' : ` ${safe(d.mode, 10)}`} -> ${safe(d.action, 10)}`;
-  const figure = `${d.count} > ${d.threshold} in ${minute(d.windowStart).slice(11, 16)}-${minute(d.windowEnd).slice(11, 16)}`;
-  const lines = [`${indent}${second(d.ts)}  ${what}  ${figure}${d.offence > 1 ? `  offence ${d.offence}` : ''}`];
-  const client = d.client && d.client !== d.ip ? ` (client ${safe(d.client, 45)})` : '';
-  lines.push(`${indent}  ip ${safe(d.ip, 45)}${client}${d.action === 'block' ? `, block ${d.blockExpiresAt === null ? 'never expires' : `until ${minute(d.blockExpiresAt)}`}` : ''}`);
+  const lines = [`${indent}${second(d.ts)}  ${safe(d.rule, 30)} ${safe(d.severity, 10)}${d.mode === 'live' ? '' : ` ${safe(d.mode, 10)}`} -> ${safe(d.action, 10)}`];
+  lines.push(`${indent}  ${d.count} > ${d.threshold} in ${minute(d.windowStart).slice(11, 16)}-${minute(d.windowEnd).slice(11)}${d.offence > 1 ? `, offence ${d.offence}` : ''}`);
+  const client = d.client && d.client !== d.ip ? ` of ${safe(d.client, 45)}` : '';
+  lines.push(`${indent}  ip ${safe(d.ip, 45)}${client}`);
+  if (d.action === 'block') lines.push(`${indent}  block ${d.blockExpiresAt === null ? 'never expires' : `until ${minute(d.blockExpiresAt)}`}`);
   for (const [k, v] of Object.entries(d.evidence ?? {}).slice(0, 20)) lines.push(`${indent}  ${safe(k, 24)}: ${safe(v, WIDTH - indent.length - 30)}`);
   return lines;
 }
@@ -86,20 +91,23 @@ function blockedNowSection(a: AnalysisAnswer): void {
   const now = a.blockedNow;
   if (now === null || (now.blocks.length === 0 && now.allowlisted.length === 0)) return;
   heading('Blocked now');
+  const period = (e: Entry) => `    since ${minute(e.since)}, ${e.until === null ? 'never expires' : `until ${minute(e.until)}`}`;
   for (const e of now.blocks) {
-    out(`  block ${safe(e.target, 45)} ${e.until === null ? 'never expires' : `until ${minute(e.until)}`}, by ${author(e)}, since ${minute(e.since)}`);
-    if (e.reason) out(`    reason: ${safe(e.reason, WIDTH - 12)}`);
-    if (e.by === 'rule') {
-      if (e.evidence) {
-        out('    caused by the detection:');
-        for (const l of detectionLines(e.evidence, '      ')) out(l);
-      } else {
-        out(`    no stored detection of rule ${safe(e.source, 40)} blocking ${safe(e.target, 45)}`);
-      }
+    say(`  block ${safe(e.target, 45)} by ${author(e)}`);
+    say(period(e));
+    if (e.reason) say(`    reason: ${safe(e.reason, WIDTH - 12)}`);
+    if (e.by !== 'rule') continue;
+    if (e.evidence) {
+      say('    caused by the detection:');
+      for (const l of detectionLines(e.evidence, '      ')) say(l);
+    } else {
+      say(`    no stored detection of rule ${safe(e.source, 30)} blocking ${safe(e.target, 45)}`);
     }
   }
   for (const e of now.allowlisted) {
-    out(`  allowlisted ${safe(e.target, 45)} ${e.until === null ? 'never expires' : `until ${minute(e.until)}`}, by ${safe(e.createdBy, 40)}${e.reason ? `: ${safe(e.reason, 30)}` : ''}`);
+    say(`  allowlisted ${safe(e.target, 45)} by ${safe(e.createdBy, 40)}`);
+    say(period(e));
+    if (e.reason) say(`    reason: ${safe(e.reason, WIDTH - 12)}`);
   }
 }
 
@@ -128,86 +136,89 @@ export function hourBars(hourly: AnalysisAnswer['hourly']): string[] {
 /** The report, on stdout. Every string from a request, a geo provider, a rule or a person goes through printable(). */
 export function report(a: AnalysisAnswer): void {
   const t = a.traffic;
-  out(`${a.ip}: ${verdict(a)}`);
-  out(`last ${a.range.hours} hour${a.range.hours === 1 ? '' : 's'}: ${minute(a.range.since)} to ${minute(a.range.until)}`);
+  say(`${a.ip}: ${verdict(a)}`);
+  say(`last ${a.range.hours} hour${a.range.hours === 1 ? '' : 's'}: ${minute(a.range.since)} to ${minute(a.range.until)}`);
   if (a.scope.kind === 'network/64') {
-    out(`IPv6: figures are for ${safe(a.scope.client, 45)} (the scorer's client), ${t.addresses} address${t.addresses === 1 ? '' : 'es'} seen; ${t.requestsFromAddress} of the requests from ${a.ip} itself`);
+    say(`IPv6: the figures are for ${safe(a.scope.client, 45)}, the scorer's client:`);
+    say(`  ${t.addresses} address${t.addresses === 1 ? '' : 'es'} seen, ${t.requestsFromAddress} of ${t.requests} requests from ${a.ip} itself`);
   }
   blockedNowSection(a);
 
   heading('Traffic');
   if (t.requests === 0) {
-    out('  no requests in this range');
+    say('  no requests in this range');
   } else {
     const classes = Object.entries(t.statusClasses).filter(([, n]) => n > 0).map(([c, n]) => `${c} ${n}`).join(', ');
-    out(`  ${t.requests} requests, ${t.errors} errors (${percent(t.errorRate ?? 0)} 4xx/5xx): ${classes}`);
-    out(`  first seen ${second(t.firstSeen!)}, last seen ${second(t.lastSeen!)}`);
-    if (t.blocked || t.rateLimited) out(`  answered by ipwatch: ${t.blocked} blocked (403), ${t.rateLimited} rate-limited (429)`);
+    say(`  ${t.requests} requests, ${t.errors} errors (${percent(t.errorRate ?? 0)} 4xx/5xx): ${classes}`);
+    say(`  first seen ${second(t.firstSeen!)}, last seen ${second(t.lastSeen!)}`);
+    if (t.blocked || t.rateLimited) say(`  answered by ipwatch: ${t.blocked} blocked (403), ${t.rateLimited} rate-limited (429)`);
   }
 
   heading('Geolocation');
   const g = a.geo;
-  if (g === null) out('  unknown (no request in range had a geolocation)');
+  if (g === null) say('  unknown (no request in range had a geolocation)');
   else {
     const place = [g.country, g.region, g.city].filter(Boolean).map((s) => safe(s, 30)).join(', ') || 'place unknown';
     const network = g.asn || g.org ? `, AS${g.asn}${g.org ? ` ${safe(g.org, 40)}` : ''}` : '';
-    out(`  ${place}${network} (as of ${minute(g.seenAt)})`);
+    say(`  ${place}${network} (as of ${minute(g.seenAt)})`);
   }
 
   if (t.requests > 0) {
     const [title, ...bars] = hourBars(a.hourly);
     heading(title!);
-    for (const l of bars) out(l);
+    for (const l of bars) say(l);
   }
 
   heading(`Top paths (${a.topPaths.length})`);
-  if (a.topPaths.length === 0) out('  none');
-  for (const p of a.topPaths) out(`  ${num(p.requests)} ${p.errors ? `${String(p.errors).padStart(5)} err` : '         '}  ${safe(p.path, WIDTH - 20)}`);
+  if (a.topPaths.length === 0) say('  none');
+  for (const p of a.topPaths) say(`  ${num(p.requests)} ${p.errors ? `${String(p.errors).padStart(5)} err` : '         '}  ${safe(p.path, WIDTH - 20)}`);
 
   heading(`User agents (${a.userAgents.length})`);
-  if (a.userAgents.length === 0) out('  none');
-  for (const u of a.userAgents) out(`  ${num(u.requests)}  ${safe(u.userAgent || '(none)', WIDTH - 10)}`);
+  if (a.userAgents.length === 0) say('  none');
+  for (const u of a.userAgents) say(`  ${num(u.requests)}  ${safe(u.userAgent || '(none)', WIDTH - 10)}`);
 
   const s = a.sensitivePaths;
   heading(`Sensitive paths (rules ${s.rules.map((x) => safe(x, 30)).join(', ')})`);
-  if (s.paths.length === 0) out(`  none among the ${s.pathsExamined} distinct paths examined`);
+  if (s.paths.length === 0) say(`  none among the ${s.pathsExamined} distinct paths examined`);
   else {
-    out(`  ${s.requests} requests: ${s.byRule.filter((r) => r.requests > 0).map((r) => `${safe(r.rule, 30)} ${r.requests} (${r.paths} path${r.paths === 1 ? '' : 's'})`).join(', ')}`);
-    for (const p of s.paths) out(`  ${num(p.requests)}  ${safe(p.path, 40)}  ${p.rules.map((x) => safe(x, 30)).join(', ')}`);
+    say(`  ${s.requests} requests matched`);
+    for (const r of s.byRule) if (r.requests > 0) say(`  ${num(r.requests)}  ${safe(r.rule, 30)} (${r.paths} path${r.paths === 1 ? '' : 's'})`);
+    for (const p of s.paths) say(`  ${num(p.requests)}  ${safe(p.path, 40)}  ${p.rules.map((x) => safe(x, 30)).join(', ')}`);
   }
-  if (s.truncated) out(`  (only the ${s.pathsExamined} most requested paths were examined)`);
+  if (s.truncated) say(`  (only the ${s.pathsExamined} most requested paths were examined)`);
 
   heading('Logins');
   const l = a.logins;
-  if (l.failed === 0 && l.succeeded === 0) out('  no login attempts');
+  if (l.failed === 0 && l.succeeded === 0) say('  no login attempts');
   else {
-    out(`  ${l.failed} failed, ${l.succeeded} succeeded; ${l.distinctUsernames} username${l.distinctUsernames === 1 ? '' : 's'} in failed attempts`);
-    for (const u of l.usernames) out(`  ${num(u.failed)}  ${safe(u.username, WIDTH - 10)}`);
+    say(`  ${l.failed} failed, ${l.succeeded} succeeded; ${l.distinctUsernames} username${l.distinctUsernames === 1 ? '' : 's'} in failed attempts`);
+    for (const u of l.usernames) say(`  ${num(u.failed)}  ${safe(u.username, WIDTH - 10)}`);
   }
 
   heading('Rate limits');
   const r = a.rateLimits;
-  if (r.refusals === 0) out('  no refusals');
+  if (r.refusals === 0) say('  no refusals');
   else {
-    out(`  ${r.refusals} requests refused (${r.events} event${r.events === 1 ? '' : 's'})`);
-    for (const x of r.byRule) out(`  ${num(x.refusals)}  ${safe(x.rule, 20)} (limit ${x.limit} per ${Math.round(x.windowMs / 1000)}s), last ${second(x.last)}`);
+    say(`  ${r.refusals} requests refused (${r.events} event${r.events === 1 ? '' : 's'})`);
+    for (const x of r.byRule) say(`  ${num(x.refusals)}  ${safe(x.rule, 20)} (limit ${x.limit} per ${Math.round(x.windowMs / 1000)}s), last ${minute(x.last)}`);
   }
 
   heading(`Detections (${a.detections.total}${a.detections.total > a.detections.rows.length ? `, the latest ${a.detections.rows.length} shown` : ''})`);
-  if (a.detections.rows.length === 0) out('  none');
-  for (const d of a.detections.rows) for (const line of detectionLines(d, '  ')) out(line);
+  if (a.detections.rows.length === 0) say('  none');
+  for (const d of a.detections.rows) for (const line of detectionLines(d, '  ')) say(line);
 
   heading(`Block history (${a.blockHistory.rows.length}${a.blockHistory.truncated ? ', the latest; more exist' : ''})`);
-  if (a.blockHistory.rows.length === 0) out('  none');
+  if (a.blockHistory.rows.length === 0) say('  none');
   for (const e of a.blockHistory.rows) {
     const until = e.action === 'block' || e.action === 'allow' ? (e.expires_at === null ? ' never expires' : ` until ${minute(e.expires_at)}`) : '';
-    out(`  ${second(e.ts)}  ${safe(e.action, 8).padEnd(7)} ${safe(e.target, 45)}${until}`);
-    out(`    by ${safe(e.actor, 30)} (${safe(e.source, 30)})${e.reason ? `: ${safe(e.reason, WIDTH - 50)}` : ''}`);
+    say(`  ${second(e.ts)}  ${safe(e.action, 8).padEnd(7)} ${safe(e.target, 45)}`);
+    say(`    by ${safe(e.actor, 30)} (${safe(e.source, 20)})${until}`);
+    if (e.reason) say(`    reason: ${safe(e.reason, WIDTH - 12)}`);
   }
 }
 
 /** One address, as the api takes it; refused here too, with the api's message, so nothing is asked in vain. */
-function address(text: string | undefined): string {
+export function address(text: string | undefined): string {
   if (text === undefined) throw new UsageError('say which IP address: ipwatch analyze <ip> [--hours 24] [--json]');
   refusePort(text);
   const ip = /[[\]%/]/.test(text) ? null : parseIp(text);
@@ -215,13 +226,18 @@ function address(text: string | undefined): string {
   return formatIp(ip);
 }
 
+/** --hours: a whole number from 1 to 720, default 24. */
+export function hoursOf(text = '24'): number {
+  const hours = /^\d{1,4}$/.test(text) ? Number(text) : NaN;
+  if (!(hours >= 1 && hours <= MAX_HOURS)) throw new FilterError(`--hours ${JSON.stringify(text.slice(0, 20))} must be a whole number from 1 to ${MAX_HOURS} (the last N hours, the current one included)`);
+  return hours;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgsOnce(argv, { hours: { type: 'string' }, json: { type: 'boolean' } }, true);
   if (positionals.length > 1) throw new UsageError(`one address at a time (${positionals.slice(0, 3).map((p) => JSON.stringify(p.slice(0, 40))).join(', ')} given)`);
   const ip = address(positionals[0]);
-  const hoursText = values.hours ?? '24';
-  const hours = /^\d{1,4}$/.test(hoursText) ? Number(hoursText) : NaN;
-  if (!(hours >= 1 && hours <= MAX_HOURS)) throw new FilterError(`--hours ${JSON.stringify(hoursText.slice(0, 20))} must be a whole number from 1 to ${MAX_HOURS} (the last N hours, the current one included)`);
+  const hours = hoursOf(values.hours);
   const config = loadConfig();
   let answer: AnalysisAnswer;
   try {

@@ -90,12 +90,12 @@ export async function insertClientFixture(analytics: Analytics, now: number, tag
   const event = (ts: number, action: 'block' | 'unblock', target: string, source: string, actor: string) =>
     ({ ts, action, target, reason: `${action} ${target}`, source, severity: 'high', expires_at: action === 'block' ? now + 6 * H : null, actor, note: '' });
   await analytics.insertBlockEvents([
-    event(at(0, 22), 'block', FIXTURE.ip, 'sensitive-files', 'scorer'),
+    event(at(0, 22), 'block', FIXTURE.ip, 'sensitive-files', 'scorer-api'),
     event(at(0, 0) - 48 * H, 'block', '198.51.100.0/24', 'manual', 'alice'),
     event(at(0, 0) - 47 * H, 'unblock', '198.51.100.0/24', 'manual', 'alice'),
     event(at(0, 1), 'block', '198.51.101.0/24', 'manual', 'alice'),
     event(at(0, 1), 'block', FIXTURE.neighbour, 'manual', 'alice'),
-    event(at(2, 1), 'block', FIXTURE.net6, 'burst', 'scorer'),
+    event(at(2, 1), 'block', FIXTURE.net6, 'burst', 'scorer-api'),
     event(at(2, 2), 'block', FIXTURE.ip6Sibling, 'manual', 'bob'),
     event(at(2, 3), 'block', '2001:db8:1:3::/64', 'burst', 'scorer'),
   ]);
