@@ -93,6 +93,10 @@ test('an IPv6 client: its /64 analysed, the /64\'s rule block covers it, but the
   assert.equal(body.blockedNow?.blocked, false);
   assert.equal(body.blockedNow?.blocks[0]?.evidence?.id, 'fixture-d-v6');
   assert.deepEqual(body.blockedNow?.allowlisted.map((a) => [a.target, a.by, a.createdBy]), [['2001:db8:1::/48', 'person', 'alice']]);
+  // Written as curl would send it, colons and all, and as another address of the same /64.
+  const raw = await get(`/api/clients/${FIXTURE.ip6Sibling}/analysis?hours=3`);
+  assert.equal(raw.status, 200, JSON.stringify(raw.body));
+  assert.deepEqual([raw.body.ip, raw.body.scope.client, raw.body.traffic.requests], [FIXTURE.ip6Sibling, FIXTURE.net6, 3]);
   // Not blocked at all, and an api without the lists says it cannot tell.
   const free = await get('/api/clients/192.0.2.200/analysis');
   assert.equal(free.status, 200);
