@@ -15,3 +15,20 @@ ALTER TABLE detections
 ALTER TABLE requests
     ADD COLUMN IF NOT EXISTS login LowCardinality(String) DEFAULT 'none' AFTER rate_limited,
     ADD COLUMN IF NOT EXISTS login_user Nullable(String) AFTER login;
+
+-- A live detection that blocks is also a row of the block audit trail, written by ClickHouse
+-- itself as the sink stores the detection (a detection insert the sink repeats is deduplicated
+-- before it reaches the view, so the audit row is not repeated either).
+CREATE MATERIALIZED VIEW IF NOT EXISTS detections_to_block_events TO block_events AS
+SELECT
+    ts,
+    'block' AS action,
+    if(client = '', replaceRegexpOne(IPv6NumToString(ip), '^::ffff:', ''), client) AS target,
+    evidence['summary'] AS reason,
+    rule AS source,
+    severity,
+    block_expires_at AS expires_at,
+    'scorer' AS actor,
+    concat('detection ', id) AS note
+FROM detections
+WHERE action = 'block' AND mode = 'live';

@@ -1,12 +1,13 @@
 /**
- * The storing half of ipwatch in this process: the store (migrated), the sink and the
- * enricher over the context's event log. `ipwatch dev` and `ipwatch replay` both run it.
+ * The pipeline in this process: the store (migrated), the sink, the enricher and the scorer
+ * over the context's event log. `ipwatch dev` and `ipwatch replay` both run it.
  */
 import type { ServiceContext } from '@ipwatch/core/service';
 import { createStops, startOrUnwind } from '@ipwatch/core/serviceProcess';
 import { openAnalytics, migrate, type AnalyticsStore } from '@ipwatch/store';
 import { startEnricherService } from '@ipwatch/enricher';
 import { startSinkService } from '@ipwatch/sink';
+import { startScorerService } from '@ipwatch/scorer';
 
 export interface LocalPipeline {
   readonly analytics: AnalyticsStore;
@@ -27,6 +28,8 @@ export async function startLocalPipeline(ctx: ServiceContext): Promise<LocalPipe
     stops.add('the sink', () => sink.stop());
     const enricher = await startEnricherService(ctx);
     stops.add('the enricher', () => enricher.stop());
+    const scorer = await startScorerService(ctx);
+    stops.add('the scorer', () => scorer.stop());
     return opened;
   });
   return {

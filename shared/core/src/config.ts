@@ -25,6 +25,7 @@ export interface IpwatchConfig {
   sink: { batchSize: number; flushMs: number };
   geo: { cacheSize: number; onlineProviders: string[]; onlineTimeoutMs: number };
   retentionDays: number;
+  scorer: { warmupMs: number; v6Prefix: number; maxClients: number };
   /** The widest range a block may cover without force (IPWATCH_BLOCK_MAX_PREFIX_V4, _V6). */
   blocks: BlockScope;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -61,6 +62,9 @@ export const CONFIG_VARIABLES: Record<string, string> = {
   IPWATCH_GEO_ONLINE_PROVIDERS: 'comma list of online geo providers tried after the offline data, e.g. ipapi=http://host/{ip}; default none',
   IPWATCH_GEO_ONLINE_TIMEOUT_MS: 'timeout of one online geo lookup (default 1500)',
   IPWATCH_RETENTION_DAYS: 'days of request rows kept in ClickHouse (default 90)',
+  IPWATCH_SCORER_WARMUP_MINUTES: 'minutes of recent requests a starting scorer re-reads to rebuild its windows (default 15; 0 = start empty)',
+  IPWATCH_SCORER_V6_PREFIX: 'IPv6 clients are scored and blocked per network of this prefix length (default 64)',
+  IPWATCH_SCORER_MAX_CLIENTS: 'clients a scorer tracks at once; beyond it the least recently seen are evicted (default 1000000)',
   IPWATCH_LOG_LEVEL: 'debug, info, warn or error (default info)',
   IPWATCH_BLOCK_MAX_PREFIX_V4: 'widest IPv4 range a block may cover without --force, as a prefix length (default 16: a /15 needs --force)',
   IPWATCH_BLOCK_MAX_PREFIX_V6: 'widest IPv6 range a block may cover without --force, as a prefix length (default 32)',
@@ -146,6 +150,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
       onlineTimeoutMs: int('IPWATCH_GEO_ONLINE_TIMEOUT_MS', 1500, 50, 60_000),
     },
     retentionDays: int('IPWATCH_RETENTION_DAYS', 90, 1, 36500),
+    scorer: {
+      warmupMs: int('IPWATCH_SCORER_WARMUP_MINUTES', 15, 0, 1440) * 60_000,
+      v6Prefix: int('IPWATCH_SCORER_V6_PREFIX', 64, 32, 128),
+      maxClients: int('IPWATCH_SCORER_MAX_CLIENTS', 1_000_000, 1000, 100_000_000),
+    },
     blocks: { maxPrefixV4: int('IPWATCH_BLOCK_MAX_PREFIX_V4', 16, 0, 32), maxPrefixV6: int('IPWATCH_BLOCK_MAX_PREFIX_V6', 32, 0, 128) },
     logLevel: logLevel as IpwatchConfig['logLevel'],
   };

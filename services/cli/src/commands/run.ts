@@ -8,6 +8,7 @@ import { startEnricherService } from '@ipwatch/enricher';
 import { startSinkService } from '@ipwatch/sink';
 import { startApiService } from '@ipwatch/api';
 import { startBlocksyncService } from '@ipwatch/blocksync';
+import { startScorerService } from '@ipwatch/scorer';
 import { RUNNABLE_SERVICES, type RunnableService } from '../runnable.ts';
 import { createContext, createSharedListsFor, describeMode } from '../context.ts';
 import { info, UsageError } from '../output.ts';
@@ -43,6 +44,11 @@ export async function run(argv: string[]): Promise<number> {
 async function startService(name: RunnableService, ctx: ServiceContext, config: Readonly<IpwatchConfig>, metrics: IpwatchMetrics, stops: Stops): Promise<void> {
   if (name === 'enricher') {
     const service = await startEnricherService(ctx, metrics);
+    stops.add(name, () => service.stop());
+    return;
+  }
+  if (name === 'scorer') {
+    const service = await startScorerService(ctx, metrics);
     stops.add(name, () => service.stop());
     return;
   }

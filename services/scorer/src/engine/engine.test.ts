@@ -28,7 +28,7 @@ test('a scanner probing sensitive files is detected at the second probe, blocked
   assert.equal(d.offence, 1);
   assert.equal(d.blockExpiresAt, T0 + 2000 + 3_600_000);
   assert.match(d.evidence.samples ?? '', /\/\.env -> 404/);
-  assert.match(d.evidence.summary ?? '', /2 matching requests in 10m \(more than 1\)/);
+  assert.match(d.evidence.summary ?? '', /matching requests: 2 in 10m \(more than 1\)/);
   // Quiet: more probes within the window do not detect again.
   assert.equal(run(engine, [req('198.51.100.7', T0 + 3000, '/.aws/credentials', 404), req('198.51.100.7', T0 + 4000, '/.env.bak', 404)]).filter((c) => c.detection.rule === 'sensitive-files').length, 0);
   // After the quiet period, a second offence escalates to 4h.

@@ -88,6 +88,7 @@ export class DetectionEngine {
   private longestWindowMs = 0;
   private lastSweepTs = 0;
   private latestTs = 0;
+  private warming = false;
 
   constructor(options: EngineOptions) {
     this.table = new ClientTable({ maxClients: options.maxClients ?? 1_000_000 });
@@ -141,6 +142,19 @@ export class DetectionEngine {
     return key;
   }
 
+  /**
+   * Counts a request into the windows without judging it: for rebuilding state after a
+   * restart from requests already scored before (their detections are remembered apart).
+   */
+  warm(r: ScoredRequest): void {
+    this.warming = true;
+    try {
+      this.observe(r);
+    } finally {
+      this.warming = false;
+    }
+  }
+
   /** Scores one request; returns the detections it triggers (usually none). */
   observe(r: ScoredRequest, origin?: RequestOrigin): readonly Candidate[] {
     // A request the block mirror answered is already dealt with.
@@ -160,7 +174,7 @@ export class DetectionEngine {
       if (kept === undefined && figure >= c.suspicious) {
         kept = this.startEvidence(client, r);
       }
-      if (figure <= c.rule.threshold) continue;
+      if (figure <= c.rule.threshold || this.warming) continue;
       const quietKey = `${c.rule.id}\n${client}`;
       const quiet = this.quietUntil.get(quietKey);
       if (quiet !== undefined && ts < quiet) continue;
@@ -214,7 +228,7 @@ export class DetectionEngine {
     const shown = rule.kind === 'error_ratio' ? `${Math.round(figure * 100)}%` : String(Math.round(figure));
     const limit = rule.kind === 'error_ratio' ? `${Math.round(rule.threshold * 100)}%` : String(rule.threshold);
     const evidence: Record<string, string> = {
-      summary: `${shown} ${c.evaluator.unit} in ${formatDuration(rule.windowMs)} (more than ${limit})`,
+      summary: `${c.evaluator.unit}: ${shown} in ${formatDuration(rule.windowMs)} (more than ${limit})`,
       figure: String(rule.kind === 'error_ratio' ? Math.round(figure * 1000) / 1000 : Math.round(figure)),
       trigger: `${r.method} ${r.path.slice(0, 300)} -> ${r.status}`,
     };

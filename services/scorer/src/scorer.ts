@@ -1,0 +1,327 @@
+/**
+ * The scorer: every enriched request scored by the detection engine as it streams past;
+ * each detection published on the detections topic (the sink stores it, the alerter tells
+ * people), and a live blocking rule's detection published as a BlockDecision on the blocks
+ * topic, which blocksync mirrors into every app within a second.
+ *
+ * - Rules come from the rule book (the compacted rules topic): a change applies to the engine
+ *   at once, without a restart.
+ * - The allowlist is honoured: an allowlisted client is never detected or blocked.
+ * - A rule exempting crawlers has a claimed crawler verified by DNS (crawlers.ts) before
+ *   anything is published; only clients about to be detected are ever looked up.
+ * - A block in force that lasts longer (a manual block for good, say) is never shortened.
+ * - On start, the recent detections are read back (so a restart never detects the same
+ *   client for the same rule twice, and escalation remembers repeat offenders), and the last
+ *   IPWATCH_SCORER_WARMUP_MINUTES of requests are re-read into the windows (so a restart does
+ *   not forget an attack in progress); the consumer then skips what the warm-up read.
+ *
+ * Instances share the work by consumer group: requests are keyed by IP, so each owns the
+ * clients of its partitions (an IPv6 /64 spans addresses on several partitions; each instance
+ * then sees part of it: run one scorer, or a prefix-keyed topic, for strict /64 counting).
+ */
+import type { EventLog, LogBatch, LogMessage, OutgoingMessage, RangeReadResult } from '@ipwatch/core/eventLog';
+import { applyStep, decodeStep } from '@ipwatch/core/pipelineStep';
+import { codecs, DecodeError, SCHEMA_HEADER, type BlockDecision, type Detection, type EnrichedRequest } from '@ipwatch/core/schemas';
+import { TOPICS } from '@ipwatch/core/topics';
+import { blockMessage, decodeListRecord } from '@ipwatch/core/decisions';
+import { createRuleBook, type RuleBook } from '@ipwatch/core/ruleBook';
+import { cidrContains, parseCidr, parseIp, type ParsedCidr } from '@ipwatch/core/ip';
+import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
+import type { CheckResult } from '@ipwatch/core/observability/health';
+import type { CompactedReader, LogConsumer } from '@ipwatch/core/eventLog';
+import { describeAction, formatDuration } from '@ipwatch/core/rules';
+import { createDetectionEngine, type Candidate, type DetectionEngine } from './engine/engine.ts';
+import { claimedCrawler, createCrawlerVerifier, KNOWN_CRAWLERS, type CrawlerVerifier } from './crawlers.ts';
+
+export const SCORER_GROUP = 'ipwatch-scorer';
+/** How far back detections are read on start: the longest escalation memory of the default rules. */
+const MEMORY_MS = 30 * 86_400_000;
+const DETECTION_HEADERS = Object.freeze({ [SCHEMA_HEADER]: 'Detection' });
+
+export interface ScorerOptions {
+  log: EventLog;
+  metrics: IpwatchMetrics;
+  warn(message: string, err?: unknown): void;
+  /** Requests re-read on start to rebuild the windows. Default 15 min; 0 = none. */
+  warmupMs?: number;
+  v6Prefix?: number;
+  maxClients?: number;
+  /** Verifies crawler claims; default: DNS as the system resolves. */
+  crawlerVerifier?: CrawlerVerifier;
+  groupId?: string;
+  maxBatchSize?: number;
+  now?: () => number;
+}
+
+export interface ScorerStatus {
+  rulesLoaded: boolean;
+  warmedUp: boolean;
+  remembered: number;
+  warmedRequests: number;
+  detections: number;
+  blocks: number;
+}
+
+export interface Scorer {
+  start(): Promise<LogConsumer>;
+  stop(): Promise<void>;
+  readonly engine: DetectionEngine;
+  status(): ScorerStatus;
+  health(): CheckResult;
+}
+
+/** The allowlist as the scorer needs it: does an entry in force cover this address? Small, so a scan is fine. */
+class Allowlist {
+  private readonly entries = new Map<string, { cidr: ParsedCidr; expiresAt: number | null }>();
+  apply(target: string, expiresAt: number | null | undefined): void {
+    if (expiresAt === undefined) this.entries.delete(target);
+    else this.entries.set(target, { cidr: parseCidr(target), expiresAt });
+  }
+  covers(ip: string, now: number): boolean {
+    if (this.entries.size === 0) return false;
+    const parsed = parseIp(ip);
+    if (parsed === null) return false;
+    for (const e of this.entries.values()) if ((e.expiresAt === null || e.expiresAt > now) && cidrContains(e.cidr, parsed)) return true;
+    return false;
+  }
+}
+
+export function createScorer(options: ScorerOptions): Scorer {
+  const { log, metrics, warn } = options;
+  const now = options.now ?? Date.now;
+  const engine = createDetectionEngine({
+    rules: [],
+    v6Prefix: options.v6Prefix ?? 64,
+    maxClients: options.maxClients ?? 1_000_000,
+    crawlerClaim: (ua) => claimedCrawler(ua)?.name ?? null,
+  });
+  const verifier = options.crawlerVerifier ?? createCrawlerVerifier();
+  const allowlist = new Allowlist();
+  /** Blocks in force by target: a rule's block never shortens a longer one. */
+  const blocks = new Map<string, number | null>();
+  /** Per partition, the offset one past the last request the warm-up read: the consumer skips below it. */
+  let warmEnds = new Map<number, bigint>();
+  const state: ScorerStatus = { rulesLoaded: false, warmedUp: false, remembered: 0, warmedRequests: 0, detections: 0, blocks: 0 };
+  let book: RuleBook | null = null;
+  const readers: CompactedReader[] = [];
+  let consumer: LogConsumer | undefined;
+
+  const detectionsTotal = metrics.counter<'rule' | 'severity' | 'mode' | 'action'>({
+    name: 'ipwatch_scorer_detections_total',
+    help: 'Detections published, by rule, severity, mode (live, dry_run) and action (alert, block, none). Unit: detections.',
+    labelNames: ['rule', 'severity', 'mode', 'action'],
+  });
+  const suppressed = metrics.counter<'reason'>({
+    name: 'ipwatch_scorer_suppressed_total',
+    help: 'Detections not published: allowlisted, verified_crawler; or blocks not made because a longer one is in force (already_blocked). Unit: detections.',
+    labelNames: ['reason'],
+  });
+  metrics.gauge({ name: 'ipwatch_scorer_clients', help: 'Clients tracked in the sliding windows now. Unit: clients.', collect: (g) => g.set(engine.stats().clients) });
+  metrics.gauge({ name: 'ipwatch_scorer_rules', help: 'Enabled rules the engine evaluates. Unit: rules.', collect: (g) => g.set(engine.stats().rules) });
+  metrics.counter<'reason'>({
+    name: 'ipwatch_scorer_evicted_total',
+    help: 'Clients dropped from the windows: idle (nothing left to count) or full (IPWATCH_SCORER_MAX_CLIENTS reached: counts were lost). Unit: clients.',
+    labelNames: ['reason'],
+    collect: (totals) => {
+      const s = engine.stats();
+      totals.set({ reason: 'idle' }, s.evictedIdle);
+      totals.set({ reason: 'full' }, s.evictedForCap);
+    },
+  });
+  metrics.counter<'verdict'>({
+    name: 'ipwatch_scorer_crawler_checks_total',
+    help: 'Crawler claims checked by reverse and forward DNS, by verdict (verified, refused), and answered from the cache (cached). Unit: checks.',
+    labelNames: ['verdict'],
+    collect: (totals) => {
+      const s = verifier.stats();
+      totals.set({ verdict: 'verified' }, s.verified);
+      totals.set({ verdict: 'refused' }, s.refused);
+      totals.set({ verdict: 'cached' }, s.cacheHits);
+    },
+  });
+
+  const decodeEnriched = (m: LogMessage) =>
+    decodeStep('decode', () => {
+      if (m.value === null) throw new DecodeError('empty value');
+      return codecs.EnrichedRequest.decode(m.value);
+    });
+
+  /** Turns candidates into messages: allowlist, crawler verification, existing blocks. */
+  async function settle(found: readonly Candidate[], e: EnrichedRequest): Promise<{ detections: OutgoingMessage[]; blocks: OutgoingMessage[] }> {
+    const out = { detections: [] as OutgoingMessage[], blocks: [] as OutgoingMessage[] };
+    const at = now();
+    for (const c of found) {
+      const d = c.detection;
+      if (allowlist.covers(e.request.ip, at)) {
+        suppressed.inc({ reason: 'allowlisted' });
+        continue;
+      }
+      if (c.crawlerClaim !== null) {
+        const crawler = KNOWN_CRAWLERS.find((k) => k.name === c.crawlerClaim);
+        if (crawler) {
+          const verdict = await verifier.verify(e.request.ip, crawler);
+          if (verdict.verified) {
+            suppressed.inc({ reason: 'verified_crawler' });
+            continue;
+          }
+          d.evidence.crawlerClaim = `claims ${crawler.name}, not verified: ${verdict.reason}`.slice(0, 400);
+        }
+      }
+      if (d.action === 'block') {
+        const current = blocks.get(d.client);
+        const longer = current !== undefined && (current === null || (d.blockExpiresAt !== null && current >= d.blockExpiresAt));
+        if (longer && (current === null || current > at)) {
+          suppressed.inc({ reason: 'already_blocked' });
+          d.action = 'alert';
+          d.evidence.alreadyBlocked = current === null ? 'a block for good is in force' : `a block until ${new Date(current).toISOString()} is in force`;
+        } else {
+          const rule = c.rule;
+          const duration = d.blockExpiresAt === null ? 'for good' : `for ${formatDuration(d.blockExpiresAt - d.ts)}`;
+          const decision: BlockDecision = {
+            target: d.client,
+            reason: `${rule.id}: ${d.evidence.summary ?? ''}; offence ${d.offence}, blocked ${duration} (detection ${d.id})`.slice(0, 500),
+            source: rule.id,
+            severity: d.severity,
+            createdAt: at,
+            // The block runs from now, not from the request's time (a replayed log's requests may be old).
+            expiresAt: d.blockExpiresAt === null ? null : at + (d.blockExpiresAt - d.ts),
+            createdBy: 'scorer',
+          };
+          d.blockExpiresAt = decision.expiresAt;
+          blocks.set(d.client, decision.expiresAt);
+          out.blocks.push(blockMessage(decision));
+        }
+      }
+      d.evidence.action = d.action === 'none' ? `dry run: ${describeAction(c.rule)}` : d.action === 'block' ? `blocked ${d.client}` : 'flagged';
+      out.detections.push({ key: d.ip, value: codecs.Detection.encode(d), headers: DETECTION_HEADERS });
+      detectionsTotal.inc({ rule: d.rule, severity: d.severity, mode: d.mode, action: d.action });
+    }
+    return out;
+  }
+
+  async function handle(batch: LogBatch): Promise<void> {
+    metrics.eventsIn.inc({ topic: batch.topic }, batch.messages.length);
+    const done = metrics.stageSeconds.startTimer({ stage: 'score' });
+    const skipBelow = warmEnds.get(batch.partition);
+    const detections: OutgoingMessage[] = [];
+    const blockMessages: OutgoingMessage[] = [];
+    for (const m of batch.messages) {
+      if (skipBelow !== undefined && BigInt(m.offset) < skipBelow) continue;
+      const e = await applyStep(decodeEnriched(m), m, { log, metrics });
+      if (e === undefined) continue;
+      const found = engine.observe(e.request, e.geo);
+      if (found.length === 0) continue;
+      const settled = await settle(found, e);
+      detections.push(...settled.detections);
+      blockMessages.push(...settled.blocks);
+    }
+    // Blocks first: the block is what protects; the detection explains it.
+    if (blockMessages.length) {
+      await log.produce(TOPICS.blocks, blockMessages);
+      metrics.eventsOut.inc({ topic: TOPICS.blocks }, blockMessages.length);
+      state.blocks += blockMessages.length;
+    }
+    if (detections.length) {
+      await log.produce(TOPICS.detections, detections);
+      metrics.eventsOut.inc({ topic: TOPICS.detections }, detections.length);
+      state.detections += detections.length;
+    }
+    done();
+  }
+
+  async function rebuild(): Promise<void> {
+    const at = now();
+    // What was detected before: quiet periods and offences.
+    const remembered = await log.readRange(TOPICS.detections, {
+      sinceMs: Math.max(0, at - MEMORY_MS),
+      onMessage: (m) => {
+        if (m.value === null) return;
+        try {
+          engine.remember(codecs.Detection.decode(m.value));
+          state.remembered++;
+        } catch {
+          // A record that does not decode was never ours to remember.
+        }
+      },
+    });
+    void remembered;
+    if ((options.warmupMs ?? 15 * 60_000) <= 0) return;
+    const warmed: RangeReadResult = await log.readRange(TOPICS.enriched, {
+      sinceMs: Math.max(0, at - (options.warmupMs ?? 15 * 60_000)),
+      onMessage: (m) => {
+        if (m.value === null) return;
+        try {
+          engine.warm(codecs.EnrichedRequest.decode(m.value).request);
+          state.warmedRequests++;
+        } catch {
+          // Poison is the live consumer's to send to the DLQ.
+        }
+      },
+    });
+    warmEnds = warmed.ends;
+  }
+
+  return {
+    engine,
+    async start() {
+      book = createRuleBook({ log, metrics, warn, onChange: (rules) => engine.setRules(rules) });
+      await book.ready;
+      engine.setRules(book.rules());
+      state.rulesLoaded = true;
+      readers.push(
+        await log.readCompacted(TOPICS.allowlist, {
+          onMessage: (m) => {
+            try {
+              const u = decodeListRecord('allow', m);
+              allowlist.apply(u.target, u.entry === null ? undefined : u.entry.expiresAt);
+            } catch (err) {
+              warn('scorer: an allowlist record cannot be read; blocksync sends it to the DLQ', err);
+            }
+          },
+        }),
+      );
+      readers.push(
+        await log.readCompacted(TOPICS.blocks, {
+          onMessage: (m) => {
+            try {
+              const u = decodeListRecord('blocks', m);
+              if (u.entry === null) blocks.delete(u.target);
+              else blocks.set(u.target, u.entry.expiresAt);
+            } catch {
+              // blocksync sends it to the DLQ.
+            }
+          },
+        }),
+      );
+      await Promise.all(readers.map((r) => r.ready));
+      await rebuild();
+      state.warmedUp = true;
+      consumer = await log.consume({
+        groupId: options.groupId ?? SCORER_GROUP,
+        topics: [TOPICS.enriched],
+        maxBatchSize: options.maxBatchSize ?? 2000,
+        concurrency: 1,
+        batchWaitMs: 0,
+        handle,
+        onError: (err) => {
+          metrics.errors.inc({ kind: 'score' });
+          warn('scorer: batch failed, retrying', err);
+        },
+      });
+      return consumer;
+    },
+    async stop() {
+      await consumer?.stop();
+      await Promise.all(readers.map((r) => r.stop()));
+      await book?.stop();
+    },
+    status: () => ({ ...state }),
+    health() {
+      const s = engine.stats();
+      if (!state.rulesLoaded) return { state: 'degraded', detail: 'reading the rules topic' };
+      if (!state.warmedUp) return { state: 'degraded', detail: 'rebuilding the windows from recent requests' };
+      const full = s.evictedForCap > 0 ? `; ${s.evictedForCap} clients evicted early because the table was full (IPWATCH_SCORER_MAX_CLIENTS)` : '';
+      return { state: 'ok', detail: `${s.rules} rules, ${s.clients} clients tracked, ${state.detections} detections and ${state.blocks} blocks published${full}` };
+    },
+  };
+}
