@@ -4,8 +4,12 @@
  */
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { DEFAULT_RULES, defaultRule, type Rule } from '@ipwatch/core/rules';
 import { TOPICS } from '@ipwatch/core/topics';
+import { createApiApp } from './apiServer.ts';
+import { testAnalytics } from '../../../test/support/analytics.ts';
 import { startRulesApi } from '../../../test/support/rulesApi.ts';
 import { assertRefused } from '../../../test/support/refusal.ts';
 
@@ -150,4 +154,18 @@ test('a change the rule book does not show in time is answered as written, appli
   assert.equal(put.status, 200, JSON.stringify(put.body));
   assert.deepEqual([put.body.applied, (put.body.rule as View).threshold, (put.body.rule as View).origin], [false, 70, 'changed']);
   assert.ok(api.warnings.some((w) => /rule burst was written to .* but not seen back within 50 ms/.test(w)), api.warnings.join('\n'));
+});
+
+test('an api without the event log answers 503 for the rules, saying which api to call', async () => {
+  const server = createApiApp({ analytics: await testAnalytics(), token: null }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const { port } = server.address() as AddressInfo;
+    for (const [method, path] of [['GET', '/api/rules'], ['GET', '/api/rules/burst'], ['DELETE', '/api/rules/burst']] as const) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method });
+      assertRefused({ status: res.status, body: (await res.json()) as { error?: string; code?: string } }, 'IPWATCH_LISTS_UNAVAILABLE', /cannot show or change the detection rules: use the api of `ipwatch dev` or `ipwatch run api`/);
+    }
+  } finally {
+    server.close();
+  }
 });
