@@ -23,7 +23,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS detections_to_block_events TO block_event
 SELECT
     ts,
     'block' AS action,
-    if(client = '', replaceRegexpOne(IPv6NumToString(ip), '^::ffff:', ''), client) AS target,
+    if(client = '', replaceRegexpOne(toString(ip), '^::ffff:', ''), client) AS target,
     evidence['summary'] AS reason,
     rule AS source,
     severity,

@@ -140,7 +140,7 @@ const MAX_WINDOW_MS = 7 * 24 * 3600 * 1000;
 export function validateRule(rule: Rule): Rule {
   const where = `rule ${JSON.stringify(String(rule.id).slice(0, 64))}`;
   if (typeof rule.id !== 'string' || !RULE_ID.test(rule.id)) throw new RuleError(`${where}: the id must be lower case letters, digits and dashes, starting with a letter, at most 63 characters`);
-  if (!(rule.kind in RULE_KINDS)) throw new RuleError(`${where}: kind ${JSON.stringify(String(rule.kind).slice(0, 40))} is not one of ${Object.keys(RULE_KINDS).join(', ')}`);
+  if (typeof rule.kind !== 'string' || !Object.hasOwn(RULE_KINDS, rule.kind)) throw new RuleError(`${where}: kind ${JSON.stringify(String(rule.kind).slice(0, 40))} is not one of ${Object.keys(RULE_KINDS).join(', ')}`);
   if (!Number.isInteger(rule.windowMs) || rule.windowMs < MIN_WINDOW_MS || rule.windowMs > MAX_WINDOW_MS) throw new RuleError(`${where}: the window must be from 1s to 7d (got ${rule.windowMs} ms)`);
   if (!Number.isFinite(rule.threshold) || rule.threshold < 0) throw new RuleError(`${where}: the threshold must be a number of at least 0`);
   if (rule.kind === 'error_ratio' && rule.threshold >= 1) throw new RuleError(`${where}: an error_ratio threshold is a share below 1 (0.5 is half)`);
@@ -153,7 +153,7 @@ export function validateRule(rule: Rule): Rule {
   if (rule.description.length > 500) throw new RuleError(`${where}: the description is over 500 characters`);
   const specs = RULE_PARAMS[rule.kind as RuleKind];
   for (const [name, value] of Object.entries(rule.params)) {
-    const spec = specs[name];
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
     if (!spec) {
       const known = Object.keys(specs);
       throw new RuleError(`${where}: a ${rule.kind} rule takes no parameter ${JSON.stringify(name.slice(0, 40))}${known.length ? ` (it takes ${known.join(', ')})` : ' (it takes none)'}`);

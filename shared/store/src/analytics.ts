@@ -20,6 +20,7 @@ import { countAppliedMigrations } from './queries/countAppliedMigrations.ts';
 import { clientAnalysis, type ClientAnalysis, type ClientAnalysisQuery } from './queries/clientAnalysis.ts';
 import { latestBlockingDetection, type BlockEvidenceQuery } from './queries/clientAnalysisBlockEvidence.ts';
 import type { DetectionRow } from './queries/clientAnalysisDetections.ts';
+import { scanRequests, storedDetectionIds, type ScanRequestsQuery, type ScannedRequest } from './queries/scanRequests.ts';
 
 type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
 
@@ -45,6 +46,9 @@ export interface AnalyticsStore {
   countAppliedMigrations(): Promise<number>;
   clientAnalysis(query: ClientAnalysisQuery): Promise<ClientAnalysis>;
   latestBlockingDetection(query: BlockEvidenceQuery): Promise<DetectionRow | null>;
+  /** Every request of a range, oldest first, in chunks (what `ipwatch detect` scores). */
+  scanRequests(query: ScanRequestsQuery, onRows: (rows: ScannedRequest[]) => void | Promise<void>): Promise<number>;
+  storedDetectionIds(sinceMs: number): Promise<Set<string>>;
   close(): Promise<void>;
 }
 
@@ -66,6 +70,8 @@ function withQueries(conn: StoreConnection, close: () => Promise<void>): Analyti
     countAppliedMigrations: () => countAppliedMigrations(conn),
     clientAnalysis: (query) => clientAnalysis(conn, query),
     latestBlockingDetection: (query) => latestBlockingDetection(conn, query),
+    scanRequests: (query, onRows) => scanRequests(conn, query, onRows),
+    storedDetectionIds: (sinceMs) => storedDetectionIds(conn, sinceMs),
     close,
   };
 }

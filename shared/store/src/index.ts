@@ -13,3 +13,4 @@ export { MAX_ANALYSIS_HOURS } from './queries/clientAnalysisScope.ts';
 export { SENSITIVE_PATH_RULES, matchSensitivePath } from './queries/clientAnalysisSensitive.ts';
 export type { DetectionRow } from './queries/clientAnalysisDetections.ts';
 export type { BlockEvidenceQuery } from './queries/clientAnalysisBlockEvidence.ts';
+export { scanRequests, storedDetectionIds, type ScanRequestsQuery, type ScannedRequest } from './queries/scanRequests.ts';

@@ -54,7 +54,7 @@ async function startDemo(ctx: ServiceContext, metrics: IpwatchMetrics, lists: Sh
   });
   demo.add('the rate limiter', () => rateLimiter.close());
   demo.add('the rate limiter health check', ctx.health.register('rate-limiter', () => rateLimiter.health()));
-  const emitter = ipwatch({ log: ctx.log, app: 'demo', instance, trustedProxies: ['127.0.0.1', '::1'], blockMirror, rateLimiter, rateLimitAt: 'mounted' });
+  const emitter = ipwatch({ log: ctx.log, app: 'demo', instance, trustedProxies: ['127.0.0.1', '::1'], blockMirror, rateLimiter, rateLimitAt: 'mounted', login: {} });
   demo.add('the emitter', () => emitter.close());
   registerEnforcementMetrics(metrics, { tracker: emitter, blockMirror, rateLimiter });
   const server = createDemoApp(emitter, emitter.limit()).listen(port, '127.0.0.1');

@@ -225,11 +225,12 @@ export class DetectionEngine {
       blockExpiresAt = duration === null ? null : r.ts + duration;
       if (live) this.remember({ rule: rule.id, client, ip: r.ip, ts: r.ts, action: 'block', mode: 'live', windowStart: r.ts - rule.windowMs, windowEnd: r.ts } as Detection);
     }
-    const shown = rule.kind === 'error_ratio' ? `${Math.round(figure * 100)}%` : String(Math.round(figure));
+    // A sliding estimate of 50.4 over a threshold of 50 is shown as 51: the count it stands for.
+    const shown = rule.kind === 'error_ratio' ? `${Math.round(figure * 100)}%` : String(Math.ceil(figure));
     const limit = rule.kind === 'error_ratio' ? `${Math.round(rule.threshold * 100)}%` : String(rule.threshold);
     const evidence: Record<string, string> = {
       summary: `${c.evaluator.unit}: ${shown} in ${formatDuration(rule.windowMs)} (more than ${limit})`,
-      figure: String(rule.kind === 'error_ratio' ? Math.round(figure * 1000) / 1000 : Math.round(figure)),
+      figure: String(rule.kind === 'error_ratio' ? Math.round(figure * 1000) / 1000 : Math.round(figure * 10) / 10),
       trigger: `${r.method} ${r.path.slice(0, 300)} -> ${r.status}`,
     };
     if (kept) {
@@ -260,7 +261,7 @@ export class DetectionEngine {
       action: !live ? 'none' : blocking ? 'block' : 'alert',
       client,
       mode: rule.mode,
-      count: Math.round(rule.kind === 'error_ratio' ? figure * 100 : figure),
+      count: rule.kind === 'error_ratio' ? Math.round(figure * 100) : Math.ceil(figure),
       threshold: rule.threshold,
       blockExpiresAt: blocking ? blockExpiresAt : null,
       offence,
