@@ -6,10 +6,10 @@
  * start. fs.watch on the directory wakes the reader early; a stat every `pollMs` is the
  * fallback, since fs.watch misses events on some file systems (NFS, some containers).
  *
- * Lines are handed over as latin1 text, one character per byte: the emitter's sanitisers read
- * such text as UTF-8 where it is UTF-8 and keep it as latin1 where it is not, field by field
- * (node's HTTP parser hands headers over the same way). A line longer than `maxLineBytes` is
- * cut there and flagged, so one hostile line cannot fill the memory.
+ * Lines are decoded as UTF-8, bytes that are not UTF-8 becoming U+FFFD (as readline does), so
+ * the text is always valid; the parsers' sanitisers bound it and replace control characters.
+ * A line longer than `maxLineBytes` is cut there and flagged, so one hostile line cannot fill
+ * the memory.
  *
  * Limits, as for `tail -F`: lines a writer still appends to the renamed file after the new one
  * was opened are not read, and a truncation followed by more than the old length of writes
@@ -41,6 +41,8 @@ export interface FollowOptions {
   follow?: boolean;
   /** How often the file is stat'ed while following (default 250 ms). */
   pollMs?: number;
+  /** Also wake on fs.watch events (default true); false: the stat poll alone. */
+  watch?: boolean;
   /** Longest line kept whole (default 256 KiB). */
   maxLineBytes?: number;
 }
@@ -55,7 +57,7 @@ export interface FollowResult {
 }
 
 const READ_SIZE = 64 * 1024;
-const BOM = '\xef\xbb\xbf';
+const BOM = '\ufeff';
 
 /**
  * Reads `path` to its end, and with `follow` keeps reading what is appended until `signal`
@@ -91,7 +93,10 @@ export async function followFile(path: string, options: FollowOptions): Promise<
       const { bytesRead } = await fh.read(buf, 0, READ_SIZE, position);
       if (bytesRead === 0) return;
       position += bytesRead;
-      for (const l of splitter.push(buf.subarray(0, bytesRead))) await emit(l.text, l.tooLong);
+      for (const l of splitter.push(buf.subarray(0, bytesRead))) {
+        if (signal?.aborted) return; // stopping: the rest of this read is left unread
+        await emit(l.text, l.tooLong);
+      }
     }
   };
   /** The file will not grow any more: its last line counts even without an end of line. */
@@ -105,7 +110,7 @@ export async function followFile(path: string, options: FollowOptions): Promise<
     await onCaughtUp();
   };
 
-  const waker = options.follow ? createWaker(path, options.pollMs ?? 250, signal) : null;
+  const waker = options.follow ? createWaker(path, options.pollMs ?? 250, options.watch ?? true, signal) : null;
   try {
     await drain();
     if (!waker) {
@@ -181,7 +186,7 @@ class LineSplitter {
       }
       if (this.size === 0 && !this.tooLong && nl - start <= this.max) {
         // the common case: the whole line is in this chunk, decoded without a copy
-        yield { text: stripCr(chunk.toString('latin1', start, nl)), tooLong: false };
+        yield { text: stripCr(chunk.toString('utf8', start, nl)), tooLong: false };
       } else {
         this.keep(chunk.subarray(start, nl));
         yield this.take()!;
@@ -193,7 +198,7 @@ class LineSplitter {
   /** The line gathered so far (null when there is none), and a fresh start. */
   take(): { text: string; tooLong: boolean } | null {
     if (this.size === 0 && !this.tooLong) return null;
-    const line = { text: stripCr(Buffer.concat(this.parts, this.size).toString('latin1')), tooLong: this.tooLong };
+    const line = { text: stripCr(Buffer.concat(this.parts, this.size).toString('utf8')), tooLong: this.tooLong };
     this.parts = [];
     this.size = 0;
     this.tooLong = false;
@@ -223,27 +228,14 @@ interface Waker {
   close(): void;
 }
 
-function createWaker(path: string, pollMs: number, signal: AbortSignal | undefined): Waker {
-  const name = basename(path);
+function createWaker(path: string, pollMs: number, useWatch: boolean, signal: AbortSignal | undefined): Waker {
   let woken = false;
   let resolveWait: (() => void) | null = null;
   const wake = () => {
     woken = true;
     resolveWait?.();
   };
-  let watcher: FSWatcher | null = null;
-  try {
-    // the directory, not the file: a watch on the file follows it when it is renamed away
-    watcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
-      if (filename === null || filename === name) wake();
-    });
-    watcher.on('error', () => {
-      watcher?.close();
-      watcher = null; // the stat poll carries on alone
-    });
-  } catch {
-    watcher = null; // no inotify (or out of watches): polling is enough
-  }
+  const watcher = useWatch ? watchDirectory(path, wake) : null;
   signal?.addEventListener('abort', wake, { once: true });
   return {
     wait() {
@@ -268,4 +260,27 @@ function createWaker(path: string, pollMs: number, signal: AbortSignal | undefin
       resolveWait?.();
     },
   };
+}
+
+/**
+ * Calls `onChange` when something happens to `path`'s name in its directory (the directory,
+ * not the file: a watch on the file follows it when it is renamed away). Null when the system
+ * cannot watch (no inotify, out of watches): the stat poll is enough then, and on a watch
+ * error later the poll carries on alone.
+ */
+function watchDirectory(path: string, onChange: () => void): { close(): void } | null {
+  const name = basename(path);
+  let watcher: FSWatcher | null;
+  try {
+    watcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
+      if (filename === null || filename === name) onChange();
+    });
+  } catch {
+    return null;
+  }
+  watcher.on('error', () => {
+    watcher?.close();
+    watcher = null;
+  });
+  return { close: () => watcher?.close() };
 }

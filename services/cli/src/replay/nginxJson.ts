@@ -94,7 +94,7 @@ function own(f: Fields, key: string): unknown {
 }
 
 function describe(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** Text, with nginx's empty markers ('-', '' and a missing key) as ''. */
