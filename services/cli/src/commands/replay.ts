@@ -20,16 +20,18 @@ export const help = `ipwatch replay <access.log> [--format combined|common|nginx
   traffic. With Kafka configured the events go to the requests topic for the running services;
   embedded, this command runs the enricher and the sink itself (stop \`npm start\` first: one
   process owns the store) and waits until every event is stored. Lines that cannot be read
-  are counted and skipped (the first few are shown with their line number and why).
+  are counted and skipped (the first few are shown with their line number and why), lines
+  over 256 KiB among them.
   --format     combined (Apache/nginx default, common lines read too), common, or nginx-json
                (one JSON object per line, nginx \`log_format ... escape=json\`). Default: detected
                from the first lines that parse, and said on stderr.
                nginx-json reads these keys (nginx variable names; strings or numbers):
 ${NGINX_JSON_KEYS.map((k) => `                 ${k}`).join('\n')}
   --follow     after the end of the file, keep reading what is appended (like tail -F) until
-               SIGINT/SIGTERM: survives rotation (renamed and recreated: the old file is
-               finished, the new one read from its start) and copytruncate (read again from
-               the start). Events are sent at least every 200 ms.
+               SIGINT/SIGTERM (lines written before the signal are replayed too): survives
+               rotation (renamed and recreated: the old file is finished, the new one read from
+               its start) and copytruncate (read again from the start). Events are sent at
+               least every 200 ms.
   --app, --host  recorded on every event (--host when the line does not name one).
   --shift-to-now moves the whole log in time so its last event is now (for demos and tests);
                not with --follow (a followed log has no last line to move).

@@ -35,7 +35,10 @@ export interface FollowOptions {
   onCaughtUp?: () => void | Promise<void>;
   /** Rotation and truncation, as they are noticed (for a message). */
   onReopen?: (why: 'rotated' | 'truncated') => void;
-  /** Stops reading (between lines) and following; followFile then resolves. */
+  /**
+   * Stops following: the lines written so far are read, then followFile resolves. While the
+   * file's first contents are read (the backlog), it stops between lines at once.
+   */
   signal?: AbortSignal;
   /** Keep following after the end of the file (default false: read to the end and resolve). */
   follow?: boolean;
@@ -87,14 +90,19 @@ export async function followFile(path: string, options: FollowOptions): Promise<
     const pending = onLine(line, { lineNumber, file, tooLong });
     if (pending) await pending;
   };
-  /** Reads the open file from `position` to its end (or until stopped). */
+  /**
+   * Reads the open file from `position` to its end. The first read (the backlog, perhaps a
+   * large file) stops between lines when asked to; later ones read what was appended since the
+   * last look, so they finish, and a stop keeps every line that was written before it.
+   */
+  let stoppable = true;
   const drain = async () => {
-    while (!signal?.aborted) {
+    while (!(stoppable && signal?.aborted)) {
       const { bytesRead } = await fh.read(buf, 0, READ_SIZE, position);
       if (bytesRead === 0) return;
       position += bytesRead;
       for (const l of splitter.push(buf.subarray(0, bytesRead))) {
-        if (signal?.aborted) return; // stopping: the rest of this read is left unread
+        if (stoppable && signal?.aborted) return; // stopping during the backlog: the rest is left unread
         await emit(l.text, l.tooLong);
       }
     }
@@ -118,6 +126,8 @@ export async function followFile(path: string, options: FollowOptions): Promise<
       await caughtUp();
       return result;
     }
+    if (signal?.aborted) return result;
+    stoppable = false;
     await caughtUp();
     while (!signal?.aborted) {
       await waker.wait();
@@ -157,6 +167,9 @@ export async function followFile(path: string, options: FollowOptions): Promise<
       }
       if (unreported && !signal?.aborted) await caughtUp();
     }
+    // stopped: what was written to the file up to now is read too
+    await drain();
+    if (unreported) await caughtUp();
     result.unfinishedBytes = splitter.pendingBytes;
     return result;
   } finally {
