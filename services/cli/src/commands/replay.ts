@@ -174,11 +174,16 @@ async function replay(file: string, values: ReplayOptions, config: Readonly<Ipwa
   let timer: NodeJS.Timeout | undefined;
   if (follow) {
     void untilSignal().then(() => stop.abort());
+    let timerSending = false;
     timer = setInterval(() => {
-      flush().catch((err: unknown) => {
-        failure ??= err;
-        stop.abort();
-      });
+      if (timerSending) return; // a slow log: one timed send waits at a time, not one per tick
+      timerSending = true;
+      flush()
+        .catch((err: unknown) => {
+          failure ??= err;
+          stop.abort();
+        })
+        .finally(() => (timerSending = false));
     }, FOLLOW_FLUSH_MS);
   }
   let unfinishedBytes = 0;
