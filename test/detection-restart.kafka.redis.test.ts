@@ -57,10 +57,12 @@ describe('a scorer restarted mid-attack', () => {
     // flagged already (the quiet period is the rule's window, an hour).
     const more = await mostlyErrors(rig.port, flagged, 6, 5, 20);
     assert.equal(more.filter((s) => s === 500).length, 5);
-    // Five more failed logins: with the six before the restart, more than 10.
-    assert.deepEqual(await failLogins(rig.port, guesser, ['root'], 5), Array(5).fill(401));
+    // Six more failed logins, too few alone: with the six before the restart, more than 10. (The
+    // eleventh crosses; the twelfth when the attack straddles the start of a 10-minute bucket,
+    // where the sliding estimate of eleven is a hair under.)
+    assert.deepEqual((await failLogins(rig.port, guesser, ['root'], 6)).slice(0, 5), Array(5).fill(401));
     const login = await rig.detection((d) => d.client === guesser && d.rule === 'login-failures');
-    assert.equal(login.count, 11, 'the six before the restart were counted');
+    assert.ok(login.count === 11 || login.count === 12, `count ${login.count}: the six before the restart were counted`);
     assert.equal(login.action, 'block');
     assert.equal(login.evidence.usernames, 'root');
     await rig.refused(guesser);
