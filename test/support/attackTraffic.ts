@@ -162,11 +162,13 @@ export function feedReader(port: number, ip: string, polls: number, everyMs: num
 
 /**
  * Addresses no other test file uses: a random /16 of the shared address space (100.64.0.0/10)
- * and a random /48 of the documentation prefix, fresh per call, handed out one by one.
+ * and a random /48 of the documentation prefix (below 2001:db8:f000::, clear of the ranges the
+ * enforcement tests block), handed out one by one. The broker lives for the whole run, and its
+ * blocks topic with it: a fresh plan per file keeps one file's blocks off another's clients.
  */
 export function addressPlan() {
   const a = randomInt(64, 128);
-  const v6 = `2001:db8:${randomInt(0x1000, 0xffff).toString(16)}`;
+  const v6 = `2001:db8:${randomInt(0x1000, 0xf000).toString(16)}`;
   let n = 0;
   return {
     /** A fresh IPv4 address. */
