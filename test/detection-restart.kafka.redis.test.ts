@@ -74,7 +74,9 @@ describe('a scorer restarted mid-attack', () => {
     assert.equal(of(scanner, 'sensitive-files').length, 1, 'the block is not repeated');
     assert.equal(of(guesser, 'login-failures').length, 1);
     const ids = rig.detections.items.map((d) => d.id);
-    assert.equal(new Set(ids).size, ids.length, 'no detection published twice');
+    const seenIds = new Set<string>();
+    const twice = rig.detections.items.filter((d) => seenIds.has(d.id) || !seenIds.add(d.id)).map((d) => `${d.rule} ${d.client} ${d.ts} ${d.action}`);
+    assert.equal(new Set(ids).size, ids.length, `no detection published twice: ${twice.join('; ')}`);
     assert.equal(rig.blocks.items.filter((b) => b.key === scanner).length, 1, 'one block for the scanner');
   });
 

@@ -223,7 +223,7 @@ describe('attacks detected end to end (Kafka, enricher, scorer, blocksync, Redis
       const d = await rig.detection((x) => x.client === dry && x.rule === 'sensitive-files');
       assert.equal(d.mode, 'dry_run');
       assert.equal(d.action, 'none');
-      assert.match(d.evidence.action ?? '', /^dry run: dry run \(records; would block 1h, then 4h, then 1d, then 7d\)$/);
+      assert.match(d.evidence.action ?? '', /^dry run \(records; would block 1h, then 4h, then 1d, then 7d\)$/);
       assert.equal(await rig.status(dry), 200);
 
       // Eight pages in a second or two, far under burst's 50; then two sensitive files, which the

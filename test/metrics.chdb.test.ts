@@ -49,6 +49,7 @@ test('each service serves /metrics that promtool check metrics accepts', async (
     consume: (options) => log.consume(options),
     readCompacted: (topic, options) => log.readCompacted(topic, options),
     readRange: (topic, options) => log.readRange(topic, options),
+    committedOffsets: (groupId, topic) => log.committedOffsets(groupId, topic),
     ensureTopics: (specs) => log.ensureTopics(specs),
     close: async () => {},
   };

@@ -12,14 +12,15 @@
  * - A block in force that lasts longer (a manual block for good, say) is never shortened.
  * - On start, the recent detections are read back (so a restart never detects the same
  *   client for the same rule twice, and escalation remembers repeat offenders), and the last
- *   IPWATCH_SCORER_WARMUP_MINUTES of requests are re-read into the windows (so a restart does
- *   not forget an attack in progress); the consumer then skips what the warm-up read.
+ *   IPWATCH_SCORER_WARMUP_MINUTES of requests the group had already judged are re-read into
+ *   the windows (so a restart does not forget an attack in progress); the consumer judges the
+ *   rest from the group's committed offsets, as always.
  *
  * Instances share the work by consumer group: requests are keyed by IP, so each owns the
  * clients of its partitions (an IPv6 /64 spans addresses on several partitions; each instance
  * then sees part of it: run one scorer, or a prefix-keyed topic, for strict /64 counting).
  */
-import type { EventLog, LogBatch, LogMessage, OutgoingMessage, RangeReadResult } from '@ipwatch/core/eventLog';
+import type { EventLog, LogBatch, LogMessage, OutgoingMessage } from '@ipwatch/core/eventLog';
 import { applyStep, decodeStep } from '@ipwatch/core/pipelineStep';
 import { codecs, DecodeError, SCHEMA_HEADER, type BlockDecision, type Detection, type EnrichedRequest } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
@@ -99,8 +100,6 @@ export function createScorer(options: ScorerOptions): Scorer {
   const allowlist = new Allowlist();
   /** Blocks in force by target: a rule's block never shortens a longer one. */
   const blocks = new Map<string, number | null>();
-  /** Per partition, the offset one past the last request the warm-up read: the consumer skips below it. */
-  let warmEnds = new Map<number, bigint>();
   const state: ScorerStatus = { rulesLoaded: false, warmedUp: false, remembered: 0, warmedRequests: 0, detections: 0, blocks: 0 };
   let book: RuleBook | null = null;
   const readers: CompactedReader[] = [];
@@ -192,7 +191,7 @@ export function createScorer(options: ScorerOptions): Scorer {
           out.blocks.push(blockMessage(decision));
         }
       }
-      d.evidence.action = d.action === 'none' ? `dry run: ${describeAction(c.rule)}` : d.action === 'block' ? `blocked ${d.client}` : 'flagged';
+      d.evidence.action = d.action === 'none' ? describeAction(c.rule) : d.action === 'block' ? `blocked ${d.client}` : 'flagged';
       out.detections.push({ key: d.ip, value: codecs.Detection.encode(d), headers: DETECTION_HEADERS });
       detectionsTotal.inc({ rule: d.rule, severity: d.severity, mode: d.mode, action: d.action });
     }
@@ -202,11 +201,9 @@ export function createScorer(options: ScorerOptions): Scorer {
   async function handle(batch: LogBatch): Promise<void> {
     metrics.eventsIn.inc({ topic: batch.topic }, batch.messages.length);
     const done = metrics.stageSeconds.startTimer({ stage: 'score' });
-    const skipBelow = warmEnds.get(batch.partition);
     const detections: OutgoingMessage[] = [];
     const blockMessages: OutgoingMessage[] = [];
     for (const m of batch.messages) {
-      if (skipBelow !== undefined && BigInt(m.offset) < skipBelow) continue;
       const e = await applyStep(decodeEnriched(m), m, { log, metrics });
       if (e === undefined) continue;
       const found = engine.observe(e.request, e.geo);
@@ -246,10 +243,17 @@ export function createScorer(options: ScorerOptions): Scorer {
     });
     void remembered;
     if ((options.warmupMs ?? 15 * 60_000) <= 0) return;
-    const warmed: RangeReadResult = await log.readRange(TOPICS.enriched, {
+    // Requests before the group's committed offsets were judged before: they only rebuild the
+    // windows. Those after are the consumer's to judge, from where the group committed.
+    const committed = await log.committedOffsets(options.groupId ?? SCORER_GROUP, TOPICS.enriched);
+    if (committed.size === 0) return;
+    await log.readRange(TOPICS.enriched, {
       sinceMs: Math.max(0, at - (options.warmupMs ?? 15 * 60_000)),
+      partitions: [...committed.keys()],
       onMessage: (m) => {
         if (m.value === null) return;
+        const judgedBefore = committed.get(m.partition);
+        if (judgedBefore === undefined || BigInt(m.offset) >= judgedBefore) return;
         try {
           engine.warm(codecs.EnrichedRequest.decode(m.value).request);
           state.warmedRequests++;
@@ -258,7 +262,6 @@ export function createScorer(options: ScorerOptions): Scorer {
         }
       },
     });
-    warmEnds = warmed.ends;
   }
 
   return {

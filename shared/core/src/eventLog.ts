@@ -137,6 +137,12 @@ export interface EventLog {
    * const { records } = await log.readRange(TOPICS.detections, { sinceMs: Date.now() - 15 * 60_000, onMessage: remember });
    */
   readRange(topic: string, options: RangeReadOptions): Promise<RangeReadResult>;
+  /**
+   * A consumer group's committed offsets on a topic: per partition, the next offset the group
+   * will read (partitions it never committed are absent). The scorer uses it to tell requests
+   * it judged before a restart (rebuilt into its windows only) from those it has still to judge.
+   */
+  committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>>;
   /** Creates missing topics with their configs; existing topics are left as they are. */
   ensureTopics(specs: TopicSpec[]): Promise<void>;
   close(): Promise<void>;

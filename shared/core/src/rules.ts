@@ -248,7 +248,9 @@ export const DEFAULT_RULES: readonly Rule[] = Object.freeze([
       field: 'path',
       patterns: lines(
         '/\\.env(\\.|$)', '/\\.git(/|$)', '/\\.svn(/|$)', '/\\.hg(/|$)', '/\\.DS_Store$', '/\\.aws/', '/\\.ssh/', '/id_(rsa|dsa|ecdsa|ed25519)',
-        '/wp-config\\.php', '/\\.htpasswd', '/\\.htaccess', '\\.(bak|old|orig|swp|sql|sqlite|db|tar|tgz|gz|zip|7z|rar)$', '/web\\.config$', '/server-status',
+        '/wp-config\\.php', '/\\.htpasswd', '/\\.htaccess', '\\.(bak|old|orig|swp|sql|sqlite)$',
+        // Archives only under names that say backup or dump: a release tarball is an ordinary download.
+        '/(backup|backups|bak|dump|db|database|site|www|web|wwwroot|public_html|html|htdocs|data)[^/]*\\.(zip|tar|tgz|gz|7z|rar)$', '/web\\.config$', '/server-status',
         '/config\\.(json|ya?ml|php|inc)$', '/(docker-compose|dockerfile)', '/phpinfo\\.php',
       ),
     },

@@ -105,7 +105,7 @@ function distinctPaths(rule: Rule, table: ClientTable): Evaluator {
     unit: 'distinct paths answered 404/403',
     observe(slot, v) {
       if (!statusOk(v.r.status) || skip(v)) return -1;
-      return distinct.add(slot, v.r.ts, v.path());
+      return Math.floor(distinct.add(slot, v.r.ts, v.path()));
     },
     release: () => distinct.release(),
   };
@@ -124,7 +124,7 @@ function distinctUsernames(rule: Rule, table: ClientTable): Evaluator {
   const distinct = new SlidingDistinct(table, rule.windowMs);
   return {
     unit: 'distinct usernames in failed logins',
-    observe: (slot, v) => (v.r.login === 'failed' && v.r.loginUser ? distinct.add(slot, v.r.ts, v.r.loginUser) : -1),
+    observe: (slot, v) => (v.r.login === 'failed' && v.r.loginUser ? Math.floor(distinct.add(slot, v.r.ts, v.r.loginUser)) : -1),
     release: () => distinct.release(),
   };
 }

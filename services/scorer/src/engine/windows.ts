@@ -6,8 +6,9 @@
  * spread evenly, never off by more than the previous window's count; 12 bytes per client.
  *
  * Distinct values (paths, usernames) use the same two windows, each a 64-bit bitmap counted by
- * linear counting (distinct ~ -64 ln(zero bits / 64)): within a few percent up to about a
- * hundred distinct values, which is where the thresholds are; 20 bytes per client.
+ * linear counting (the most likely count for the bits set): exact for small counts without a
+ * hash collision, within about a tenth up to a hundred distinct values, which is where the
+ * thresholds are; 20 bytes per client.
  *
  * Time is the events' own time, not the clock, so a replayed log and a backfill over history
  * find what the live stream found.
@@ -74,11 +75,18 @@ function zeros32(x: number): number {
   return n;
 }
 
-/** Linear counting over a 64-bit bitmap. */
+const LN_63_64 = Math.log(63 / 64);
+
+/**
+ * Distinct values behind a 64-bit bitmap: the most likely count for the bits set,
+ * ln(zero share) / ln(63/64). Callers floor it, so up to about 10 values without a hash
+ * collision the count is exact (4 bits set reads 4.1, floored 4), and above that it is an
+ * estimate within about a tenth.
+ */
 function distinctIn(lo: number, hi: number): number {
   const z = zeros32(lo) + zeros32(hi);
-  if (z === 0) return 64 * Math.log(64); // saturated: about 266
-  return -64 * Math.log(z / 64);
+  if (z === 0) return Math.log(1 / 64) / LN_63_64; // saturated: about 265
+  return Math.log(z / 64) / LN_63_64;
 }
 
 export class SlidingDistinct {

@@ -55,6 +55,29 @@ export function consumerGroupContract(withLog: WithLog): void {
     }), TEST_TIMEOUT_MS,
   );
 
+  test('committedOffsets says where a group will go on, per partition; nothing for a group that never committed', () =>
+    withLog(async (log) => {
+      const topic = unique('contract-committed');
+      await log.ensureTopics([{ name: topic, partitions: 2, config: { 'cleanup.policy': 'delete' } }]);
+      const sent = numbered(['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'], 5);
+      await log.produce(topic, sent);
+      const group = unique('g-committed');
+      assert.equal((await log.committedOffsets(group, topic)).size, 0);
+      const seen = collector();
+      const consumer = await log.consume({ groupId: group, topics: [topic], handle: seen.handle });
+      try {
+        await waitFor(() => seen.messages.length >= sent.length && consumer.status().lag === 0, 'all consumed and committed');
+      } finally {
+        await consumer.stop();
+      }
+      const committed = await log.committedOffsets(group, topic);
+      const ends = new Map<number, bigint>();
+      for (const m of seen.messages) ends.set(m.partition, (ends.get(m.partition) ?? -1n) < BigInt(m.offset) + 1n ? BigInt(m.offset) + 1n : (ends.get(m.partition) as bigint));
+      assert.deepEqual([...committed].sort(), [...ends].sort(), 'one past the last message of each partition');
+      assert.equal((await log.committedOffsets(group, unique('contract-no-topic'))).size, 0);
+    }), TEST_TIMEOUT_MS,
+  );
+
   test('a second consumer of the group starts where the first committed', () =>
     withLog(async (log) => {
       const topic = unique('contract-resume');

@@ -205,6 +205,20 @@ class KafkaEventLog implements EventLog {
     return { ends, records };
   }
 
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
+    this.assertOpen();
+    const admin = await this.admin();
+    const out = new Map<number, bigint>();
+    try {
+      const [found] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      // kafkajs answers -1 for a partition the group never committed.
+      for (const p of found?.partitions ?? []) if (BigInt(p.offset) >= 0n) out.set(p.partition, BigInt(p.offset));
+    } catch (err) {
+      if (!isUnknownTopic(err)) throw err;
+    }
+    return out;
+  }
+
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
     this.assertOpen();
     if (specs.length === 0) return;

@@ -163,6 +163,13 @@ class MemoryEventLog implements EventLog, ConsumerHost {
     return readTopicRange(t, checked, options.onMessage, () => this.closed);
   }
 
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
+    this.assertOpen();
+    const out = new Map<number, bigint>();
+    for (const [p, offset] of this.groups.get(groupId)?.committed ?? []) if (p.topic === topic) out.set(p.index, BigInt(offset));
+    return out;
+  }
+
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
     this.assertOpen();
     for (const spec of specs) this.topic(spec.name, spec);
