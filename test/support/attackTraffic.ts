@@ -367,6 +367,12 @@ export async function startDetectionRig(options: DetectionRigOptions = {}): Prom
 
     const detections = await collect(log, TOPICS.detections, (m) => (m.value === null ? null : codecs.Detection.decode(m.value)));
     const blocks = await collect(log, TOPICS.blocks, (m) => (m.value === null || m.key === null ? null : { ...codecs.BlockDecision.decode(m.value), key: m.key }));
+    // The broker is shared with the other Kafka test files: lift every block made here on the
+    // way out, so no later file's blocksync inherits them.
+    stops.push(async () => {
+      const targets = [...new Set(blocks.items.map((b) => b.key))];
+      if (targets.length) await log.produce(TOPICS.blocks, targets.map((t) => ({ key: t, value: null })));
+    });
     const enriched = await collect(log, TOPICS.enriched, (m) => (m.value === null ? null : codecs.EnrichedRequest.decode(m.value).request));
     const dlq = await collect(log, TOPICS.dlq, (m) => ({ key: m.key, value: m.value, headers: m.headers }));
     stops.push(() => Promise.all([detections, blocks, enriched, dlq].map((c) => c.stop())));

@@ -115,7 +115,7 @@ test('poison goes to the DLQ and counts as no record for its id; the other rules
   const end = Date.now() + 2000;
   while ((dlq = await dlqRecords(log)).length < 7 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(dlq.map((m) => m.key).sort(), ['garbage', 'login-failures', 'my-burst', 'other-id', 'path-scan', 'sensitive-files', null].sort());
-  assert.match(dlq.find((m) => m.key === 'login-failures')?.headers[DLQ_HEADERS.error] ?? '', /has kind "toString", not one of request_rate/);
+  assert.match(dlq.find((m) => m.key === 'login-failures')?.headers[DLQ_HEADERS.error] ?? '', /kind "toString" is not one of request_rate/);
   for (const m of dlq) {
     assert.equal(m.headers[DLQ_HEADERS.sourceTopic], TOPICS.rules);
     assert.ok(m.headers[DLQ_HEADERS.error], 'the error travels with the record');
