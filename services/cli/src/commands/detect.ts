@@ -56,7 +56,6 @@ export async function run(argv: string[]): Promise<number> {
     }
     // Embedded and recording: the sink of a local pipeline stores what is produced.
     let store: AnalyticsStore;
-    let waitStored: ((ids: Set<string>) => Promise<number>) | null = null;
     if (embedded && !dryRun) {
       const pipeline = await startLocalPipeline(ctx);
       stops.add('the pipeline', () => pipeline.stop());
@@ -99,7 +98,6 @@ export async function run(argv: string[]): Promise<number> {
         if (stored < ids.size) info(`only ${stored} of ${ids.size} detections were stored within a minute`);
       }
     }
-    void waitStored;
     if (values.json) {
       out(JSON.stringify(found));
     } else {
