@@ -255,6 +255,12 @@ export const ERRORS = {
     meaning: 'the offline ASN table (@ip-location-db/asn) is malformed or unsorted',
     action: 'reinstall it (`npm ci` at the repository root)',
   },
+  IPWATCH_ALERT_CHANNEL_FAILED: {
+    status: 502,
+    exit: 1,
+    meaning: 'an alert channel (SMTP server, webhook) refused or did not answer; the alerter retries with back-off, then gives the alert up to the DLQ',
+    action: 'read the message (it names the channel and the server\'s answer); check the IPWATCH_SMTP_* or IPWATCH_ALERT_*_URL settings, then `ipwatch alerts test`',
+  },
   IPWATCH_INTERNAL: {
     status: 500,
     exit: 1,
