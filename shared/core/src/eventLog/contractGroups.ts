@@ -55,6 +55,47 @@ export function consumerGroupContract(withLog: WithLog): void {
     }), TEST_TIMEOUT_MS,
   );
 
+  test('concurrency: batches of different partitions are handled at the same time, never two of one partition', () =>
+    withLog(async (log) => {
+      const topic = unique('contract-concurrency');
+      await log.ensureTopics([{ name: topic, partitions: 2, config: { 'cleanup.policy': 'delete' } }]);
+      // Twenty keys: both partitions hold some (all on one: odds of 1 in 500,000).
+      await log.produce(topic, Array.from({ length: 20 }, (_, i) => ({ key: `10.0.1.${i}`, value: Buffer.from(String(i)) })));
+      const partitions = new Set<number>();
+      let inFlight = 0;
+      let most = 0;
+      const busy = new Set<number>();
+      let overlapped = false;
+      const seen: LogMessage[] = [];
+      // Each handler waits (up to 5 s) until two are in flight: with one lane it would time out alone.
+      const consumer = await log.consume({
+        groupId: unique('g-concurrency'),
+        topics: [topic],
+        concurrency: 2,
+        handle: async (batch) => {
+          if (busy.has(batch.partition)) overlapped = true;
+          busy.add(batch.partition);
+          inFlight++;
+          most = Math.max(most, inFlight);
+          const until = Date.now() + 5000;
+          while (most < 2 && Date.now() < until) await sleep(20);
+          inFlight--;
+          busy.delete(batch.partition);
+          partitions.add(batch.partition);
+          seen.push(...batch.messages);
+        },
+      });
+      try {
+        await waitFor(() => seen.length >= 20, 'every message handled');
+        assert.equal(partitions.size, 2);
+        assert.equal(most, 2, 'the two partitions were handled at once');
+        assert.equal(overlapped, false, 'never two batches of one partition at once');
+      } finally {
+        await consumer.stop();
+      }
+    }), TEST_TIMEOUT_MS,
+  );
+
   test('committedOffsets says where a group will go on, per partition; nothing for a group that never committed', () =>
     withLog(async (log) => {
       const topic = unique('contract-committed');

@@ -8,7 +8,7 @@
  * await consumer.stop();
  */
 import type { ConsumeOptions, ConsumerStatus, LogBatch, LogConsumer } from '../../eventLog.ts';
-import { backoffDelay, createWakeableSleep, retryInPlace } from '../../retry.ts';
+import { backoffDelay, createWakeableSleep, retryInPlace, type WakeableSleep } from '../../retry.ts';
 import { reportBatchFailure } from '../batchFailure.ts';
 import { positiveInt } from '../numberOptions.ts';
 import type { Partition, Topic } from './partition.ts';
@@ -45,7 +45,8 @@ interface Assigned {
 
 export class MemoryConsumer implements LogConsumer {
   private running = true;
-  private idle = false;
+  /** Lanes waiting on new records right now. */
+  private idleLanes = 0;
   private lastPollAt = 0;
   private lastCommitAt = 0;
   private failures = 0;
@@ -54,8 +55,12 @@ export class MemoryConsumer implements LogConsumer {
   private cursor = 0;
   /** Where this member starts in partitions its group has never committed (fromBeginning false: the end at subscribe time). */
   private readonly startAt = new Map<Partition, number>();
-  /** New records (or a rebalance) end an idle or batch-filling wait. */
-  private readonly idleWait = createWakeableSleep();
+  /**
+   * One per lane (ConsumeOptions.concurrency: batches of that many partitions handled at once,
+   * never two of one partition): new records (or a rebalance) end a lane's idle or
+   * batch-filling wait.
+   */
+  private readonly laneWaits: WakeableSleep[];
   /** stop(): cuts a back-off short, which new records do not. */
   private readonly stopping = new AbortController();
   private readonly maxBatchSize: number;
@@ -68,6 +73,7 @@ export class MemoryConsumer implements LogConsumer {
     private readonly options: ConsumeOptions,
   ) {
     this.maxBatchSize = positiveInt('maxBatchSize', options.maxBatchSize ?? log.defaultMaxBatchSize);
+    this.laneWaits = Array.from({ length: Math.max(1, Math.trunc(options.concurrency ?? 1)) }, () => createWakeableSleep());
     const fromBeginning = options.fromBeginning ?? true;
     for (const t of topics) {
       t.groups.add(group);
@@ -77,7 +83,7 @@ export class MemoryConsumer implements LogConsumer {
     group.members.push(this);
     group.generation++;
     group.wakeAll();
-    this.done = this.loop();
+    this.done = this.run();
   }
 
   status(): ConsumerStatus {
@@ -85,7 +91,7 @@ export class MemoryConsumer implements LogConsumer {
     for (const { partition } of this.assignment()) lag += partition.nextOffset - this.position(partition);
     return {
       // An idle loop is waiting on new records, which counts as polling right now.
-      lastPollAt: this.idle ? this.log.now() : this.lastPollAt,
+      lastPollAt: this.idleLanes > 0 ? this.log.now() : this.lastPollAt,
       lastCommitAt: this.lastCommitAt,
       failures: this.failures,
       lag,
@@ -101,7 +107,7 @@ export class MemoryConsumer implements LogConsumer {
   }
 
   wake(): void {
-    this.idleWait.wake();
+    for (const w of this.laneWaits) w.wake();
   }
 
   private position(p: Partition): number {
@@ -154,7 +160,23 @@ export class MemoryConsumer implements LogConsumer {
     return Math.max(0, first.timestamp + wait - this.log.now());
   }
 
-  private async loop(): Promise<void> {
+  private async run(): Promise<void> {
+    try {
+      const lanes = await Promise.allSettled(this.laneWaits.map((wait) => this.lane(wait)));
+      const failed = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+      if (failed) throw failed.reason;
+    } finally {
+      this.running = false;
+      this.idleLanes = 0;
+      const i = this.group.members.indexOf(this);
+      if (i >= 0) this.group.members.splice(i, 1);
+      for (const t of this.topics) t.listeners.delete(this);
+      this.group.generation++;
+      this.group.wakeAll();
+    }
+  }
+
+  private async lane(wait: WakeableSleep): Promise<void> {
     try {
       while (this.running) {
         const work = this.nextBatch();
@@ -162,13 +184,13 @@ export class MemoryConsumer implements LogConsumer {
         const waitMore = work === null ? 0 : this.fillWait(work.batch);
         if (waitMore > 0) {
           // Let a small batch fill up (batchWaitMs), as a Kafka fetch with fetch.min.bytes would.
-          await this.idleWait.sleep(waitMore);
+          await wait.sleep(waitMore);
           continue;
         }
         if (work === null) {
-          this.idle = true;
-          await this.idleWait.sleep();
-          this.idle = false;
+          this.idleLanes++;
+          await wait.sleep();
+          this.idleLanes--;
           continue;
         }
         this.group.busy.add(work.partition);
@@ -182,17 +204,14 @@ export class MemoryConsumer implements LogConsumer {
         } finally {
           this.group.busy.delete(work.partition);
         }
-        // Another member may have been waiting for this partition (after a rebalance).
-        if (this.group.members.length > 1) this.group.wakeAll();
+        // Another member (or lane) may have been waiting for this partition (after a rebalance).
+        if (this.group.members.length > 1 || this.laneWaits.length > 1) this.group.wakeAll();
       }
-    } finally {
+    } catch (err) {
+      // One lane failing stops the others: the consumer is one thing.
       this.running = false;
-      this.idle = false;
-      const i = this.group.members.indexOf(this);
-      if (i >= 0) this.group.members.splice(i, 1);
-      for (const t of this.topics) t.listeners.delete(this);
-      this.group.generation++;
-      this.group.wakeAll();
+      this.wake();
+      throw err;
     }
   }
 
