@@ -21,6 +21,7 @@ import { clientAnalysis, type ClientAnalysis, type ClientAnalysisQuery } from '.
 import { latestBlockingDetection, type BlockEvidenceQuery } from './queries/clientAnalysisBlockEvidence.ts';
 import type { DetectionRow } from './queries/clientAnalysisDetections.ts';
 import { scanRequests, storedDetectionIds, type ScanRequestsQuery, type ScannedRequest } from './queries/scanRequests.ts';
+import { dailyReport, type DailyReport, type DailyReportQuery } from './queries/dailyReport.ts';
 
 type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
 
@@ -49,6 +50,8 @@ export interface AnalyticsStore {
   /** Every request of a range, oldest first, in chunks (what `ipwatch detect` scores). */
   scanRequests(query: ScanRequestsQuery, onRows: (rows: ScannedRequest[]) => void | Promise<void>): Promise<number>;
   storedDetectionIds(sinceMs: number): Promise<Set<string>>;
+  /** One local day's traffic and defence against the day before (the alerter's daily report). */
+  dailyReport(query: DailyReportQuery): Promise<DailyReport>;
   close(): Promise<void>;
 }
 
@@ -72,6 +75,7 @@ function withQueries(conn: StoreConnection, close: () => Promise<void>): Analyti
     latestBlockingDetection: (query) => latestBlockingDetection(conn, query),
     scanRequests: (query, onRows) => scanRequests(conn, query, onRows),
     storedDetectionIds: (sinceMs) => storedDetectionIds(conn, sinceMs),
+    dailyReport: (query) => dailyReport(conn, query),
     close,
   };
 }

@@ -14,3 +14,8 @@ export { SENSITIVE_PATH_RULES, matchSensitivePath } from './queries/clientAnalys
 export type { DetectionRow } from './queries/clientAnalysisDetections.ts';
 export type { BlockEvidenceQuery } from './queries/clientAnalysisBlockEvidence.ts';
 export { scanRequests, storedDetectionIds, type ScanRequestsQuery, type ScannedRequest } from './queries/scanRequests.ts';
+export { dailyReport, type DailyReport, type DailyReportQuery } from './queries/dailyReport.ts';
+export { reportScope, reportTimeZone, localDay, localDate, yesterdayIn, DEFAULT_REPORT_TOP, MAX_REPORT_TOP, type LocalDay } from './queries/dailyReportRange.ts';
+export type { Figure, RateFigure, DailyHour, DailyTraffic } from './queries/dailyReportTraffic.ts';
+export type { DailyTop, TopClient, TopPath, TopCountry, TopAsn, TopPrefix } from './queries/dailyReportTop.ts';
+export type { DailyDetections, DailyBlocks, DailyRateLimits, DetectionsByRule, DetectionsBySeverity, BlocksBySource, BlockSourceKind, RateLimitsByRule } from './queries/dailyReportSecurity.ts';
