@@ -18,6 +18,7 @@ COPY services/enricher/package.json services/enricher/
 COPY services/sink/package.json services/sink/
 COPY services/blocksync/package.json services/blocksync/
 COPY services/scorer/package.json services/scorer/
+COPY services/alerter/package.json services/alerter/
 COPY services/api/package.json services/api/
 COPY services/cli/package.json services/cli/
 # --ignore-scripts: the root `prepare` builds dist/ for apps outside the repo; the services run from sources.

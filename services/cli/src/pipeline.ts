@@ -1,5 +1,5 @@
 /**
- * The pipeline in this process: the store (migrated), the sink, the enricher and the scorer
+ * The pipeline in this process: the store (migrated), the sink, the enricher, the scorer and the alerter
  * over the context's event log. `ipwatch dev` and `ipwatch replay` both run it.
  */
 import type { ServiceContext } from '@ipwatch/core/service';
@@ -8,6 +8,7 @@ import { openAnalytics, migrate, type AnalyticsStore } from '@ipwatch/store';
 import { startEnricherService } from '@ipwatch/enricher';
 import { startSinkService } from '@ipwatch/sink';
 import { startScorerService } from '@ipwatch/scorer';
+import { startAlerterService } from '@ipwatch/alerter';
 
 export interface LocalPipeline {
   readonly analytics: AnalyticsStore;
@@ -30,6 +31,8 @@ export async function startLocalPipeline(ctx: ServiceContext): Promise<LocalPipe
     stops.add('the enricher', () => enricher.stop());
     const scorer = await startScorerService(ctx);
     stops.add('the scorer', () => scorer.stop());
+    const alerter = await startAlerterService(ctx, ctx.metrics('alerter'), { analytics: opened });
+    stops.add('the alerter', () => alerter.stop());
     return opened;
   });
   return {

@@ -9,6 +9,9 @@ import { resolve } from 'node:path';
 import { IpwatchError } from './errors.ts';
 import type { BlockScope } from './blockTarget.ts';
 import { parseHostAllowEntry } from './hostGuard.ts';
+import { ALERT_CONFIG_VARIABLES, readAlertsConfig, type AlertsConfig } from './alertsConfig.ts';
+
+export type { AlertsConfig, EmailSettings, SmtpTls } from './alertsConfig.ts';
 
 export interface IpwatchConfig {
   /** Where embedded state lives (chDB data, persisted state). */
@@ -26,6 +29,8 @@ export interface IpwatchConfig {
   geo: { cacheSize: number; onlineProviders: string[]; onlineTimeoutMs: number };
   retentionDays: number;
   scorer: { warmupMs: number; v6Prefix: number; maxClients: number };
+  /** The alerter: channels, storm control, retries, the daily report (alertsConfig.ts). */
+  alerts: AlertsConfig;
   /** The widest range a block may cover without force (IPWATCH_BLOCK_MAX_PREFIX_V4, _V6). */
   blocks: BlockScope;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -68,6 +73,7 @@ export const CONFIG_VARIABLES: Record<string, string> = {
   IPWATCH_LOG_LEVEL: 'debug, info, warn or error (default info)',
   IPWATCH_BLOCK_MAX_PREFIX_V4: 'widest IPv4 range a block may cover without --force, as a prefix length (default 16: a /15 needs --force)',
   IPWATCH_BLOCK_MAX_PREFIX_V6: 'widest IPv6 range a block may cover without --force, as a prefix length (default 32)',
+  ...ALERT_CONFIG_VARIABLES,
 };
 
 type Env = Record<string, string | undefined>;
@@ -155,6 +161,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
       v6Prefix: int('IPWATCH_SCORER_V6_PREFIX', 64, 32, 128),
       maxClients: int('IPWATCH_SCORER_MAX_CLIENTS', 1_000_000, 1000, 100_000_000),
     },
+    alerts: readAlertsConfig(env, problems),
     blocks: { maxPrefixV4: int('IPWATCH_BLOCK_MAX_PREFIX_V4', 16, 0, 32), maxPrefixV6: int('IPWATCH_BLOCK_MAX_PREFIX_V6', 32, 0, 128) },
     logLevel: logLevel as IpwatchConfig['logLevel'],
   };

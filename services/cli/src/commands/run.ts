@@ -9,6 +9,7 @@ import { startSinkService } from '@ipwatch/sink';
 import { startApiService } from '@ipwatch/api';
 import { startBlocksyncService } from '@ipwatch/blocksync';
 import { startScorerService } from '@ipwatch/scorer';
+import { startAlerterService } from '@ipwatch/alerter';
 import { RUNNABLE_SERVICES, type RunnableService } from '../runnable.ts';
 import { createContext, createSharedListsFor, describeMode } from '../context.ts';
 import { info, UsageError } from '../output.ts';
@@ -61,6 +62,12 @@ async function startService(name: RunnableService, ctx: ServiceContext, config: 
   }
   const analytics = await openAnalytics(config);
   stops.add('the store', () => analytics.close());
+  if (name === 'alerter') {
+    // The store is for the daily report.
+    const service = await startAlerterService(ctx, metrics, { analytics });
+    stops.add(name, () => service.stop());
+    return;
+  }
   const service = name === 'sink' ? await startSinkService(ctx, analytics, metrics) : await startApiService(ctx, analytics, { metrics });
   stops.add(name, () => service.stop());
 }
