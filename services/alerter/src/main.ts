@@ -28,6 +28,8 @@ export interface AlerterOverrides {
   /** Prefix of the Redis ledger's keys (tests). */
   ledgerPrefix: string;
   groupId: string;
+  /** Where a group with no committed offset starts (default true: the beginning, of which only the last MAX_AGE_MS alert). */
+  fromBeginning: boolean;
   now: () => number;
   instanceId: string;
 }
@@ -60,6 +62,7 @@ export async function startAlerterService(ctx: ServiceContext, metrics: IpwatchM
     metrics,
     errorKind: 'alert',
     topics: [TOPICS.detections, TOPICS.blocks],
+    fromBeginning: overrides.fromBeginning ?? true,
     // Every partition's batch at once, so that the gathering window folds across partitions.
     concurrency: 16,
     maxBatchSize: 500,
