@@ -357,7 +357,7 @@ function subjectRow(s: AlertSubject): string[] {
 // HTML scaffolding: a table layout with inline styles, as mail clients render it.
 
 const FONT = 'font-family:Arial,Helvetica,sans-serif;';
-const MONO = "font-family:Consolas,Menlo,'Courier New',monospace;font-size:12px;";
+const MONO = 'font-family:Consolas,Menlo,Courier New,monospace;font-size:12px;';
 const TH = `style="${FONT}text-align:left;vertical-align:top;padding:4px 12px 4px 0;color:#57606a;font-weight:normal;white-space:nowrap;"`;
 const TD = `style="${FONT}vertical-align:top;padding:4px 0;color:#1f2328;"`;
 
