@@ -226,7 +226,9 @@ describe('what an alert says', () => {
     assert.match(fourth.text, /Action: +blocked until 2026-12-08T10:00:00Z \(for 7d; offence 4\)/);
     const dry = renderAlert(alert({ action: 'dry-run', evidence: { ...alert().evidence, action: 'dry run (records; would block 1h, then 4h)' } }));
     assert.equal(dry.subject, '[ipwatch] HIGH sensitive-files: 203.0.113.7 (FR) dry run: would have blocked');
-    assert.match(dry.text, /Action: +dry run: would have blocked for 1h \(the rule is in dry run: nothing was done\)/);
+    assert.match(dry.text, /Action: +dry run: would have blocked for 1h; the rule is in dry run: nothing was done/);
+    const dryLadder = renderAlert(alert({ action: 'dry-run', blockedUntil: null, evidence: { action: 'dry run (records; would block 1h, then 4h)' } }));
+    assert.match(dryLadder.text, /Action: +dry run: would have blocked \(block 1h, then 4h\); the rule is in dry run: nothing was done/);
     const dryFlag = renderAlert(alert({ action: 'dry-run', blockedUntil: null, evidence: { action: 'dry run (records; would flag)' } }));
     assert.match(dryFlag.subject, /dry run: would have flagged$/);
   });

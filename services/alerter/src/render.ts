@@ -247,7 +247,9 @@ function actionLong(a: Alert): string {
   }
   const would = actionShort(a);
   const span = a.blockedUntil !== null && !/flagged$/.test(would) ? ` for ${humanDuration(a.blockedUntil - a.ts)}` : '';
-  return `${would}${span} (the rule is in dry run: nothing was done)`;
+  // The scorer's evidence names the rule's action: "dry run (records; would block 1h, then 4h)".
+  const ladder = span ? null : /would (block [^)]*)/.exec(a.evidence.action ?? '')?.[1];
+  return `${would}${span}${ladder ? ` (${inline(ladder)})` : ''}; the rule is in dry run: nothing was done`;
 }
 
 function asLabel(asn: number | null, org: string): string {
@@ -312,7 +314,8 @@ function evidenceRows(a: Alert): EvidenceRow[] {
   for (const key of keys) {
     if (skip.has(key)) continue;
     const value = a.evidence[key];
-    if (value === undefined || value === '') continue;
+    // A manual block's reason is its summary already.
+    if (value === undefined || value === '' || value === a.summary) continue;
     const multi = MULTI_LINE.has(key);
     const lines = multi ? cut(value).replace(/\r\n?/g, '\n').split('\n').map(shown) : [inline(cut(value))];
     rows.push({ key, label: known.get(key) ?? key, lines, multi });
