@@ -16,6 +16,7 @@ import type { FailedAuthThrottleOptions } from './failedAuthThrottle.ts';
 import { readQuery } from './queryParameters.ts';
 import { rulesRouter, type RulesApiOptions } from './rulesApi.ts';
 import { analysisHandler } from './analysis.ts';
+import { dailyReportHandler } from './reportsApi.ts';
 
 export interface ApiOptions {
   analytics: AnalyticsStore;
@@ -178,6 +179,8 @@ export function createApiApp(options: ApiOptions): express.Express {
   });
 
   app.get('/api/clients/:ip/analysis', analysisHandler({ analytics: options.analytics, ...(lists && { view: lists.view }), now }));
+
+  app.get('/api/reports/daily', dailyReportHandler({ analytics: options.analytics, now }));
 
   app.use('/api/rules', rulesRouter(options.rules && { now, ...options.rules }));
 

@@ -22,6 +22,7 @@ export const COMMANDS: Record<string, Command> = {
   allow: { summary: 'manage the allowlist (no block, no rate limit): allow <target> | --remove <target> | --list', load: () => import('./commands/allow.ts') },
   detect: { summary: 'run the detection rules over stored history: a backfill, or a what-if before enabling a rule (--since, --rule, --dry-run)', load: () => import('./commands/detect.ts') },
   rules: { summary: 'the detection rules, changed live: rules list | show <id> | set <id> ... | enable | disable | dry-run | live | reset <id>', load: () => import('./commands/rules.ts') },
+  report: { summary: 'the daily report: traffic, top clients, paths, countries, networks, detections, blocks, rate limits, against the day before (--daily, --date, --tz, --format)', load: () => import('./commands/report.ts') },
 };
 
 function usage(): string {
