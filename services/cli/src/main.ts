@@ -10,7 +10,7 @@ interface Command {
 
 export const COMMANDS: Record<string, Command> = {
   dev: { summary: 'run everything in one process (embedded mode), with a demo app and simulated traffic', load: () => import('./commands/dev.ts') },
-  run: { summary: 'run one service (enricher, sink, scorer, api, blocksync) as its own process (distributed mode)', load: () => import('./commands/run.ts') },
+  run: { summary: 'run one service (enricher, sink, scorer, alerter, api, blocksync) as its own process (distributed mode)', load: () => import('./commands/run.ts') },
   logs: { summary: 'view and filter stored requests', load: () => import('./commands/logs.ts') },
   analyze: { summary: 'everything known about one client: blocked now and why, traffic, paths, logins, limits, detections (--hours, --json)', load: () => import('./commands/analyze.ts') },
   replay: { summary: 'import a web-server access log (combined, common or nginx JSON; --follow tails it) as request events', load: () => import('./commands/replay.ts') },
@@ -21,6 +21,7 @@ export const COMMANDS: Record<string, Command> = {
   blocks: { summary: 'list the blocks in force, with time left', load: () => import('./commands/blocks.ts') },
   allow: { summary: 'manage the allowlist (no block, no rate limit): allow <target> | --remove <target> | --list', load: () => import('./commands/allow.ts') },
   detect: { summary: 'run the detection rules over stored history: a backfill, or a what-if before enabling a rule (--since, --rule, --dry-run)', load: () => import('./commands/detect.ts') },
+  alerts: { summary: 'alerts test [--channel email|webhook|slack]: send a test alert through the configured channels and say which worked', load: () => import('./commands/alerts.ts') },
   rules: { summary: 'the detection rules, changed live: rules list | show <id> | set <id> ... | enable | disable | dry-run | live | reset <id>', load: () => import('./commands/rules.ts') },
   report: { summary: 'the daily report: traffic, top clients, paths, countries, networks, detections, blocks, rate limits, against the day before (--daily, --date, --tz, --format)', load: () => import('./commands/report.ts') },
 };
