@@ -37,7 +37,8 @@ export async function run(argv: string[]): Promise<number> {
       if (problem === null) out(`${channel.name}: sent to ${channel.describe}`);
       else {
         failed++;
-        out(`${channel.name}: FAILED (${channel.describe}): ${printable(problem)}`);
+        // A channel's errors start with its name already.
+        out(`${channel.name}: FAILED: ${printable(problem.startsWith(`${channel.name}: `) ? problem.slice(channel.name.length + 2) : problem)}`);
       }
     }
   } finally {
