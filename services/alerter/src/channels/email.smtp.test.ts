@@ -19,6 +19,8 @@ interface Received {
   from: string;
   to: string[];
   user: string | undefined;
+  /** Whether the session was under TLS when the mail came. */
+  secure: boolean;
 }
 
 interface TestSmtp {
@@ -43,6 +45,7 @@ async function smtpServer(options: Partial<SMTPServerOptions> = {}): Promise<Tes
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
             user: typeof session.user === 'string' ? session.user : undefined,
+            secure: session.secure,
           });
           callback();
         })
@@ -140,6 +143,7 @@ describe('email channel, on a real SMTP server', () => {
     assert.equal(mail.parsed.subject, '[ipwatch] HIGH sensitive-files: 203.0.113.7 (FR) blocked for 1h');
     assert.equal(mail.parsed.messageId, '<det-sensitive-files-203.0.113.7-1764583200000@ipwatch>');
     assert.equal(mail.parsed.headers.get('x-ipwatch-alert-id'), ALERT.id);
+    assert.equal(mail.secure, false, "tls 'none': plain SMTP");
     assert.match(mail.parsed.text ?? '', /Client: +203\.0\.113\.7/);
     assert.match(mail.parsed.text ?? '', /10:00:01 GET \/<script>alert\(1\)<\/script> -> 404/, 'the text part shows the evidence as it was');
     const html = typeof mail.parsed.html === 'string' ? mail.parsed.html : '';
@@ -262,6 +266,40 @@ describe('email channel, on a real SMTP server', () => {
     await right.send(outgoing());
     assert.equal(smtp.received.length, 1);
     assert.equal(smtp.received[0]?.user, 'ipwatch');
+  });
+
+  test('tls starttls: the mail goes over the upgraded session; the server\'s certificate is verified unless told not to', async () => {
+    // smtp-server's own self-signed certificate: refused by default, a configuration error.
+    const smtp = await smtpServer({ disabledCommands: [] });
+    const err = await failure(channelOn(smtp.port, { tls: 'starttls' }).send(outgoing()));
+    assert.equal(err.retriable, false);
+    assert.match(err.message, /TLS certificate that was refused/);
+    assert.equal(smtp.received.length, 0);
+    await channelOn(smtp.port, { tls: 'starttls', rejectUnauthorized: false }).send(outgoing());
+    assert.equal(smtp.received.length, 1);
+    assert.equal(smtp.received[0]?.secure, true);
+    // tls 'none' does not upgrade even when STARTTLS is offered (a loopback relay).
+    await channelOn(smtp.port, { tls: 'none' }).send(outgoing());
+    assert.equal(smtp.received[1]?.secure, false);
+  });
+
+  test('tls starttls against a server without STARTTLS: not retriable, saying what to set', async () => {
+    const smtp = await smtpServer();
+    const err = await failure(channelOn(smtp.port, { tls: 'starttls', rejectUnauthorized: false }).send(outgoing()));
+    assert.equal(err.retriable, false);
+    assert.match(err.message, /does not take STARTTLS .*IPWATCH_SMTP_TLS/);
+    assert.equal(smtp.received.length, 0, 'nothing went in plain text');
+  });
+
+  test('tls tls: implicit TLS from the first byte (port 465 style)', async () => {
+    const smtp = await smtpServer({ secure: true, disabledCommands: [] });
+    const channel = channelOn(smtp.port, { tls: 'tls', rejectUnauthorized: false });
+    assert.match(channel.describe, /^smtps:\/\/127\.0\.0\.1:\d+ -> /);
+    await channel.verify();
+    await channel.send(outgoing());
+    assert.equal(smtp.received.length, 1);
+    assert.equal(smtp.received[0]?.parsed.subject, '[ipwatch] HIGH sensitive-files: 203.0.113.7 (FR) blocked for 1h');
+    assert.equal(smtp.received[0]?.secure, true);
   });
 
   test('no login given where the server requires one: not retriable, naming the variables', async () => {
