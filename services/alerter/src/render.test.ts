@@ -247,6 +247,7 @@ describe('what an alert says', () => {
     const r = renderAlert(alert({ rule: 'path-scan', subjects, foldedBy: { by: 'network', value: '203.0.113.0/24' } }));
     assert.equal(r.subject, '[ipwatch] HIGH path-scan: 120 addresses of network 203.0.113.0/24 (FR) blocked for 1h');
     assert.match(r.text, /Clients: +120 addresses, folded by network 203\.0\.113\.0\/24/);
+    assert.match(r.text, /\nEvidence \(of 203\.0\.113\.1, the first\):\n/);
     for (const out of [r.text, r.html, r.slack]) {
       assert.ok(out.includes('203.0.113.50'), 'the 50th is listed');
       assert.ok(!out.includes('203.0.113.51 '), 'the 51st is not');

@@ -270,7 +270,7 @@ function commonCountry(subjects: AlertSubject[]): string {
 /** Who, short: "203.0.113.7 (FR)" or "37 addresses in network 203.0.113.0/24 (FR)". */
 function whoShort(a: Alert): string {
   const country = commonCountry(a.subjects);
-  const suffix = country ? ` (${country})` : '';
+  const suffix = country ? ` (${inline(country)})` : '';
   const first = a.subjects[0];
   if (a.subjects.length === 1 && first) return `${inline(first.client)}${suffix}`;
   const fold = a.foldedBy ? ` of ${foldLabel(a.foldedBy)}` : '';
@@ -434,7 +434,9 @@ export function renderAlert(alert: Alert): Rendered {
   const more = alert.subjects.length - listed.length;
   const evidence = evidenceRows(alert);
   const factRows = facts(alert);
-  const linkLabel = `Open ${first.client} in the dashboard`;
+  const linkLabel = `Open ${inline(first.client)} in the dashboard`;
+  // A folded alert carries the evidence of its first client.
+  const evidenceTitle = alert.subjects.length > 1 ? `Evidence (of ${inline(first.client)}, the first)` : 'Evidence';
 
   // Plain text.
   const width = Math.max(...factRows.map((f) => f.label.length)) + 2;
@@ -445,7 +447,7 @@ export function renderAlert(alert: Alert): Rendered {
     if (more > 0) text.push(`  ... and ${more} more`);
   }
   if (evidence.length) {
-    text.push('', 'Evidence:');
+    text.push('', `${evidenceTitle}:`);
     for (const e of evidence) {
       if (e.multi) text.push(`  ${e.label}:`, ...e.lines.map((l) => `    ${l}`));
       else text.push(`  ${e.label}: ${e.lines[0] ?? ''}`);
@@ -465,7 +467,7 @@ export function renderAlert(alert: Alert): Rendered {
     body.push(htmlMore(more));
   }
   if (evidence.length) {
-    body.push(htmlHeading('Evidence'));
+    body.push(htmlHeading(evidenceTitle));
     const trs = evidence.map((e) => {
       const value = e.multi
         ? `<pre style="margin:0;white-space:pre-wrap;word-break:break-all;${MONO}">${escapeHtml(e.lines.join('\n'))}</pre>`
@@ -514,7 +516,7 @@ export function renderAlert(alert: Alert): Rendered {
     if (more > 0) slack.push(`... and ${more} more`);
   }
   if (evidence.length) {
-    slack.push('*Evidence:*');
+    slack.push(`*${slackEscape(evidenceTitle)}:*`);
     for (const e of evidence) {
       if (e.multi) slack.push(`${slackEscape(e.label)}:\n\`\`\`\n${e.lines.map(slackEscape).join('\n')}\n\`\`\``);
       else slack.push(`${slackEscape(e.label)}: ${code(e.lines[0] ?? '')}`);
