@@ -66,7 +66,7 @@ export const CONFIG_VARIABLES: Record<string, string> = {
   IPWATCH_GEO_CACHE_SIZE: 'entries in the enricher\'s LRU cache (default 100000)',
   IPWATCH_GEO_ONLINE_PROVIDERS: 'comma list of online geo providers tried after the offline data, e.g. ipapi=http://host/{ip}; default none',
   IPWATCH_GEO_ONLINE_TIMEOUT_MS: 'timeout of one online geo lookup (default 1500)',
-  IPWATCH_RETENTION_DAYS: 'days of request rows kept in ClickHouse (default 90)',
+  IPWATCH_RETENTION_DAYS: 'days of request rows kept in ClickHouse, 1 to 10000 (default 90)',
   IPWATCH_SCORER_WARMUP_MINUTES: 'minutes of recent requests a starting scorer re-reads to rebuild its windows (default 15; 0 = start empty)',
   IPWATCH_SCORER_V6_PREFIX: 'IPv6 clients are scored and blocked per network of this prefix length (default 64)',
   IPWATCH_SCORER_MAX_CLIENTS: 'clients a scorer tracks at once; beyond it the least recently seen are evicted (default 1000000)',
@@ -155,7 +155,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
       onlineProviders: providers,
       onlineTimeoutMs: int('IPWATCH_GEO_ONLINE_TIMEOUT_MS', 1500, 50, 60_000),
     },
-    retentionDays: int('IPWATCH_RETENTION_DAYS', 90, 1, 36500),
+    retentionDays: int('IPWATCH_RETENTION_DAYS', 90, 1, 10000),
     scorer: {
       warmupMs: int('IPWATCH_SCORER_WARMUP_MINUTES', 15, 0, 1440) * 60_000,
       v6Prefix: int('IPWATCH_SCORER_V6_PREFIX', 64, 32, 128),

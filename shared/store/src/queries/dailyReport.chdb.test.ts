@@ -122,8 +122,10 @@ test('two UTC days: headline figures with the day before and the change, the edg
   assert.deepEqual(t.detections, { value: 4, previous: 1, change: 3 });
   assert.deepEqual(t.rateLimitRefusals, { value: 12, previous: 4, change: 2 });
   // Made: 2 rule blocks (the view), 1 import, 3 manual; the day before 1 manual. The live flags (p1, d3) are
-  // not blocks, though migration 0006's view writes them into block_events as blocks (its alias shadows action).
+  // not blocks: the view writes live blocks only (migration 0007; 0006's alias shadowed action).
   assert.deepEqual(t.blocksMade, { value: 6, previous: 1, change: 5 });
+  const audited = await a.listBlockEvents({ limit: 1000 });
+  assert.deepEqual(audited.map((e) => e.note ?? '').filter((n) => n.startsWith('detection ')).sort(), ['detection d1', 'detection d2']);
   // Lifted: 192.0.2.3 by hand; run out: 192.0.2.1 (made the day before) and d1's rule block; not 192.0.2.4 (replaced first), not d2's (tomorrow).
   assert.deepEqual(r.blocks.unblocked, { value: 1, previous: 0, change: null });
   assert.deepEqual(r.blocks.expired, { value: 2, previous: 0, change: null });
