@@ -6,7 +6,7 @@
 import { loadConfig } from '@ipwatch/core/config';
 import { openAnalytics, reportScope, reportTimeZone, yesterdayIn, type DailyReport } from '@ipwatch/store';
 // The alerter's renderer, by path: @ipwatch/alerter exports only its service entry point.
-import { formatDailyReport, type ReportFormat } from '../../../alerter/src/report/render.ts';
+import { formatDailyReport, type ReportFormat } from '@ipwatch/alerter/report';
 import { apiGet, ApiUnreachable } from '../apiClient.ts';
 import { out, info, UsageError } from '../output.ts';
 import { parseArgsOnce } from '../strictArgs.ts';
@@ -19,7 +19,7 @@ export const help = `ipwatch report --daily [--date YYYY-MM-DD] [--tz Area/City]
   Asks the running api (npm start, or the api service); when none answers, reads the store.
   --daily          the daily report (the only report there is for now)
   --date DAY       the local day, YYYY-MM-DD (default: yesterday in the zone)
-  --tz ZONE        IANA time zone the day is counted in, e.g. Europe/Paris (default UTC);
+  --tz ZONE        IANA time zone the day is counted in, e.g. Europe/Paris (default IPWATCH_REPORT_TZ, else UTC);
                    a DST day has 23 or 25 hours
   --format F       text (default: aligned columns), html (the email's document) or json
                    (the report as data, text exactly as stored)`;
@@ -32,12 +32,11 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.daily) throw new UsageError('say which report: --daily (the only report for now), e.g. `ipwatch report --daily --date 2026-11-30 --tz Europe/Paris`');
   const format = (values.format ?? 'text') as ReportFormat;
   if (!FORMATS.includes(format)) throw new UsageError(`--format ${JSON.stringify(values.format)} is not a format: use text, html or json`);
-  // Where the alerter's zone (IPWATCH_REPORT_TZ) should become the default once the config has it.
-  const timeZone = reportTimeZone(values.tz ?? 'UTC');
+  const config = loadConfig();
+  const timeZone = reportTimeZone(values.tz ?? config.alerts.report.timeZone);
   const date = values.date ?? yesterdayIn(timeZone);
   // Checked here too, so a bad date is refused the same way whichever way the report comes.
   reportScope({ date, timeZone });
-  const config = loadConfig();
   let report: DailyReport;
   try {
     report = await apiGet<DailyReport>(config, '/api/reports/daily', { date, tz: timeZone });
