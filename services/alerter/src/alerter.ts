@@ -62,6 +62,14 @@ export interface Alerter {
   readonly instanceId: string;
 }
 
+/** What a batch in hand fails with when the alerter stops: it is not committed, and is read again. */
+export class AlerterStopped extends Error {
+  override readonly name = 'AlerterStopped';
+  constructor() {
+    super('the alerter stopped before these alerts were sent; they are read again at the next start');
+  }
+}
+
 interface Pending {
   alert: Alert;
   done: { resolve(): void; reject(err: unknown): void };
@@ -187,7 +195,7 @@ export function createAlerter(options: AlerterOptions): Alerter {
       const groups = fold(kept, settings.foldMin);
       for (const g of groups) if (g.members.length > 1) folded.inc({ into: g.alert.foldedBy!.by }, g.members.length);
       await Promise.all(channels.map((c) => sendToChannel(c, groups)));
-      if (stopping.signal.aborted) throw new Error('the alerter stopped');
+      if (stopping.signal.aborted) throw new AlerterStopped();
       for (const p of items) p.done.resolve();
     } catch (err) {
       for (const p of items) p.done.reject(err);
@@ -253,7 +261,8 @@ export function createAlerter(options: AlerterOptions): Alerter {
       for (const [name, g] of gaveUp) {
         if (at - g.at < FAILURE_SHOWN_MS) problems.push(`${name}: ${g.count} message(s) given up to the DLQ, the last at ${new Date(g.at).toISOString()}: ${g.error}`);
       }
-      if (channels.length === 0) return { state: 'degraded', detail: 'no channel configured: set IPWATCH_SMTP_HOST, IPWATCH_ALERT_WEBHOOK_URL or IPWATCH_ALERT_SLACK_URL' };
+      // Running without channels is a choice (the dashboard and the report still show everything), not a fault.
+      if (channels.length === 0) return { state: 'ok', detail: 'no channel configured, so no alert is sent: set IPWATCH_SMTP_HOST, IPWATCH_ALERT_WEBHOOK_URL or IPWATCH_ALERT_SLACK_URL' };
       if (problems.length) return { state: 'degraded', detail: problems.join('; ') };
       return { state: 'ok', detail: `${channels.map((c) => c.describe).join(', ')}; ${pendingCount} pending` };
     },
@@ -265,7 +274,7 @@ export function createAlerter(options: AlerterOptions): Alerter {
       const items = pending;
       pending = [];
       pendingCount -= items.length;
-      for (const p of items) p.done.reject(new Error('the alerter stopped'));
+      for (const p of items) p.done.reject(new AlerterStopped());
     },
   };
 }

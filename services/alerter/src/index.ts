@@ -1,12 +1,13 @@
 export type { Alert, AlertAction, AlertSubject, Channel, ChannelName, Digest, Outgoing, Rendered } from './alert.ts';
 export { ChannelError } from './channelError.ts';
 export { atLeast, blockAlert, detectionAlert, fold, networkOf, clientUrl } from './alerts.ts';
-export { createAlerter, DIGEST_EVERY_MS, MAX_AGE_MS, type Alerter, type AlerterOptions, type AlerterSettings } from './alerter.ts';
+export { AlerterStopped, createAlerter, DIGEST_EVERY_MS, MAX_AGE_MS, type Alerter, type AlerterOptions, type AlerterSettings } from './alerter.ts';
 export { deliver, type DeliveryResult } from './delivery.ts';
 export { createMemoryLedger, createRedisLedger, type AlertLedger, type ClaimResult } from './ledger.ts';
 export { channelsFromConfig } from './channels/fromConfig.ts';
-export { createEmailChannel } from './channels/email.ts';
+export { createEmailChannel, type EmailChannel } from './channels/email.ts';
 export { createSlackChannel, createWebhookChannel, signWebhook, verifyWebhookSignature } from './channels/webhook.ts';
-export { renderAlert, renderDigest, renderTest } from './render.ts';
+export { escapeHtml, oneLine, renderAlert, renderDigest, renderTest, slackEscape, type AlertPayload, type DigestPayload, type TestPayload } from './render.ts';
+export { formatDailyReport, renderDailyReport } from './report/render.ts';
 export { dayBefore, localTime, startReportSchedule, type ReportSchedule } from './schedule.ts';
 export { startAlerterService, ALERTER_GROUP, type AlerterService, type AlerterOverrides } from './main.ts';

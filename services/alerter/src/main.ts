@@ -1,11 +1,12 @@
 /** The alerter as a process of its own (`ipwatch run alerter`), or as part of the embedded `ipwatch dev`. */
-import { handlerLoop, startConsumerService, type ConsumerService, type ServiceContext } from '@ipwatch/core/service';
+import { startConsumerService, type ConsumerService, type ServiceContext } from '@ipwatch/core/service';
+import type { LogConsumer } from '@ipwatch/core/eventLog';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import { createRedisClient } from '@ipwatch/core/redis';
 import { TOPICS } from '@ipwatch/core/topics';
 import type { AnalyticsStore } from '@ipwatch/store';
 import type { Channel } from './alert.ts';
-import { createAlerter, type Alerter } from './alerter.ts';
+import { AlerterStopped, createAlerter, type Alerter } from './alerter.ts';
 import { channelsFromConfig } from './channels/fromConfig.ts';
 import { createMemoryLedger, createRedisLedger, type AlertLedger } from './ledger.ts';
 import { startReportSchedule, type ReportSchedule } from './schedule.ts';
@@ -57,23 +58,30 @@ export async function startAlerterService(ctx: ServiceContext, metrics: IpwatchM
     ...(overrides.instanceId ? { instanceId: overrides.instanceId } : {}),
   });
   const group = overrides.groupId ?? ALERTER_GROUP;
-  const inner = handlerLoop(ctx, {
-    group,
-    metrics,
-    errorKind: 'alert',
-    topics: [TOPICS.detections, TOPICS.blocks],
-    fromBeginning: overrides.fromBeginning ?? true,
-    // Every partition's batch at once, so that the gathering window folds across partitions.
-    concurrency: 16,
-    maxBatchSize: 500,
-    handle: (batch) => alerter.handle(batch),
-  });
+  let consumer: LogConsumer | null = null;
   const loop = {
-    start: () => inner.start(),
+    async start() {
+      consumer = await ctx.log.consume({
+        groupId: group,
+        topics: [TOPICS.detections, TOPICS.blocks],
+        fromBeginning: overrides.fromBeginning ?? true,
+        // Every partition's batch at once, so that the gathering window folds across partitions.
+        concurrency: 16,
+        maxBatchSize: 500,
+        handle: (batch) => alerter.handle(batch),
+        onError: (err) => {
+          // A stop fails the batch in hand on purpose (it is read again): not a fault.
+          if (err instanceof AlerterStopped) return;
+          metrics.errors.inc({ kind: 'alert' });
+          ctx.warn(`${group}: batch failed, retrying`, err);
+        },
+      });
+      return consumer;
+    },
     async stop() {
       // Cut waits and retries short first: the batch in hand then fails, and is read again.
       alerter.abort();
-      await inner.stop();
+      await consumer?.stop();
     },
   };
   const release = async (): Promise<void> => {

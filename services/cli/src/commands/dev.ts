@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '@ipwatch/core/config';
+import { loadConfig, type IpwatchConfig } from '@ipwatch/core/config';
 import { createMetrics } from '@ipwatch/core/observability/metrics';
 import { startObservabilityServer } from '@ipwatch/core/observability/server';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
@@ -121,6 +121,9 @@ export async function run(argv: string[]): Promise<number> {
   info(`  api           ${api.url}/api/requests?limit=20`);
   info(`  metrics       http://127.0.0.1:${observability.port}/metrics  (health: /healthz)`);
   info(`  request log   npx ipwatch logs --since 15m`);
+  info(`  detections    npx ipwatch rules list; npx ipwatch analyze <ip>`);
+  info(`  alerts        ${describeAlerts(config.alerts)}`);
+  info(`  daily report  npx ipwatch report --daily --date ${new Date().toISOString().slice(0, 10)}`);
   if (simulator) info(`  simulating about ${rate} requests/s from ${durationS ? `${durationS} s` : 'now until Ctrl-C'}`);
 
   if (durationS === null) {
@@ -153,4 +156,13 @@ export async function run(argv: string[]): Promise<number> {
     out(JSON.stringify(summary));
   }
   return stored >= emitted ? 0 : 1;
+}
+
+/** Where alerts go, from the configuration (no secret, no password). */
+function describeAlerts(alerts: IpwatchConfig['alerts']): string {
+  const to: string[] = [];
+  if (alerts.email) to.push(`email to ${alerts.email.to.join(', ')} (${alerts.email.minSeverity}+)`);
+  if (alerts.webhook) to.push(`webhook (${alerts.webhook.minSeverity}+)`);
+  if (alerts.slack) to.push(`Slack (${alerts.slack.minSeverity}+)`);
+  return to.length ? `${to.join(', ')}; check with npx ipwatch alerts test` : 'none sent: no channel set (IPWATCH_SMTP_HOST, IPWATCH_ALERT_WEBHOOK_URL; README, "Alerts")';
 }
