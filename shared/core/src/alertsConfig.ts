@@ -69,8 +69,8 @@ export const ALERT_CONFIG_VARIABLES: Record<string, string> = {
 type Env = Record<string, string | undefined>;
 const SEVERITY_NAMES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
 /** A bare address, or "Display Name <address>". Deliberately plain: the SMTP server has the last word. */
-const ADDRESS = /^[^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+$/;
-const NAMED_ADDRESS = /^[^<>\r\n]*<([^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+)>$/;
+const ADDRESS = /^[^\s@<>",;]+@[A-Za-z0-9\-_[\]:.]+$/;
+const NAMED_ADDRESS = /^[^<>\r\n]*<[^\s@<>",;]+@[A-Za-z0-9\-_[\]:.]+>$/;
 
 function isMailbox(text: string): boolean {
   return ADDRESS.test(text) || NAMED_ADDRESS.test(text);
