@@ -185,7 +185,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.use('/api/rules', rulesRouter(options.rules && { now, ...options.rules }));
 
   app.use('/api', () => {
-    throw new IpwatchError('IPWATCH_NO_SUCH_ENDPOINT', 'no such API endpoint: try GET /api/requests, /api/blocks, /api/allowlist, /api/block-events or /api/status');
+    throw new IpwatchError('IPWATCH_NO_SUCH_ENDPOINT', 'no such API endpoint: try GET /api/requests, /api/blocks, /api/allowlist, /api/block-events, /api/rules, /api/clients/<ip>/analysis, /api/reports/daily or /api/status');
   });
 
   // The one place errors become answers: {error, code} with the registry's status.
