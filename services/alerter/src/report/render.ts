@@ -252,7 +252,10 @@ const FONT = 'font-family:Arial,Helvetica,sans-serif;';
 const BAR_COLOUR = '#0969da';
 const ERROR_COLOUR = '#cf222e';
 const TH = `style="${FONT}text-align:left;padding:4px 8px;background:#f6f8fa;border-bottom:1px solid #d0d7de;font-size:12px;"`;
-const cellStyle = (align: 'left' | 'right') => `style="${FONT}padding:3px 8px;border-bottom:1px solid #eaeef2;font-size:12px;vertical-align:top;text-align:${align};${align === 'left' ? 'word-break:break-all;' : 'white-space:nowrap;'}"`;
+/** Text may break anywhere (a long path must not widen the mail) except figures and addresses, which never break. */
+const cellStyle = (align: 'left' | 'right', text = '') =>
+  `style="${FONT}padding:3px 8px;border-bottom:1px solid #eaeef2;font-size:12px;vertical-align:top;text-align:${align};${align === 'left' && !ADDRESS_LIKE.test(text) ? 'overflow-wrap:anywhere;' : 'white-space:nowrap;'}"`;
+const ADDRESS_LIKE = /^[0-9A-Fa-f:.]+(\/\d{1,3})?$/;
 
 /** A bar: a table whose first cell is `share` (0..1) of the width, coloured; bars of errors inside in red. */
 function htmlBar(share: number, errorShare = 0): string {
@@ -274,7 +277,7 @@ function htmlTable(s: Section): string {
   const head = s.columns.map((c) => `<th ${TH}>${escapeHtml(c.name)}</th>`);
   if (s.bars) head.splice(2, 0, `<th ${TH}>&nbsp;</th>`);
   const trs = s.rows.map((row, i) => {
-    const tds = row.map((v, j) => `<td ${cellStyle(s.columns[j]?.align ?? 'left')}>${escapeHtml(v)}</td>`);
+    const tds = row.map((v, j) => `<td ${cellStyle(s.columns[j]?.align ?? 'left', v)}>${escapeHtml(v)}</td>`);
     if (s.bars) tds.splice(2, 0, `<td width="25%" style="width:25%;padding:3px 8px;border-bottom:1px solid #eaeef2;vertical-align:middle;">${htmlBar((s.bars[i] ?? 0) / max)}</td>`);
     return `<tr>${tds.join('')}</tr>`;
   });
