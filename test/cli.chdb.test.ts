@@ -36,7 +36,7 @@ test('bad input is refused with a message saying what is wrong', async () => {
     [['logs', '--since', 'yesterday'], {}, /15m, 2h, 7d/],
     [['logs', '--colour'], {}, /Unknown option '--colour'/],
     [['frobnicate'], {}, /unknown command "frobnicate"/],
-    [['run', 'everything'], {}, /say which service to run: ipwatch run <enricher\|sink\|scorer\|api\|blocksync>/],
+    [['run', 'everything'], {}, /say which service to run: ipwatch run <enricher\|sink\|scorer\|alerter\|api\|blocksync>/],
     [['run', 'blocksync'], {}, /blocksync mirrors the blocks into Redis for the app instances: set IPWATCH_REDIS_URL/],
     [['block', '10.0.0.5/24'], {}, /has host bits set: did you mean 10\.0\.0\.0\/24\?/],
     [['blocks'], { IPWATCH_API_PORT: '1' }, /does not answer.*start ipwatch \(`npm start`\)/],

@@ -33,7 +33,9 @@ function contextOn(log: EventLog): ServiceContext {
 }
 
 async function scrape(port: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  // A fresh connection each time: a pooled keep-alive socket the server has just closed would
+  // be reset (ECONNRESET, seen once on a loaded machine), which says nothing about /metrics.
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { connection: 'close' } });
   assert.equal(res.status, 200);
   return res.text();
 }
