@@ -17,6 +17,7 @@ import { readQuery } from './queryParameters.ts';
 import { rulesRouter, type RulesApiOptions } from './rulesApi.ts';
 import { analysisHandler } from './analysis.ts';
 import { dailyReportHandler } from './reportsApi.ts';
+import { dashboardRouter, type DashboardOptions } from './dashboard/router.ts';
 
 export interface ApiOptions {
   analytics: AnalyticsStore;
@@ -34,6 +35,8 @@ export interface ApiOptions {
   lists?: { view: ListsView; changes: ListChanges };
   /** The detection rules: listing and changing them (rulesApi.ts). Without it those endpoints answer 503. */
   rules?: RulesApiOptions;
+  /** The dashboard (dashboard/router.ts), served beside /api; absent: JSON only. */
+  dashboard?: Omit<DashboardOptions, 'analytics' | 'lists' | 'rules' | 'now'>;
   now?: () => number;
 }
 
@@ -187,6 +190,10 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.use('/api', () => {
     throw new IpwatchError('IPWATCH_NO_SUCH_ENDPOINT', 'no such API endpoint: try GET /api/requests, /api/blocks, /api/allowlist, /api/block-events, /api/rules, /api/clients/<ip>/analysis, /api/reports/daily or /api/status');
   });
+
+  if (options.dashboard) {
+    app.use(dashboardRouter({ ...options.dashboard, analytics: options.analytics, now, ...(lists && { lists }), ...(options.rules && { rules: { now, ...options.rules } }) }));
+  }
 
   // The one place errors become answers: {error, code} with the registry's status.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -62,16 +62,20 @@ export function callerOf(res: Response): Caller {
  * app.use('/api', authenticate({ token: config.api.token, scorerToken: config.api.scorerToken }));
  * app.post('/api/blocks', (req, res) => changes.block(req.body, callerOf(res)));
  */
-export function authenticate(options: AuthenticationOptions): RequestHandler {
+/**
+ * The caller a secret proves (the operators' token, or the scorer's), compared with every
+ * credential in constant time (no early exit); null when it proves none. The dashboard's
+ * sign-in takes the operators' token the same way.
+ *
+ * @example
+ * const match = tokenMatcher(config.api.token, config.api.scorerToken);
+ * match(given)?.name; // 'admin', 'ops', 'scorer' ... or undefined
+ */
+export function tokenMatcher(token: string | ApiToken | null, scorerToken: string | ApiToken | null = null): (given: string) => Caller | null {
   const credentials: Credential[] = [];
-  if (options.token) credentials.push(credential('IPWATCH_API_TOKEN', options.token, 'admin', false));
-  if (options.scorerToken) credentials.push(credential('IPWATCH_SCORER_TOKEN', options.scorerToken, 'scorer', true));
-  const loopbackOnly = !options.token;
-  const throttle = createFailedAuthThrottle(options.throttle);
-  const refused = (reason: AuthRefusal) => options.onRefusal?.(reason);
-
-  /** The caller a bearer proves, comparing with every credential in constant time (no early exit). */
-  function match(given: string): Caller | null {
+  if (token) credentials.push(credential('IPWATCH_API_TOKEN', token, 'admin', false));
+  if (scorerToken) credentials.push(credential('IPWATCH_SCORER_TOKEN', scorerToken, 'scorer', true));
+  return (given) => {
     const d = digest(given);
     let found: Caller | null = null;
     for (const c of credentials) {
@@ -79,7 +83,15 @@ export function authenticate(options: AuthenticationOptions): RequestHandler {
       if (hit && found === null) found = c.caller;
     }
     return found;
-  }
+  };
+}
+
+export function authenticate(options: AuthenticationOptions): RequestHandler {
+  const match = tokenMatcher(options.token, options.scorerToken ?? null);
+  const hasCredentials = Boolean(options.token || options.scorerToken);
+  const loopbackOnly = !options.token;
+  const throttle = createFailedAuthThrottle(options.throttle);
+  const refused = (reason: AuthRefusal) => options.onRefusal?.(reason);
 
   return (req: Request, res: Response, next: NextFunction) => {
     const client = clientKey(req.socket.remoteAddress);
@@ -92,7 +104,7 @@ export function authenticate(options: AuthenticationOptions): RequestHandler {
     }
     const given = BEARER.exec(req.get('authorization') ?? '')?.[1];
     // With no credential configured a bearer is ignored, as before there were any.
-    if (given !== undefined && credentials.length > 0) {
+    if (given !== undefined && hasCredentials) {
       const caller = match(given);
       if (caller) {
         res.locals.caller = caller;

@@ -10,6 +10,8 @@ import { AUTH_REFUSALS } from './authentication.ts';
 import { openListsView } from './listsView.ts';
 import { createListChanges } from './listChanges.ts';
 import { openRulesState } from './rulesApi.ts';
+import { hostname } from 'node:os';
+import { ipwatch, createRateLimiter } from '@ipwatch/emitter';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -46,6 +48,20 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
   });
   // Every reason from the start, so a rate() over it has a first sample.
   for (const reason of AUTH_REFUSALS) authRefusals.inc({ reason }, 0);
+  const signInFailures = metrics.counter({
+    name: 'ipwatch_dashboard_sign_in_failures_total',
+    help: 'Dashboard sign-ins with a wrong token. Each is also a failed login in the request log (app ipwatch-dashboard), which the detection rules see.',
+  });
+  // ipwatch watches its own dashboard: its requests go to the request log like any app's, a
+  // failed sign-in is a failed login (login-failures and credential-stuffing see it), and the
+  // sign-in is rate-limited by ipwatch's own limiter (shared through Redis when configured).
+  const rateLimiter = createRateLimiter({
+    ...(ctx.config.redis ? { store: ctx.config.redis.url } : {}),
+    keyPrefix: 'ipwatch:rl:dashboard:',
+    // The sign-in only: the pages themselves are not limited (an operator clicks a lot).
+    rules: { anonymous: false, authenticated: false, login: { rate: '10/5m', paths: ['/login'] } },
+  });
+  const tracker = ipwatch({ log: ctx.log, app: 'ipwatch-dashboard', instance: hostname(), rateLimiter, rateLimitAt: 'mounted', login: { paths: ['/login'] } });
   const app = createApiApp({
     analytics,
     token,
@@ -54,6 +70,18 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
     lists: { view, changes },
     rules: { rules, log: ctx.log, warn: ctx.warn },
     status: () => ({ mode: { eventLog: ctx.log.kind, analytics: analytics.engine }, ...(extraStatus?.() ?? {}) }),
+    dashboard: {
+      access: {
+        token,
+        onSignInFailed: (client) => {
+          signInFailures.inc();
+          ctx.warn(`dashboard: a wrong token was given to sign in, from ${client}`);
+        },
+      },
+      log: ctx.log,
+      warn: ctx.warn,
+      emitter: { track: tracker, limit: tracker.limit() },
+    },
   });
   const server = app.listen(port, host);
   try {
@@ -73,6 +101,8 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
     server.close();
     await view.stop();
     await rules.stop();
+    await tracker.close();
+    await rateLimiter.close();
     throw err;
   }
   const actual = (server.address() as AddressInfo).port;
@@ -89,6 +119,8 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
       });
       await view.stop();
       await rules.stop();
+      await tracker.close();
+      await rateLimiter.close();
     },
   };
 }
