@@ -46,6 +46,9 @@ export function page(res: Response, options: PageOptions): Html {
 <title>${options.title} · ipwatch</title>
 <link rel="stylesheet" href="/assets/uPlot.min.css">
 <link rel="stylesheet" href="/assets/dashboard.css">
+<link rel="stylesheet" href="/assets/overview.css">
+<link rel="stylesheet" href="/assets/log.css">
+<link rel="stylesheet" href="/assets/manage.css">
 <script src="/assets/htmx.min.js" defer></script>
 <script src="/assets/uPlot.iife.min.js" defer></script>
 <script src="/assets/dashboard.js" defer></script>

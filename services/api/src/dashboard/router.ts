@@ -57,6 +57,10 @@ const pkgDir = (name: string) => dirname(require.resolve(`${name}/package.json`)
 const ASSETS: Record<string, string> = {
   'dashboard.js': join(here, 'assets', 'dashboard.js'),
   'dashboard.css': join(here, 'assets', 'dashboard.css'),
+  // Each page group's own rules (kept apart so the pages can change independently).
+  'overview.css': join(here, 'assets', 'overview.css'),
+  'log.css': join(here, 'assets', 'log.css'),
+  'manage.css': join(here, 'assets', 'manage.css'),
   'htmx.min.js': join(pkgDir('htmx.org'), 'dist', 'htmx.min.js'),
   'uPlot.iife.min.js': join(pkgDir('uplot'), 'dist', 'uPlot.iife.min.js'),
   'uPlot.min.css': join(pkgDir('uplot'), 'dist', 'uPlot.min.css'),
