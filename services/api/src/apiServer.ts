@@ -2,6 +2,8 @@
  * The JSON API (and, later, the dashboard): what the CLI and people talk to. The request log
  * (read-only), and the block list and allowlist (read and change). Every filter is parsed
  * into typed values before it reaches SQL; every change is validated before it reaches Kafka.
+ * The routes live on one router served at /api/v1 (described by v1/openapi.ts) and, deprecated,
+ * at the unversioned /api of before v1 (v1/versioning.ts).
  */
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { FilterError, parseRequestFilter, type AnalyticsStore, type RequestFilterInput } from '@ipwatch/store';
@@ -17,6 +19,8 @@ import { readQuery } from './queryParameters.ts';
 import { rulesRouter, type RulesApiOptions } from './rulesApi.ts';
 import { analysisHandler } from './analysis.ts';
 import { dailyReportHandler } from './reportsApi.ts';
+import { API_V1 } from './v1/openapi.ts';
+import { deprecatedAlias, openApiHandler, unknownEndpoint } from './v1/versioning.ts';
 import { dashboardRouter, type DashboardOptions } from './dashboard/router.ts';
 
 export interface ApiOptions {
@@ -81,16 +85,23 @@ export function createApiApp(options: ApiOptions): express.Express {
     }
     next();
   });
+  // The document holds nothing secret: no token asked for (the loopback-Host rule still applies).
+  app.get(`${API_V1}/openapi.json`, openApiHandler({ token: options.token }));
   // Tokens, the loopback-Host rule and the caller every change is recorded under: authentication.ts.
   app.use('/api', authenticate({ token: options.token, scorerToken: options.scorerToken ?? null, ...(options.authThrottle && { throttle: options.authThrottle }), ...(options.onAuthRefusal && { onRefusal: options.onAuthRefusal }) }));
 
-  app.get('/api/status', (_req, res) => {
+  // One router, mounted at /api/v1 and (deprecated) at /api: the same handlers either way.
+  const api = express.Router();
+  /** What the caller asked, as messages name it: `GET /api/v1/requests` (or the unversioned path it used). */
+  const endpoint = (req: Request, path: string) => `${req.method} ${req.baseUrl}${path}`;
+
+  api.get('/status', (_req, res) => {
     res.json({ ok: true, ...(options.status?.() ?? {}) });
   });
 
-  app.get('/api/requests', async (req, res, next) => {
+  api.get('/requests', async (req, res, next) => {
     try {
-      const input: RequestFilterInput = readQuery(req.query, ['ip', 'path', 'status', 'country', 'since', 'until', 'limit'], 'GET /api/requests');
+      const input: RequestFilterInput = readQuery(req.query, ['ip', 'path', 'status', 'country', 'since', 'until', 'limit'], endpoint(req, '/requests'));
       const filter = parseRequestFilter(input);
       const [rows, total] = await Promise.all([options.analytics.listRequests(filter), options.analytics.countRequests(filter)]);
       res.json({ total, rows });
@@ -117,8 +128,8 @@ export function createApiApp(options: ApiOptions): express.Express {
   };
 
   const listRoutes = (path: string, list: ListName, add: keyof ListChanges, remove: keyof ListChanges) => {
-    app.get(path, requireLists, (req, res) => {
-      const q = readQuery(req.query, ['expired', 'covers', 'limit'], `GET ${path}`);
+    api.get(path, requireLists, (req, res) => {
+      const q = readQuery(req.query, ['expired', 'covers', 'limit'], endpoint(req, path));
       if (q.expired !== undefined && q.expired !== 'true' && q.expired !== 'false') throw new FilterError(`expired ${JSON.stringify(q.expired.slice(0, 20))} must be true or false`);
       const includeExpired = q.expired === 'true';
       const limitText = q.limit;
@@ -141,7 +152,7 @@ export function createApiApp(options: ApiOptions): express.Express {
         .map((r) => ({ ...r, expired: r.expiresAt !== null && r.expiresAt <= t, timeLeftMs: r.expiresAt === null ? null : Math.max(0, r.expiresAt - t) }));
       res.json({ total: matching.length, rows });
     });
-    app.post(path, requireLists, requireJson, jsonBody, async (req, res, next) => {
+    api.post(path, requireLists, requireJson, jsonBody, async (req, res, next) => {
       try {
         const body = (req.body ?? {}) as ChangeInput;
         if (typeof body !== 'object' || Array.isArray(body)) throw new DecisionInputError('the body must be a JSON object like {"target":"203.0.113.7"}');
@@ -151,28 +162,28 @@ export function createApiApp(options: ApiOptions): express.Express {
         next(err);
       }
     });
-    app.delete(path, requireLists, async (req, res, next) => {
+    api.delete(path, requireLists, async (req, res, next) => {
       try {
-        const result = await lists!.changes[remove](readQuery(req.query, ['target', 'reason', 'actor'], `DELETE ${path}`), callerOf(res));
+        const result = await lists!.changes[remove](readQuery(req.query, ['target', 'reason', 'actor'], endpoint(req, path)), callerOf(res));
         res.json(result);
       } catch (err) {
         next(err);
       }
     });
   };
-  app.post('/api/blocks/import', requireLists, requireJson, express.json({ limit: '8mb', strict: true, type: 'application/json' }), async (req, res, next) => {
+  api.post('/blocks/import', requireLists, requireJson, express.json({ limit: '8mb', strict: true, type: 'application/json' }), async (req, res, next) => {
     try {
       res.status(201).json(await lists!.changes.importBlocks((req.body ?? {}) as ImportInput, callerOf(res)));
     } catch (err) {
       next(err);
     }
   });
-  listRoutes('/api/blocks', 'blocks', 'block', 'unblock');
-  listRoutes('/api/allowlist', 'allow', 'allow', 'unallow');
+  listRoutes('/blocks', 'blocks', 'block', 'unblock');
+  listRoutes('/allowlist', 'allow', 'allow', 'unallow');
 
-  app.get('/api/block-events', async (req, res, next) => {
+  api.get('/block-events', async (req, res, next) => {
     try {
-      const { target, limit: limitText } = readQuery(req.query, ['target', 'limit'], 'GET /api/block-events');
+      const { target, limit: limitText } = readQuery(req.query, ['target', 'limit'], endpoint(req, '/block-events'));
       const limit = limitText === undefined ? 100 : Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new FilterError('limit must be a whole number from 1 to 10000');
       res.json({ rows: await options.analytics.listBlockEvents({ limit, ...(target === undefined ? {} : { target: parseBlockTarget(target) }) }) });
@@ -181,15 +192,16 @@ export function createApiApp(options: ApiOptions): express.Express {
     }
   });
 
-  app.get('/api/clients/:ip/analysis', analysisHandler({ analytics: options.analytics, ...(lists && { view: lists.view }), now }));
+  api.get('/clients/:ip/analysis', analysisHandler({ analytics: options.analytics, ...(lists && { view: lists.view }), now }));
 
-  app.get('/api/reports/daily', dailyReportHandler({ analytics: options.analytics, now }));
+  api.get('/reports/daily', dailyReportHandler({ analytics: options.analytics, now }));
 
-  app.use('/api/rules', rulesRouter(options.rules && { now, ...options.rules }));
+  api.use('/rules', rulesRouter(options.rules && { now, ...options.rules }));
 
-  app.use('/api', () => {
-    throw new IpwatchError('IPWATCH_NO_SUCH_ENDPOINT', 'no such API endpoint: try GET /api/requests, /api/blocks, /api/allowlist, /api/block-events, /api/rules, /api/clients/<ip>/analysis, /api/reports/daily or /api/status');
-  });
+  app.use(API_V1, api);
+  // The paths of before v1 keep answering, marked deprecated with their successor.
+  app.use('/api', deprecatedAlias(api));
+  app.use('/api', unknownEndpoint);
 
   if (options.dashboard) {
     app.use(dashboardRouter({ ...options.dashboard, analytics: options.analytics, now, ...(lists && { lists }), ...(options.rules && { rules: { now, ...options.rules } }) }));
