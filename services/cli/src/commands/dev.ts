@@ -117,8 +117,9 @@ export async function run(argv: string[]): Promise<number> {
   });
   const { pipeline, api, observability, emitter, appPort, simulator } = running;
 
+  info(`  dashboard     ${api.url}/  (${config.api.token ? 'sign in with IPWATCH_API_TOKEN' : 'no sign-in: answers on this machine only'})`);
   info(`  demo app      http://127.0.0.1:${appPort}/`);
-  info(`  api           ${api.url}/api/requests?limit=20`);
+  info(`  api           ${api.url}/api/v1/requests?limit=20  (described by ${api.url}/api/v1/openapi.json)`);
   info(`  metrics       http://127.0.0.1:${observability.port}/metrics  (health: /healthz)`);
   info(`  request log   npx ipwatch logs --since 15m`);
   info(`  detections    npx ipwatch rules list; npx ipwatch analyze <ip>`);
