@@ -10,8 +10,10 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { IpwatchConfig } from '@ipwatch/core/config';
 import { IpwatchError } from '@ipwatch/core/errors';
 import type { RequestFilter } from './queries/requestFilter.ts';
-import { listRequests, type RequestRow } from './queries/listRequests.ts';
+import { listRequests, listRequestLog, type RequestRow, type RequestLogRow } from './queries/listRequests.ts';
 import { countRequests } from './queries/countRequests.ts';
+import { listDetections, type ListDetectionsQuery } from './queries/listDetections.ts';
+import { listRateLimitEvents, type ListRateLimitEventsQuery, type RateLimitEvents } from './queries/listRateLimitEvents.ts';
 import { insertBlockEvents, type BlockEventRow } from './queries/insertBlockEvents.ts';
 import { listBlockEvents, type ListBlockEventsOptions } from './queries/listBlockEvents.ts';
 import { insertStreamRows, type StreamRowsInsert } from './queries/insertStreamRows.ts';
@@ -22,6 +24,7 @@ import { latestBlockingDetection, type BlockEvidenceQuery } from './queries/clie
 import type { DetectionRow } from './queries/clientAnalysisDetections.ts';
 import { scanRequests, storedDetectionIds, type ScanRequestsQuery, type ScannedRequest } from './queries/scanRequests.ts';
 import { dailyReport, type DailyReport, type DailyReportQuery } from './queries/dailyReport.ts';
+import { overview, type Overview, type OverviewQuery } from './queries/overview.ts';
 
 type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
 
@@ -40,6 +43,10 @@ export interface AnalyticsStore {
   readonly engine: 'chdb' | 'server';
   listRequests(filter: RequestFilter): Promise<RequestRow[]>;
   countRequests(filter?: Omit<RequestFilter, 'limit'>): Promise<number>;
+  /** One page of the request log by keyset (the dashboard's log and its CSV export). */
+  listRequestLog(filter: RequestFilter): Promise<RequestLogRow[]>;
+  listDetections(query: ListDetectionsQuery): Promise<DetectionRow[]>;
+  listRateLimitEvents(query: ListRateLimitEventsQuery): Promise<RateLimitEvents>;
   insertBlockEvents(rows: BlockEventRow | BlockEventRow[]): Promise<void>;
   listBlockEvents(options?: ListBlockEventsOptions): Promise<BlockEventRow[]>;
   insertStreamRows(insert: StreamRowsInsert): Promise<void>;
@@ -52,6 +59,8 @@ export interface AnalyticsStore {
   storedDetectionIds(sinceMs: number): Promise<Set<string>>;
   /** One local day's traffic and defence against the day before (the alerter's daily report). */
   dailyReport(query: DailyReportQuery): Promise<DailyReport>;
+  /** A range of time against the one before it (the dashboard's overview). */
+  overview(query: OverviewQuery): Promise<Overview>;
   close(): Promise<void>;
 }
 
@@ -66,6 +75,9 @@ function withQueries(conn: StoreConnection, close: () => Promise<void>): Analyti
     database: conn.database,
     listRequests: (filter) => listRequests(conn, filter),
     countRequests: (filter) => countRequests(conn, filter),
+    listRequestLog: (filter) => listRequestLog(conn, filter),
+    listDetections: (query) => listDetections(conn, query),
+    listRateLimitEvents: (query) => listRateLimitEvents(conn, query),
     insertBlockEvents: (rows) => insertBlockEvents(conn, rows),
     listBlockEvents: (options) => listBlockEvents(conn, options),
     insertStreamRows: (insert) => insertStreamRows(conn, insert),
@@ -76,6 +88,7 @@ function withQueries(conn: StoreConnection, close: () => Promise<void>): Analyti
     scanRequests: (query, onRows) => scanRequests(conn, query, onRows),
     storedDetectionIds: (sinceMs) => storedDetectionIds(conn, sinceMs),
     dailyReport: (query) => dailyReport(conn, query),
+    overview: (query) => overview(conn, query),
     close,
   };
 }

@@ -1,7 +1,11 @@
 export { openAnalytics, type Analytics, type AnalyticsStore, type StoreConnection } from './analytics.ts';
 export { migrate, loadMigrations, MIGRATIONS_DIR, type Migration, type MigrateResult } from './migrate.ts';
 export { parseRequestFilter, parseTimeBound, ipColumnRange, FilterError, MAX_LIMIT, type RequestFilter, type RequestFilterInput } from './queries/requestFilter.ts';
+export { parseLogFilter, parseLogCursor, LOG_FILTER_FIELDS, MAX_LOG_PAGE, type LogFilterInput, type LogFilterField, type RequestExclusions } from './queries/requestFilter.ts';
 export { listRequests, type RequestRow } from './queries/listRequests.ts';
+export { listRequestLog, type RequestLogRow } from './queries/listRequests.ts';
+export { listDetections, type ListDetectionsQuery } from './queries/listDetections.ts';
+export { listRateLimitEvents, type ListRateLimitEventsQuery, type RateLimitEvents, type RateLimitEventRow } from './queries/listRateLimitEvents.ts';
 export { countRequests } from './queries/countRequests.ts';
 export { insertBlockEvents, type BlockEventRow, type BlockEventAction } from './queries/insertBlockEvents.ts';
 export { listBlockEvents, type ListBlockEventsOptions } from './queries/listBlockEvents.ts';
@@ -19,3 +23,6 @@ export { reportScope, reportTimeZone, localDay, localDate, yesterdayIn, DEFAULT_
 export type { Figure, RateFigure, DailyHour, DailyTraffic } from './queries/dailyReportTraffic.ts';
 export type { DailyTop, TopClient, TopPath, TopCountry, TopAsn, TopPrefix } from './queries/dailyReportTop.ts';
 export type { DailyDetections, DailyBlocks, DailyRateLimits, DetectionsByRule, DetectionsBySeverity, BlocksBySource, BlockSourceKind, RateLimitsByRule } from './queries/dailyReportSecurity.ts';
+export { overview, type Overview, type OverviewQuery, type OverviewBucket, type OverviewCountry, type OverviewBlock } from './queries/overview.ts';
+export type { TopUserAgent } from './queries/dailyReportTop.ts';
+export { rangeScope } from './queries/dailyReportRange.ts';

@@ -154,6 +154,24 @@ export function reportScope(query: DailyReportQuery): DailyReportScope {
   return { timeZone, day, previous, top };
 }
 
+/**
+ * The scope of any range [sinceMs, untilMs) against the range of the same length just before
+ * it, for the daily report's queries (the overview's periods). Times are UTC; `date` is the
+ * range's first UTC day. Throws FilterError for an empty or reversed range or a bad `top`.
+ *
+ * @example
+ * rangeScope(Date.parse('2026-11-30T12:00:00Z'), Date.parse('2026-11-30T13:00:00Z'), 10).previous.since; // 11:00 UTC
+ */
+export function rangeScope(sinceMs: number, untilMs: number, top = DEFAULT_REPORT_TOP): DailyReportScope {
+  if (!Number.isSafeInteger(sinceMs) || !Number.isSafeInteger(untilMs) || untilMs <= sinceMs || sinceMs < 0) {
+    throw new FilterError(`the range ${sinceMs} to ${untilMs} is not a range of time: give epoch milliseconds, the end after the start`);
+  }
+  if (!Number.isInteger(top) || top < 1 || top > MAX_REPORT_TOP) throw new FilterError(`top ${JSON.stringify(String(top).slice(0, 20))} must be a whole number from 1 to ${MAX_REPORT_TOP}`);
+  const length = untilMs - sinceMs;
+  const span = (since: number, until: number): LocalDay => ({ date: iso(since), since, until, hours: (until - since) / HOUR });
+  return { timeZone: 'UTC', day: span(sinceMs, untilMs), previous: span(sinceMs - length, sinceMs), top };
+}
+
 /** `ts` in the day or the day before, and whether a row is of the day (`cur`), as typed parameters. */
 export function twoDays(scope: DailyReportScope): { where: string; cur: string; params: Record<string, number> } {
   return {

@@ -85,7 +85,7 @@ export interface DailyRateLimits {
  * that view `'block' AS action` shadows the detections' own column in its WHERE, so every live
  * detection (flags too) became a 'block' row. Such a row's note names its detection.
  */
-const REAL_AUDIT_ROW = `NOT (note LIKE 'detection %' AND note IN (
+export const REAL_AUDIT_ROW = `NOT (note LIKE 'detection %' AND note IN (
   SELECT concat('detection ', id) FROM detections WHERE action != 'block' AND ts < fromUnixTimestamp64Milli({until:Int64})))`;
 
 const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low'];
@@ -125,7 +125,8 @@ export async function dailyReportDetections(conn: Pick<StoreConnection, 'client'
   };
 }
 
-export async function dailyReportBlocks(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<DailyBlocks> {
+/** Blocks made in a scope (a day, or any range: see rangeScope) and the one before, by source. */
+export async function blocksMade(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<Pick<DailyBlocks, 'made' | 'madeByKind' | 'bySource'>> {
   const t = twoDays(scope);
   const made = await conn.client.query({
     query: `SELECT source, countIf(${t.cur}) AS blocks, countIf(NOT (${t.cur})) AS previous
@@ -141,6 +142,16 @@ export async function dailyReportBlocks(conn: Pick<StoreConnection, 'client'>, s
     return { source: r.source, kind: kindOf(r.source), blocks, ...withChange(blocks, Number(r.previous)) };
   });
   const sum = (rows: BlocksBySource[]) => figure(rows.reduce((s, r) => s + r.blocks, 0), rows.reduce((s, r) => s + r.previous, 0));
+  return {
+    made: sum(bySource),
+    madeByKind: { rule: sum(bySource.filter((r) => r.kind === 'rule')), manual: sum(bySource.filter((r) => r.kind === 'manual')), import: sum(bySource.filter((r) => r.kind === 'import')) },
+    bySource,
+  };
+}
+
+export async function dailyReportBlocks(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<DailyBlocks> {
+  const t = twoDays(scope);
+  const made = await blocksMade(conn, scope);
   // A block ran out in a day when its expiry falls in it and its target saw no other change
   // (a new block, an unblock) between the block and its expiry: the next event, by a window over each target's history.
   const lifted = await conn.client.query({
@@ -165,9 +176,7 @@ export async function dailyReportBlocks(conn: Pick<StoreConnection, 'client'>, s
   const unblocked = figure(Number(l?.unblocked ?? 0), Number(l?.unblocked_p ?? 0));
   const expired = figure(Number(l?.expired ?? 0), Number(l?.expired_p ?? 0));
   return {
-    made: sum(bySource),
-    madeByKind: { rule: sum(bySource.filter((r) => r.kind === 'rule')), manual: sum(bySource.filter((r) => r.kind === 'manual')), import: sum(bySource.filter((r) => r.kind === 'import')) },
-    bySource,
+    ...made,
     lifted: figure(unblocked.value + expired.value, unblocked.previous + expired.previous),
     unblocked,
     expired,

@@ -14,7 +14,7 @@ const NETWORK_TEXT = `if(startsWith(toString(ip), '::ffff:') AND position(toStri
   concat(substring(toString(IPv6CIDRToRange(ip, 120).1), 8), '/24'), concat(toString(IPv6CIDRToRange(ip, 48).1), '/48'))`;
 
 /** Requests of the day, of the day before, and the change (null when the day before had none). */
-interface Counted {
+export interface Counted {
   requests: number;
   previous: number;
   change: number | null;
@@ -89,27 +89,62 @@ const counted = (r: Row): Counted => {
   return { requests, previous, change: previous === 0 ? null : (requests - previous) / previous };
 };
 
-export async function dailyReportTop(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<DailyTop> {
+/** The day's latest geolocation that had one (argMax over the day's rows only). */
+const geoOf = (r: Row) => {
+  const [country, asn, org] = (r.geo as unknown as [string, number, string] | undefined) ?? ['', 0, ''];
+  return { country: String(country), asn: Number(asn), org: String(org) };
+};
+const figures = (scope: DailyReportScope) => {
   const cur = twoDays(scope).cur;
-  const errors = `countIf(${cur} AND status BETWEEN 400 AND 599) AS errors`;
-  const clients = `uniqExactIf(ip, ${cur}) AS clients`;
-  // The day's latest geolocation that had one (argMax over the day's rows only).
-  const geo = `argMaxIf(tuple(country, asn, org), ts, ${cur} AND (country != '' OR asn != 0 OR org != '')) AS geo`;
-  const geoOf = (r: Row) => {
-    const [country, asn, org] = (r.geo as unknown as [string, number, string] | undefined) ?? ['', 0, ''];
-    return { country: String(country), asn: Number(asn), org: String(org) };
-  };
-  // One after another: chDB runs one query at a time anyway.
-  const clientRows = await topBy(conn, scope, IP_TEXT, `${errors}, ${geo}`);
-  const pathRows = await topBy(conn, scope, 'path', `${errors}, ${clients}`);
-  const countryRows = await topBy(conn, scope, 'toString(country)', clients);
-  const asnRows = await topBy(conn, scope, 'asn', `${clients}, argMaxIf(org, ts, ${cur}) AS org_name`);
-  const prefixRows = await topBy(conn, scope, NETWORK_TEXT, `${clients}, ${geo}`);
   return {
-    clients: clientRows.map((r) => ({ ip: String(r.key), ...counted(r), errors: Number(r.errors), ...geoOf(r) })),
-    paths: pathRows.map((r) => ({ path: String(r.key), ...counted(r), errors: Number(r.errors), clients: Number(r.clients) })),
-    countries: countryRows.map((r) => ({ country: String(r.key), ...counted(r), clients: Number(r.clients) })),
-    asns: asnRows.map((r) => ({ asn: Number(r.key), org: String(r.org_name ?? ''), ...counted(r), clients: Number(r.clients) })),
-    prefixes: prefixRows.map((r) => ({ network: String(r.key), ...counted(r), clients: Number(r.clients), ...geoOf(r) })),
+    errors: `countIf(${cur} AND status BETWEEN 400 AND 599) AS errors`,
+    clients: `uniqExactIf(ip, ${cur}) AS clients`,
+    geo: `argMaxIf(tuple(country, asn, org), ts, ${cur} AND (country != '' OR asn != 0 OR org != '')) AS geo`,
+    org: `argMaxIf(org, ts, ${cur}) AS org_name`,
   };
+};
+
+/** Top clients of a scope (a day, or any range against the one before it: see rangeScope). */
+export async function topClients(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<TopClient[]> {
+  const f = figures(scope);
+  return (await topBy(conn, scope, IP_TEXT, `${f.errors}, ${f.geo}`)).map((r) => ({ ip: String(r.key), ...counted(r), errors: Number(r.errors), ...geoOf(r) }));
+}
+
+export async function topPaths(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<TopPath[]> {
+  const f = figures(scope);
+  return (await topBy(conn, scope, 'path', `${f.errors}, ${f.clients}`)).map((r) => ({ path: String(r.key), ...counted(r), errors: Number(r.errors), clients: Number(r.clients) }));
+}
+
+export async function topCountries(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<TopCountry[]> {
+  return (await topBy(conn, scope, 'toString(country)', figures(scope).clients)).map((r) => ({ country: String(r.key), ...counted(r), clients: Number(r.clients) }));
+}
+
+export async function topAsns(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<TopAsn[]> {
+  const f = figures(scope);
+  return (await topBy(conn, scope, 'asn', `${f.clients}, ${f.org}`)).map((r) => ({ asn: Number(r.key), org: String(r.org_name ?? ''), ...counted(r), clients: Number(r.clients) }));
+}
+
+export async function topPrefixes(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<TopPrefix[]> {
+  const f = figures(scope);
+  return (await topBy(conn, scope, NETWORK_TEXT, `${f.clients}, ${f.geo}`)).map((r) => ({ network: String(r.key), ...counted(r), clients: Number(r.clients), ...geoOf(r) }));
+}
+
+/** User agents of a scope ranked by requests ('' for requests that sent none), each with its distinct clients. */
+export interface TopUserAgent extends Counted {
+  userAgent: string;
+  clients: number;
+}
+
+export async function topUserAgents(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<TopUserAgent[]> {
+  return (await topBy(conn, scope, 'user_agent', figures(scope).clients)).map((r) => ({ userAgent: String(r.key), ...counted(r), clients: Number(r.clients) }));
+}
+
+export async function dailyReportTop(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<DailyTop> {
+  // One after another: chDB runs one query at a time anyway.
+  const clients = await topClients(conn, scope);
+  const paths = await topPaths(conn, scope);
+  const countries = await topCountries(conn, scope);
+  const asns = await topAsns(conn, scope);
+  const prefixes = await topPrefixes(conn, scope);
+  return { clients, paths, countries, asns, prefixes };
 }

@@ -1,0 +1,103 @@
+/**
+ * The overview's time series and countries, from the per-minute rollup (migration 0002's
+ * requests_per_minute: far fewer rows than requests) where it has the figure: requests, 5xx,
+ * 4xx and blocked per bucket, and requests per country for the map. Rate-limited requests
+ * per bucket are not in the rollup: they come from requests, reading only ts and the flag.
+ * The rollup counts whole minutes: a range on minute boundaries (as the overview's are) is
+ * counted exactly.
+ */
+import type { StoreConnection } from '../analytics.ts';
+import { NUMBER_SETTINGS } from './clientAnalysisScope.ts';
+import type { Counted } from './dailyReportTop.ts';
+
+/** One bucket of the series. */
+export interface OverviewBucket {
+  /** Epoch ms of the bucket's start (a multiple of the bucket's length; the first may start before the range). */
+  start: number;
+  requests: number;
+  /** Answered 500 or more. */
+  serverErrors: number;
+  /** Answered 400 to 499. */
+  clientErrors: number;
+  /** Refused by the block list. */
+  blocked: number;
+  /** Refused by a rate limit. */
+  rateLimited: number;
+}
+
+export interface OverviewCountry extends Counted {
+  /** ISO 3166-1 alpha-2; '' for addresses without a country. */
+  country: string;
+}
+
+export interface SeriesRange {
+  sinceMs: number;
+  untilMs: number;
+  bucketMs: number;
+}
+
+
+/**
+ * Requests, errors, blocked and rate-limited per bucket over [sinceMs, untilMs): every bucket
+ * listed, empty ones as zeros.
+ *
+ * @example
+ * await overviewSeries(conn, { sinceMs, untilMs: sinceMs + 3_600_000, bucketMs: 60_000 }); // 60 buckets
+ */
+export async function overviewSeries(conn: Pick<StoreConnection, 'client'>, range: SeriesRange): Promise<OverviewBucket[]> {
+  const { sinceMs, untilMs, bucketMs } = range;
+  const params = { since: sinceMs, until: untilMs, bucket: bucketMs };
+  const rolled = await conn.client.query({
+    query: `SELECT intDiv(toUnixTimestamp(minute) * 1000, {bucket:Int64}) * {bucket:Int64} AS start, sum(requests) AS requests,
+                   sumIf(requests, status_class >= 5) AS e5, sumIf(requests, status_class = 4) AS e4, sum(blocked) AS blocked
+            FROM requests_per_minute
+            WHERE minute >= toDateTime(intDiv({since:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))
+            GROUP BY start`,
+    query_params: params,
+    format: 'JSONEachRow',
+    clickhouse_settings: NUMBER_SETTINGS,
+  });
+  const limited = await conn.client.query({
+    query: `SELECT intDiv(toUnixTimestamp64Milli(ts), {bucket:Int64}) * {bucket:Int64} AS start, count() AS limited
+            FROM requests
+            WHERE ts >= fromUnixTimestamp64Milli({since:Int64}) AND ts < fromUnixTimestamp64Milli({until:Int64}) AND rate_limited
+            GROUP BY start`,
+    query_params: params,
+    format: 'JSONEachRow',
+    clickhouse_settings: NUMBER_SETTINGS,
+  });
+  const byStart = new Map((await rolled.json<{ start: number; requests: number; e5: number; e4: number; blocked: number }>()).map((r) => [Number(r.start), r]));
+  const limitedBy = new Map((await limited.json<{ start: number; limited: number }>()).map((r) => [Number(r.start), Number(r.limited)]));
+  const buckets: OverviewBucket[] = [];
+  for (let start = Math.floor(sinceMs / bucketMs) * bucketMs; start < untilMs; start += bucketMs) {
+    const r = byStart.get(start);
+    buckets.push({ start, requests: Number(r?.requests ?? 0), serverErrors: Number(r?.e5 ?? 0), clientErrors: Number(r?.e4 ?? 0), blocked: Number(r?.blocked ?? 0), rateLimited: limitedBy.get(start) ?? 0 });
+  }
+  return buckets;
+}
+
+/**
+ * Requests per country over [sinceMs, untilMs) and over the range of the same length before
+ * it, every country of either (the map needs them all, at most about 250), most requests first.
+ */
+export async function overviewCountries(conn: Pick<StoreConnection, 'client'>, range: Omit<SeriesRange, 'bucketMs'>): Promise<OverviewCountry[]> {
+  const prevSince = range.sinceMs - (range.untilMs - range.sinceMs);
+  const rs = await conn.client.query({
+    query: `SELECT toString(country) AS country,
+                   sumIf(requests, minute >= toDateTime(intDiv({since:Int64}, 1000))) AS requests,
+                   sumIf(requests, minute < toDateTime(intDiv({since:Int64}, 1000))) AS previous
+            FROM requests_per_minute
+            WHERE minute >= toDateTime(intDiv({prevSince:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))
+            GROUP BY country ORDER BY requests DESC, previous DESC, country`,
+    query_params: { prevSince, since: range.sinceMs, until: range.untilMs },
+    format: 'JSONEachRow',
+    clickhouse_settings: NUMBER_SETTINGS,
+  });
+  return (await rs.json<{ country: string; requests: number; previous: number }>()).map((r) => {
+    const requests = Number(r.requests);
+    const previous = Number(r.previous);
+    return { country: r.country, requests, previous, change: previous === 0 ? null : (requests - previous) / previous };
+  });
+}
+
+
