@@ -95,7 +95,8 @@ export function createApiApp(options: ApiOptions): express.Express {
   /** What the caller asked, as messages name it: `GET /api/v1/requests` (or the unversioned path it used). */
   const endpoint = (req: Request, path: string) => `${req.method} ${req.baseUrl}${path}`;
 
-  api.get('/status', (_req, res) => {
+  api.get('/status', (req, res) => {
+    readQuery(req.query, [], endpoint(req, '/status'));
     res.json({ ok: true, ...(options.status?.() ?? {}) });
   });
 

@@ -409,7 +409,7 @@ const schemas: { [name: string]: JsonObject } = {
   OpenApi: {
     type: 'object',
     required: ['openapi', 'info', 'paths', 'components'],
-    properties: { openapi: { const: '3.1.0' } },
+    properties: { openapi: { const: '3.1.0' }, info: { type: 'object' }, paths: { type: 'object' }, components: { type: 'object' } },
     description: 'this document',
   },
 };
@@ -418,7 +418,7 @@ const errorComponents: JsonObject = {};
 for (const [status, { name, description }] of Object.entries(ERROR_RESPONSES)) {
   const response: JsonObject = {
     description,
-    content: { 'application/json': { schema: { allOf: [ref('Error')], properties: { code: { enum: codesWithStatus(Number(status)) } } } } },
+    content: { 'application/json': { schema: { type: 'object', allOf: [ref('Error')], properties: { code: { enum: codesWithStatus(Number(status)) } } } } },
   };
   if (status === '401') response.headers = { 'WWW-Authenticate': { schema: { const: 'Bearer' } } };
   if (status === '429') response.headers = { 'Retry-After': { description: 'seconds to wait', schema: { type: 'string', pattern: '^\\d+$' } } };
