@@ -17,6 +17,7 @@ async function insertRequests(app: ManageApp, ip: string, tag: string): Promise<
   await app.analytics.insertStreamRows({
     table: 'requests',
     columns,
+    deduplicationToken: tag,
     rows: [row(0, `/${XSS}`, 404, XSS2), row(1, '/.env', 404, 'curl/8.5'), row(2, '/login', 401, 'Mozilla/5.0', 'failed', XSS), row(3, '/', 200, 'Mozilla/5.0')],
   });
 }

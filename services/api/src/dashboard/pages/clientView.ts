@@ -8,8 +8,8 @@
 import type { AnalysisAnswer, CoveringEntry } from '../../analysis.ts';
 import type { DetectionRow } from '@ipwatch/store';
 import { html, dataJson, type Html } from '../html.ts';
-import { clientHref, detectionsHref, logHref, ruleHref, withFilter, type LogFilterName, type LogQuery } from '../links.ts';
-import { timeLeft, when } from './manageForms.ts';
+import { detectionsHref, logHref, ruleHref, withFilter, type LogFilterName, type LogQuery } from '../links.ts';
+import { targetHref, timeLeft, when } from './manageForms.ts';
 
 const pct = (n: number | null) => (n === null ? '–' : `${(n * 100).toFixed(1)}%`);
 
@@ -26,7 +26,7 @@ function evidenceBlock(d: DetectionRow): Html {
 
 function coveringLine(e: CoveringEntry, now: number): Html {
   const who = e.by === 'rule' ? html`rule <a href="${ruleHref(e.source ?? '')}">${e.source}</a>` : html`${e.createdBy}${e.source && e.source !== 'manual' ? ` (${e.source})` : ''}`;
-  return html`<li><a class="addr" href="${clientHref(e.target)}">${e.target}</a> until ${e.until === null ? 'never expires' : html`${when(e.until)} (${timeLeft(e.until, now)} left)`}, by ${who}${e.severity ? html`, <span class="sev-${e.severity}">${e.severity}</span>` : ''}${e.reason ? html`: <q>${e.reason}</q>` : ''}${e.evidence ? evidenceBlock(e.evidence) : ''}</li>`;
+  return html`<li><a class="addr" href="${targetHref(e.target)}">${e.target}</a> until ${e.until === null ? 'never expires' : html`${when(e.until)} (${timeLeft(e.until, now)} left)`}, by ${who}${e.severity ? html`, <span class="sev-${e.severity}">${e.severity}</span>` : ''}${e.reason ? html`: <q>${e.reason}</q>` : ''}${e.evidence ? evidenceBlock(e.evidence) : ''}</li>`;
 }
 
 /** BLOCKED until ... by ..., ALLOWLISTED, or not blocked; unknown without the lists. */
@@ -98,7 +98,7 @@ function history(a: AnalysisAnswer): Html {
   const rows = a.blockHistory.rows;
   if (rows.length === 0) return html`<p class="muted">No block or allowlist change concerns it.</p>`;
   return html`<table><tr><th>when</th><th>action</th><th>target</th><th>by</th><th>source</th><th>expires</th><th>reason</th></tr>${rows.map(
-    (r) => html`<tr><td class="addr">${when(r.ts)}</td><td>${r.action}</td><td><a class="addr" href="${clientHref(r.target)}">${r.target}</a></td><td>${r.actor}${r.note ? html` <span class="muted">${r.note}</span>` : ''}</td><td>${r.source}${r.severity ? html` <span class="sev-${r.severity}">${r.severity}</span>` : ''}</td><td>${r.expires_at === null ? '' : when(r.expires_at)}</td><td class="text">${r.reason}</td></tr>`,
+    (r) => html`<tr><td class="addr">${when(r.ts)}</td><td>${r.action}</td><td><a class="addr" href="${targetHref(r.target)}">${r.target}</a></td><td>${r.actor}${r.note ? html` <span class="muted">${r.note}</span>` : ''}</td><td>${r.source}${r.severity ? html` <span class="sev-${r.severity}">${r.severity}</span>` : ''}</td><td>${r.expires_at === null ? '' : when(r.expires_at)}</td><td class="text">${r.reason}</td></tr>`,
   )}</table>${a.blockHistory.truncated ? html`<p class="muted">The latest 100 changes.</p>` : ''}`;
 }
 

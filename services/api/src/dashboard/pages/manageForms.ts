@@ -9,6 +9,7 @@ import { isIpwatchError } from '@ipwatch/core/errors';
 import { formatTimeLeft } from '@ipwatch/core/blockTarget';
 import { html, type Html } from '../html.ts';
 import type { PageOptions } from '../layout.ts';
+import { clientHref, logHref } from '../links.ts';
 
 export const SEVERITY_CHOICES = ['low', 'medium', 'high', 'critical'] as const;
 /** The expiry presets of the block and allow forms (as `ipwatch block --expires` takes them). */
@@ -90,6 +91,18 @@ export function expiryInputs(prefix: string): Html {
 
 export function severityInput(): Html {
   return html`<label>Severity <select name="severity">${SEVERITY_CHOICES.map((s) => html`<option value="${s}"${s === 'medium' ? html` selected` : ''}>${s}</option>`)}</select></label>`;
+}
+
+/**
+ * Where a list target leads: its client page (an address, or an IPv6 /64, which is one
+ * client), or for a wider range the request log filtered by it.
+ *
+ * @example
+ * targetHref('203.0.113.7'); // '/clients/203.0.113.7'
+ * targetHref('203.0.113.0/24'); // '/requests?ip=203.0.113.0%2F24'
+ */
+export function targetHref(target: string): string {
+  return !target.includes('/') || (target.includes(':') && target.endsWith('/64')) ? clientHref(target) : logHref({ ip: target });
 }
 
 /** The notice shown instead of a form when the api runs without the event log. */
