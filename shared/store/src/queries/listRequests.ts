@@ -154,7 +154,7 @@ export interface RequestLogRow {
 export async function listRequestLog(conn: Pick<StoreConnection, 'client'>, filter: RequestFilter): Promise<RequestLogRow[]> {
   const where = whereClause(filter);
   const rs = await conn.client.query({
-    query: `SELECT event_id, formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS ts, toUnixTimestamp64Milli(ts) AS ts_ms, ${IP_TEXT_SQL} AS ip,
+    query: `SELECT event_id, toUnixTimestamp64Milli(ts) AS ts_ms, ${IP_TEXT_SQL} AS ip,
                    method, host, path, status, user_agent, user_id, login_user, blocked, rate_limited, country, asn, org
             FROM requests ${where.sql}
             ORDER BY ts DESC, event_id DESC
@@ -163,5 +163,6 @@ export async function listRequestLog(conn: Pick<StoreConnection, 'client'>, filt
     format: 'JSONEachRow',
     clickhouse_settings: { output_format_json_quote_64bit_integers: 0, prefer_column_name_to_alias: 1 },
   });
-  return (await rs.json<RequestLogRow>()).map((r) => ({ ...r, ts_ms: Number(r.ts_ms), status: Number(r.status), asn: Number(r.asn), blocked: Boolean(r.blocked), rate_limited: Boolean(r.rate_limited) }));
+  // ISO to the millisecond the column holds (formatDateTime's %f would print six digits).
+  return (await rs.json<Omit<RequestLogRow, 'ts'>>()).map((r) => ({ ...r, ts: new Date(Number(r.ts_ms)).toISOString(), ts_ms: Number(r.ts_ms), status: Number(r.status), asn: Number(r.asn), blocked: Boolean(r.blocked), rate_limited: Boolean(r.rate_limited) }));
 }
