@@ -10,7 +10,7 @@ import { clientScope, type ClientAnalysisQuery } from './clientAnalysisScope.ts'
 import { clientAnalysisTraffic, type ClientGeo, type ClientLoginCounts, type ClientTraffic } from './clientAnalysisTraffic.ts';
 import { clientAnalysisHours, type ClientHour } from './clientAnalysisHours.ts';
 import { clientAnalysisTop, type ClientTop } from './clientAnalysisTop.ts';
-import { clientAnalysisSensitive, type ClientSensitivePaths } from './clientAnalysisSensitive.ts';
+import { clientAnalysisPaths, sensitivePaths, topPaths, type ClientSensitivePaths } from './clientAnalysisSensitive.ts';
 import { clientAnalysisRateLimits, type ClientRateLimits } from './clientAnalysisRateLimits.ts';
 import { clientAnalysisDetections, type DetectionRow } from './clientAnalysisDetections.ts';
 import { clientAnalysisBlockEvents } from './clientAnalysisBlockEvents.ts';
@@ -29,7 +29,7 @@ export interface ClientAnalysis {
   hourly: ClientHour[];
   /** The latest request's geolocation that had one; null when none did. */
   geo: ClientGeo | null;
-  topPaths: ClientTop['paths'];
+  topPaths: ReturnType<typeof topPaths>;
   userAgents: ClientTop['userAgents'];
   sensitivePaths: ClientSensitivePaths;
   logins: ClientLoginCounts & { usernames: ClientTop['usernames'] };
@@ -53,7 +53,8 @@ export async function clientAnalysis(conn: Pick<StoreConnection, 'client'>, quer
   const { traffic, geo, logins } = await clientAnalysisTraffic(conn, scope);
   const hourly = await clientAnalysisHours(conn, scope);
   const top = await clientAnalysisTop(conn, scope);
-  const sensitivePaths = await clientAnalysisSensitive(conn, scope);
+  // One pass over the client's paths gives both its top paths and its sensitive-path hits.
+  const paths = await clientAnalysisPaths(conn, scope);
   const rateLimits = await clientAnalysisRateLimits(conn, scope);
   const detections = await clientAnalysisDetections(conn, scope);
   const blockHistory = await clientAnalysisBlockEvents(conn, scope);
@@ -64,9 +65,9 @@ export async function clientAnalysis(conn: Pick<StoreConnection, 'client'>, quer
     traffic,
     hourly,
     geo,
-    topPaths: top.paths,
+    topPaths: topPaths(paths),
     userAgents: top.userAgents,
-    sensitivePaths,
+    sensitivePaths: sensitivePaths(paths),
     logins: { ...logins, usernames: top.usernames },
     rateLimits,
     detections,

@@ -3,6 +3,8 @@
  * path_match rules on the path (sensitive-paths, sensitive-files, cms-probe), compiled by
  * parsePatterns, the scorer's own parser: one implementation of them, none copied into SQL.
  * ClickHouse gives the client's most frequent paths with their statuses; TypeScript matches.
+ * The same rows give the client's top paths (clientAnalysisPaths): one pass over its requests
+ * serves both.
  */
 import { DEFAULT_RULES, parsePatterns, parseStatuses } from '@ipwatch/core/rules';
 import type { StoreConnection } from '../analytics.ts';
@@ -86,12 +88,18 @@ export function matchSensitivePath(path: string, statuses: ReadonlyArray<readonl
   return { requests, rules };
 }
 
-interface Row {
+/** How many of a client's most requested paths an analysis lists. */
+export const TOP_PATHS = 20;
+
+/** One path of a client with its [status, requests] pairs; `total` sums them. */
+export interface ClientPathStatuses {
   path: string;
   statuses: Array<[number, number]>;
+  total: number;
 }
 
-export async function clientAnalysisSensitive(conn: Pick<StoreConnection, 'client'>, scope: ClientScope): Promise<ClientSensitivePaths> {
+/** A client's most requested paths, most first (ties by path), at most SENSITIVE_PATHS_EXAMINED + 1 (one more says there were more). */
+export async function clientAnalysisPaths(conn: Pick<StoreConnection, 'client'>, scope: ClientScope): Promise<ClientPathStatuses[]> {
   const where = scopeWhere(scope);
   const rs = await conn.client.query({
     query: `SELECT path, groupArray((status, n)) AS statuses, sum(n) AS total
@@ -101,13 +109,32 @@ export async function clientAnalysisSensitive(conn: Pick<StoreConnection, 'clien
     format: 'JSONEachRow',
     clickhouse_settings: NUMBER_SETTINGS,
   });
-  const rows = await rs.json<Row>();
-  const truncated = rows.length > SENSITIVE_PATHS_EXAMINED;
-  const examined = rows.slice(0, SENSITIVE_PATHS_EXAMINED);
+  return (await rs.json<ClientPathStatuses>()).map((r) => ({ path: r.path, statuses: r.statuses.map(([st, n]) => [Number(st), Number(n)]), total: Number(r.total) }));
+}
+
+/**
+ * The top paths of clientAnalysisPaths's rows, with their 4xx and 5xx answers.
+ *
+ * @example
+ * topPaths([{ path: '/.env', statuses: [[404, 3]], total: 3 }]); // [{ path: '/.env', requests: 3, errors: 3 }]
+ */
+export function topPaths(paths: readonly ClientPathStatuses[], n = TOP_PATHS): Array<{ path: string; requests: number; errors: number }> {
+  return paths.slice(0, n).map((p) => ({ path: p.path, requests: p.total, errors: p.statuses.reduce((sum, [st, c]) => sum + (st >= 400 && st <= 599 ? c : 0), 0) }));
+}
+
+/**
+ * The sensitive-path rules matched over clientAnalysisPaths's rows.
+ *
+ * @example
+ * sensitivePaths([{ path: '/.env', statuses: [[404, 3]], total: 3 }]).requests; // 3
+ */
+export function sensitivePaths(paths: readonly ClientPathStatuses[]): ClientSensitivePaths {
+  const truncated = paths.length > SENSITIVE_PATHS_EXAMINED;
+  const examined = paths.slice(0, SENSITIVE_PATHS_EXAMINED);
   const byRule = new Map(SENSITIVE_PATH_RULES.map((r) => [r.id, { rule: r.id, requests: 0, paths: 0 }]));
   const hits: SensitivePathHit[] = [];
   for (const row of examined) {
-    const m = matchSensitivePath(row.path, row.statuses.map(([s, n]) => [Number(s), Number(n)] as const));
+    const m = matchSensitivePath(row.path, row.statuses);
     if (m.rules.length === 0) continue;
     hits.push({ path: row.path, requests: m.requests, rules: m.rules.map((r) => r.rule) });
     for (const r of m.rules) {
@@ -125,4 +152,9 @@ export async function clientAnalysisSensitive(conn: Pick<StoreConnection, 'clien
     requests: hits.reduce((sum, h) => sum + h.requests, 0),
     paths: hits.slice(0, SENSITIVE_PATHS_LISTED),
   };
+}
+
+/** A client's sensitive-path hits on their own (clientAnalysis runs clientAnalysisPaths once for these and the top paths). */
+export async function clientAnalysisSensitive(conn: Pick<StoreConnection, 'client'>, scope: ClientScope): Promise<ClientSensitivePaths> {
+  return sensitivePaths(await clientAnalysisPaths(conn, scope));
 }
