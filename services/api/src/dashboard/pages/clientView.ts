@@ -112,7 +112,7 @@ ${geoSection(a, base)}
 ${hoursChart(a)}
 ${tables(a, base)}
 <h2>Detections <span class="muted">(${a.detections.total} in the range)</span> <a class="x" href="${detectionsHref({ client: a.scope.client })}">all of them</a></h2>
-${a.detections.rows.length === 0 ? html`<p class="muted">none</p>` : a.detections.rows.map(evidenceBlock)}
+${a.detections.rows.length === 0 ? html`<p class="muted">none</p>` : html`<div class="detections">${a.detections.rows.map(evidenceBlock)}</div>`}
 <h2>Block history</h2>
 ${history(a)}`;
 }
