@@ -5,6 +5,7 @@
  */
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
+import { blockMessage, LIST_TOPICS } from '@ipwatch/core/decisions';
 import { startManageApp, type ManageApp } from './manageTestApp.ts';
 
 const XSS = '<script>alert(1)</script>';
@@ -116,4 +117,22 @@ test('a post from another site is refused', async () => {
   const res = await app.post('/clients/198.51.100.75/block', { target: '198.51.100.75' }, { 'sec-fetch-site': 'cross-site' });
   assert.equal(res.status, 403);
   assert.equal(app.view.get('blocks', '198.51.100.75'), undefined);
+});
+
+test('a rule\'s block: BLOCKED by the rule, with the detection behind it and its evidence, as text', async () => {
+  const app = await startManageApp();
+  const ip = '198.51.100.76';
+  const now = Date.now();
+  await app.analytics.insertStreamRows({
+    table: 'detections',
+    columns: ['id', 'ts', 'ip', 'client', 'rule', 'severity', 'mode', 'score', 'count', 'threshold', 'window_start', 'window_end', 'evidence', 'action', 'block_expires_at', 'offence', 'log_epoch', 'kafka_partition', 'kafka_offset'],
+    rows: [['client-page-d1', now - 60_000, `::ffff:${ip}`, ip, 'sensitive-files', 'high', 'live', 1, 2, 1, now - 600_000, now - 60_000, { paths: `/.env ${XSS}` }, 'block', now + 3_600_000, 1, 'client-page-d', 0, 0]],
+    deduplicationToken: 'client-page-d',
+  });
+  await app.log.produce(LIST_TOPICS.blocks, [blockMessage({ target: ip, reason: 'sensitive files', source: 'sensitive-files', severity: 'high', createdAt: now - 60_000, expiresAt: now + 3_600_000, createdBy: 'scorer' })]);
+  assert.ok(await app.view.waitFor('blocks', ip, (r) => r !== undefined, 5000));
+  const page = await app.get(`/clients/${ip}`);
+  assert.match(page.text, /<b>BLOCKED<\/b> until [^<]+ by rule sensitive-files/);
+  assert.match(page.text, /<div class="verdict blocked">[\s\S]*<details><summary><a href="\/rules\/sensitive-files">sensitive-files<\/a>[\s\S]*paths: \/\.env &lt;script&gt;/);
+  assert.ok(!page.text.includes(XSS));
 });

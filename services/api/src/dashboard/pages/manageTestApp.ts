@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
+import type { EventLog } from '@ipwatch/core/eventLog';
 import type { Analytics } from '@ipwatch/store';
 import { createApiApp } from '../../apiServer.ts';
 import { openListsView, type ListsView } from '../../listsView.ts';
@@ -17,6 +18,8 @@ import { afterThisTest } from '../../../../../test/support/afterThisTest.ts';
 export interface ManageApp {
   base: string;
   analytics: Analytics;
+  /** The event log the lists and rules are on (a test writes a rule's block as the scorer would). */
+  log: EventLog;
   view: ListsView;
   rules: RulesState;
   warnings: string[];
@@ -47,6 +50,7 @@ export async function startManageApp(): Promise<ManageApp> {
   return {
     base,
     analytics,
+    log,
     view,
     rules,
     warnings,
