@@ -37,9 +37,9 @@ test("the api's code comes back as the error's code, so the CLI exits as the reg
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   try {
-    await assertApiError(apiGet(configFor(port, WRONG), '/api/requests'), 'IPWATCH_BAD_TOKEN', /missing or wrong API token/, 2);
-    await assertApiError(apiGet(configFor(port, RIGHT), '/api/requests', { status: 'teapot' }), 'IPWATCH_BAD_FILTER', /use 404, 4xx/, 2);
-    await assertApiError(apiGet(configFor(port, RIGHT), '/api/blocks'), 'IPWATCH_LISTS_UNAVAILABLE', /without the event log/, 1);
+    await assertApiError(apiGet(configFor(port, WRONG), '/api/v1/requests'), 'IPWATCH_BAD_TOKEN', /missing or wrong API token/, 2);
+    await assertApiError(apiGet(configFor(port, RIGHT), '/api/v1/requests', { status: 'teapot' }), 'IPWATCH_BAD_FILTER', /use 404, 4xx/, 2);
+    await assertApiError(apiGet(configFor(port, RIGHT), '/api/v1/blocks'), 'IPWATCH_LISTS_UNAVAILABLE', /without the event log/, 1);
   } finally {
     server.close();
   }
@@ -53,9 +53,9 @@ test('the CLI sends the token it is given, as set (name:secret too), as a Bearer
   });
   const port = await listen(server);
   try {
-    await apiGet(configFor(port, RIGHT), '/api/status');
-    await apiGet(configFor(port, `ops:${RIGHT}`), '/api/status');
-    await apiGet(configFor(port), '/api/status');
+    await apiGet(configFor(port, RIGHT), '/api/v1/status');
+    await apiGet(configFor(port, `ops:${RIGHT}`), '/api/v1/status');
+    await apiGet(configFor(port), '/api/v1/status');
   } finally {
     server.close();
   }
@@ -73,11 +73,46 @@ test('an answer without a known code (another program on the port) is IPWATCH_AP
   });
   const port = await listen(server);
   try {
-    await assertApiError(apiGet(configFor(port), '/api/requests'), 'IPWATCH_API_REFUSED', /^short and stout \uFFFD\[31m$/, 2);
-    await assertApiError(apiGet(configFor(port), '/api/requests'), 'IPWATCH_API_REFUSED', /answered 502/, 2);
+    await assertApiError(apiGet(configFor(port), '/api/v1/requests'), 'IPWATCH_API_REFUSED', /^short and stout \uFFFD\[31m$/, 2);
+    await assertApiError(apiGet(configFor(port), '/api/v1/requests'), 'IPWATCH_API_REFUSED', /answered 502/, 2);
   } finally {
     server.close();
   }
+});
+
+test('an api of before v1 (its 404 names only unversioned endpoints) is said to be older than the CLI; an unknown v1 path is the api\'s own 404', async () => {
+  const old = createServer((_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'no such API endpoint: try GET /api/requests, /api/blocks or /api/status', code: 'IPWATCH_NO_SUCH_ENDPOINT' }));
+  });
+  const oldPort = await listen(old);
+  try {
+    await assertApiError(apiGet(configFor(oldPort), '/api/v1/requests'), 'IPWATCH_NO_SUCH_ENDPOINT', /does not serve \/api\/v1 \(it is older than this CLI\): restart ipwatch .* It said: no such API endpoint/, 2);
+  } finally {
+    old.close();
+  }
+  const server = createApiApp({ analytics: await testAnalytics(), token: null }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    await assertApiError(apiGet(configFor((server.address() as AddressInfo).port), '/api/v1/nothing'), 'IPWATCH_NO_SUCH_ENDPOINT', /^no such API endpoint: under \/api\/v1\/ the api serves/, 2);
+  } finally {
+    server.close();
+  }
+});
+
+test('the CLI calls API v1 only: an unversioned path is refused before any request', async () => {
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  const port = await listen(server);
+  try {
+    await assert.rejects(apiGet(configFor(port), '/api/requests'), (err: unknown) => err instanceof IpwatchError && err.code === 'IPWATCH_INTERNAL' && /outside \/api\/v1/.test(err.message));
+    await apiGet(configFor(port), '/api/v1/requests');
+  } finally {
+    server.close();
+  }
+  assert.equal(requests, 1);
 });
 
 test('nothing listening is IPWATCH_API_UNREACHABLE, naming the address', async () => {
@@ -85,7 +120,7 @@ test('nothing listening is IPWATCH_API_UNREACHABLE, naming the address', async (
   const port = await listen(server);
   server.close();
   await once(server, 'close');
-  await assert.rejects(apiGet(configFor(port), '/api/requests'), (err: unknown) => {
+  await assert.rejects(apiGet(configFor(port), '/api/v1/requests'), (err: unknown) => {
     assert.ok(err instanceof ApiUnreachable);
     assert.equal(err.code, 'IPWATCH_API_UNREACHABLE');
     assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port} does not answer`));

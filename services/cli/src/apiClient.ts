@@ -1,4 +1,8 @@
-/** The CLI's side of the api: it is a client of the api service, like kubectl or cscli. */
+/**
+ * The CLI's side of the api: it is a client of the api service, like kubectl or cscli. The
+ * commands call API v1 (/api/v1/..., described by /api/v1/openapi.json); an api too old to
+ * serve v1 is named as such rather than reported as an unknown endpoint.
+ */
 import type { IpwatchConfig } from '@ipwatch/core/config';
 import { IpwatchError, isErrorCode, type ErrorCode } from '@ipwatch/core/errors';
 import { printable } from './output.ts';
@@ -27,6 +31,9 @@ export function apiBaseUrl(config: Readonly<IpwatchConfig>): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${config.api.port}`;
 }
 
+/** Where API v1 lives: every path the commands call starts with it. */
+export const API_V1 = '/api/v1';
+
 /** GET an api path; ApiUnreachable when nothing listens, ApiError with the api's message on a refusal. */
 export function apiGet<T>(config: Readonly<IpwatchConfig>, path: string, query: Record<string, string | undefined> = {}): Promise<T> {
   return apiRequest<T>(config, 'GET', path, { query });
@@ -39,6 +46,8 @@ export async function apiRequest<T>(
   path: string,
   options: { query?: Record<string, string | undefined>; body?: unknown } = {},
 ): Promise<T> {
+  // Every command talks to v1: an unversioned path here is a command left behind, caught by its tests.
+  if (!path.startsWith(`${API_V1}/`)) throw new IpwatchError('IPWATCH_INTERNAL', `ipwatch called the api at ${path}, outside ${API_V1}: a bug in this command; report it`);
   const url = new URL(path, apiBaseUrl(config));
   for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
   const headers: Record<string, string> = config.api.token ? { authorization: `Bearer ${config.api.token}` } : {};
@@ -59,5 +68,9 @@ export async function apiRequest<T>(
   const refusal = (typeof body === 'object' && body !== null ? body : {}) as { error?: unknown; code?: unknown };
   // The text comes from whatever listens on the port: printable only, and a code only if it is one of ours.
   const message = printable(String(refusal.error ?? `the api at ${url.origin} answered ${res.status} ${res.statusText}`)).slice(0, 500);
+  if (refusal.code === 'IPWATCH_NO_SUCH_ENDPOINT' && path.startsWith(`${API_V1}/`) && !/\/api\/v1\//.test(message)) {
+    // An api of before v1 names only unversioned endpoints: the CLI is newer than the api it reached.
+    throw new ApiError(`the api at ${url.origin} does not serve ${API_V1} (it is older than this CLI): restart ipwatch or the api service (\`ipwatch run api\`) with this version. It said: ${message.slice(0, 200)}`, 'IPWATCH_NO_SUCH_ENDPOINT');
+  }
   throw new ApiError(message, isErrorCode(refusal.code) ? refusal.code : 'IPWATCH_API_REFUSED');
 }

@@ -20,7 +20,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`one target at a time (${positionals.length} given): a range as a CIDR such as 203.0.113.0/24`);
   if (values.list) {
     if (positionals.length || values.remove) throw new UsageError('--list takes no target: ipwatch allow --list [--json]');
-    const { rows, total } = await callApi<{ rows: ListRow[]; total: number }>('GET', '/api/allowlist');
+    const { rows, total } = await callApi<{ rows: ListRow[]; total: number }>('GET', '/api/v1/allowlist');
     if (values.json) out(JSON.stringify(rows));
     else {
       printTable(rows, false);
@@ -31,12 +31,12 @@ export async function run(argv: string[]): Promise<number> {
   const target = positionals[0];
   if (values.remove) {
     checkInput(target, undefined, 'ipwatch allow --remove <ip|cidr>');
-    const result = await callApi<{ record: ListRow }>('DELETE', '/api/allowlist', { query: { target, reason: values.reason, actor: actor() } });
+    const result = await callApi<{ record: ListRow }>('DELETE', '/api/v1/allowlist', { query: { target, reason: values.reason, actor: actor() } });
     out(values.json ? JSON.stringify(result) : `removed ${describe(result.record)} from the allowlist`);
     return 0;
   }
   checkInput(target, values.expires, 'ipwatch allow <ip|cidr>');
-  const result = await callApi<{ record: ListRow; replaced: boolean; changes?: EntryChange[] }>('POST', '/api/allowlist', {
+  const result = await callApi<{ record: ListRow; replaced: boolean; changes?: EntryChange[] }>('POST', '/api/v1/allowlist', {
     body: { target, reason: values.reason, expires: values.expires, actor: actor(), ...(values.force && { force: true }) },
   });
   if (values.json) out(JSON.stringify(result));

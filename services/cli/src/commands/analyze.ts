@@ -241,7 +241,7 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   let answer: AnalysisAnswer;
   try {
-    answer = await apiGet<AnalysisAnswer>(config, `/api/clients/${encodeURIComponent(ip)}/analysis`, { hours: String(hours) });
+    answer = await apiGet<AnalysisAnswer>(config, `/api/v1/clients/${encodeURIComponent(ip)}/analysis`, { hours: String(hours) });
   } catch (err) {
     if (!(err instanceof ApiUnreachable)) throw err;
     throw new ApiUnreachable(`${err.message}. The analysis is made by the api: start ipwatch (\`npm start\`) or the api service (\`ipwatch run api\`), or point IPWATCH_API_HOST/IPWATCH_API_PORT at it.`, { cause: err });

@@ -35,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`one target at a time (${positionals.slice(0, 3).map((p) => JSON.stringify(printable(p))).join(', ')} given): a range as a CIDR such as 203.0.113.0/24, or a list with --from-file`);
   const target = positionals[0];
   checkInput(target, values.expires, 'ipwatch block <ip|cidr>');
-  const result = await callApi<{ record: ListRow; replaced: boolean; changes?: EntryChange[]; audited: boolean }>('POST', '/api/blocks', {
+  const result = await callApi<{ record: ListRow; replaced: boolean; changes?: EntryChange[]; audited: boolean }>('POST', '/api/v1/blocks', {
     body: { target, reason: values.reason, expires: values.expires, severity: values.severity, actor: actor(), ...(values.force && { force: true }) },
   });
   if (values.json) out(JSON.stringify(result));
@@ -71,7 +71,7 @@ async function importFile(file: string, values: { reason?: string; expires?: str
   });
   if (bad.length) throw new UsageError(`nothing imported: ${bad.length} line(s) of ${file} are not IPs or CIDRs:\n  ${bad.slice(0, 20).map(printable).join('\n  ')}${bad.length > 20 ? '\n  ...' : ''}`);
   if (targets.length === 0) throw new UsageError(`${file} holds no IP or CIDR (one a line; # starts a comment)`);
-  const result = await callApi<{ imported: number; replaced: number; audited: boolean }>('POST', '/api/blocks/import', {
+  const result = await callApi<{ imported: number; replaced: number; audited: boolean }>('POST', '/api/v1/blocks/import', {
     body: { targets, reason: values.reason, expires: values.expires, severity: values.severity, actor: actor(), ...(values.force && { force: true }) },
   });
   out(values.json ? JSON.stringify(result) : `imported ${result.imported} blocks (${result.replaced} replaced existing ones)`);

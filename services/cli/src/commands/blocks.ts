@@ -12,7 +12,7 @@ export const help = `ipwatch blocks [--covers IP] [--limit N] [--expired] [--jso
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgsOnce(argv, { json: { type: 'boolean' }, expired: { type: 'boolean' }, covers: { type: 'string' }, limit: { type: 'string' } });
-  const { rows, total } = await callApi<{ rows: ListRow[]; total: number }>('GET', '/api/blocks', {
+  const { rows, total } = await callApi<{ rows: ListRow[]; total: number }>('GET', '/api/v1/blocks', {
     query: { expired: values.expired ? 'true' : undefined, covers: values.covers, limit: values.limit },
   });
   if (values.json) {

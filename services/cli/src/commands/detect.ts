@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   const stops = createStops(ctx.warn);
   stops.add('the event log', () => ctx.log.close());
   try {
-    if (embedded && (await apiGet(config, '/api/status').then(() => true, () => false))) {
+    if (embedded && (await apiGet(config, '/api/v1/status').then(() => true, () => false))) {
       throw new UsageError('an ipwatch process (npm start?) is serving the api and owns the embedded store: stop it, then run detect');
     }
     const book = createRuleBook({ log: ctx.log, warn: ctx.warn, deadLetters: false });

@@ -26,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   let result: { total: number; rows: RequestRow[] };
   try {
-    result = await apiGet(config, '/api/requests', { ...input, limit: String(filter.limit) });
+    result = await apiGet(config, '/api/v1/requests', { ...input, limit: String(filter.limit) });
   } catch (err) {
     if (!(err instanceof ApiUnreachable)) throw err;
     if (config.clickhouse === null) info(`${err.message}; reading ${config.dataDir} directly`);

@@ -84,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
 async function replay(file: string, values: ReplayOptions, config: Readonly<IpwatchConfig>, ctx: ServiceContext, embedded: boolean, stops: Stops): Promise<number> {
   let pipeline: LocalPipeline | undefined;
   if (embedded) {
-    const running = await apiGet(config, '/api/status').then(() => true, () => false);
+    const running = await apiGet(config, '/api/v1/status').then(() => true, () => false);
     if (running) throw new UsageError('an ipwatch process (npm start?) is serving the api and owns the embedded store: stop it, then replay');
     const started = await startLocalPipeline(ctx);
     stops.add('the pipeline', () => started.stop());

@@ -39,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   reportScope({ date, timeZone });
   let report: DailyReport;
   try {
-    report = await apiGet<DailyReport>(config, '/api/reports/daily', { date, tz: timeZone });
+    report = await apiGet<DailyReport>(config, '/api/v1/reports/daily', { date, tz: timeZone });
   } catch (err) {
     if (!(err instanceof ApiUnreachable)) throw err;
     if (config.clickhouse === null) info(`${err.message}; reading ${config.dataDir} directly`);

@@ -102,7 +102,7 @@ function parse<O extends Parameters<typeof parseArgsOnce>[1]>(argv: string[], op
   }
 }
 
-const rulePath = (id: string, action = '') => `/api/rules/${encodeURIComponent(id)}${action}`;
+const rulePath = (id: string, action = '') => `/api/v1/rules/${encodeURIComponent(id)}${action}`;
 
 /** The id, the one positional a subcommand takes. */
 function idOf(positionals: string[], sub: Subcommand): string {
@@ -260,7 +260,7 @@ function notApplied(id: string): void {
 
 async function list(argv: string[]): Promise<number> {
   const { values } = parse(argv, { json: { type: 'boolean' } }, false);
-  const { rules } = await callApi<{ rules: RuleView[] }>('GET', '/api/rules');
+  const { rules } = await callApi<{ rules: RuleView[] }>('GET', '/api/v1/rules');
   if (values.json) {
     out(JSON.stringify(rules));
     return 0;

@@ -12,7 +12,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`one target at a time (${positionals.length} given), written as \`ipwatch blocks\` lists it`);
   const target = positionals[0];
   checkInput(target, undefined, 'ipwatch unblock <ip|cidr>');
-  const result = await callApi<{ record: ListRow; audited: boolean }>('DELETE', '/api/blocks', { query: { target, reason: values.reason, actor: actor() } });
+  const result = await callApi<{ record: ListRow; audited: boolean }>('DELETE', '/api/v1/blocks', { query: { target, reason: values.reason, actor: actor() } });
   if (values.json) out(JSON.stringify(result));
   else out(`unblocked ${describe(result.record)}`);
   if (!result.audited) info('warning: the block is lifted but this was not recorded in block_events (ClickHouse unreachable)');
