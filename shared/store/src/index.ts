@@ -23,6 +23,5 @@ export { reportScope, reportTimeZone, localDay, localDate, yesterdayIn, DEFAULT_
 export type { Figure, RateFigure, DailyHour, DailyTraffic } from './queries/dailyReportTraffic.ts';
 export type { DailyTop, TopClient, TopPath, TopCountry, TopAsn, TopPrefix } from './queries/dailyReportTop.ts';
 export type { DailyDetections, DailyBlocks, DailyRateLimits, DetectionsByRule, DetectionsBySeverity, BlocksBySource, BlockSourceKind, RateLimitsByRule } from './queries/dailyReportSecurity.ts';
-export { overview, type Overview, type OverviewQuery, type OverviewBucket, type OverviewCountry, type OverviewBlock } from './queries/overview.ts';
-export type { TopUserAgent } from './queries/dailyReportTop.ts';
+export { overview, type Overview, type OverviewQuery, type OverviewBucket, type OverviewCountry, type OverviewBlock, type OverviewClient, type OverviewPath, type OverviewAsn, type OverviewUserAgent } from './queries/overview.ts';
 export { rangeScope } from './queries/dailyReportRange.ts';

@@ -67,9 +67,10 @@ export interface DailyTop {
   prefixes: TopPrefix[];
 }
 
-type Row = Record<string, string | number> & { requests: number; previous: number };
+export type Row = Record<string, string | number> & { requests: number; previous: number };
 
-async function topBy(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope, key: string, extra: string): Promise<Row[]> {
+/** One top list: `key` (an SQL expression) ranked by the scope's requests, with the previous range's count and `extra` columns. */
+export async function topBy(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope, key: string, extra: string): Promise<Row[]> {
   const t = twoDays(scope);
   const rs = await conn.client.query({
     query: `SELECT ${key} AS key, countIf(${t.cur}) AS requests, countIf(NOT (${t.cur})) AS previous${extra ? `, ${extra}` : ''}
@@ -83,7 +84,7 @@ async function topBy(conn: Pick<StoreConnection, 'client'>, scope: DailyReportSc
   return rs.json<Row>();
 }
 
-const counted = (r: Row): Counted => {
+export const counted = (r: Row): Counted => {
   const requests = Number(r.requests);
   const previous = Number(r.previous);
   return { requests, previous, change: previous === 0 ? null : (requests - previous) / previous };
@@ -127,16 +128,6 @@ export async function topAsns(conn: Pick<StoreConnection, 'client'>, scope: Dail
 export async function topPrefixes(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<TopPrefix[]> {
   const f = figures(scope);
   return (await topBy(conn, scope, NETWORK_TEXT, `${f.clients}, ${f.geo}`)).map((r) => ({ network: String(r.key), ...counted(r), clients: Number(r.clients), ...geoOf(r) }));
-}
-
-/** User agents of a scope ranked by requests ('' for requests that sent none), each with its distinct clients. */
-export interface TopUserAgent extends Counted {
-  userAgent: string;
-  clients: number;
-}
-
-export async function topUserAgents(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<TopUserAgent[]> {
-  return (await topBy(conn, scope, 'user_agent', figures(scope).clients)).map((r) => ({ userAgent: String(r.key), ...counted(r), clients: Number(r.clients) }));
 }
 
 export async function dailyReportTop(conn: Pick<StoreConnection, 'client'>, scope: DailyReportScope): Promise<DailyTop> {

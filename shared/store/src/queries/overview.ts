@@ -9,13 +9,13 @@ import type { StoreConnection } from '../analytics.ts';
 import { FilterError } from './requestFilter.ts';
 import { rangeScope, MAX_REPORT_TOP, DEFAULT_REPORT_TOP } from './dailyReportRange.ts';
 import { dailyReportTraffic, type DailyTraffic, type Figure } from './dailyReportTraffic.ts';
-import { topAsns, topClients, topPaths, topUserAgents, type TopAsn, type TopClient, type TopPath, type TopUserAgent } from './dailyReportTop.ts';
+import { overviewAsns, overviewClients, overviewPaths, overviewUserAgents, type OverviewAsn, type OverviewClient, type OverviewPath, type OverviewUserAgent } from './overviewTop.ts';
 import { blocksMade, dailyReportDetections } from './dailyReportSecurity.ts';
 import { overviewCountries, overviewSeries, type OverviewBucket, type OverviewCountry } from './overviewSeries.ts';
 import { latestBlocks, latestDetections, type OverviewBlock } from './overviewLatest.ts';
 import type { DetectionRow } from './clientAnalysisDetections.ts';
 
-export type { OverviewBucket, OverviewCountry, OverviewBlock };
+export type { OverviewBucket, OverviewCountry, OverviewBlock, OverviewClient, OverviewPath, OverviewAsn, OverviewUserAgent };
 
 export interface OverviewQuery {
   /** The range [sinceMs, untilMs), epoch ms; on minute boundaries for exact series and countries (the rollup counts minutes). */
@@ -44,12 +44,12 @@ export interface Overview {
     blocksMade: Figure;
   };
   series: OverviewBucket[];
-  topClients: TopClient[];
-  topPaths: TopPath[];
+  topClients: OverviewClient[];
+  topPaths: OverviewPath[];
   /** Every country of either range, most requests first (the map uses them all). */
   countries: OverviewCountry[];
-  topAsns: TopAsn[];
-  topUserAgents: TopUserAgent[];
+  topAsns: OverviewAsn[];
+  topUserAgents: OverviewUserAgent[];
   latestDetections: DetectionRow[];
   latestBlocks: OverviewBlock[];
 }
@@ -74,13 +74,13 @@ export async function overview(conn: Pick<StoreConnection, 'client'>, query: Ove
   const latest = query.latest ?? 10;
   if (!Number.isInteger(latest) || latest < 1 || latest > MAX_REPORT_TOP) throw new FilterError(`latest ${JSON.stringify(String(latest).slice(0, 20))} must be a whole number from 1 to ${MAX_REPORT_TOP}`);
   // One after another: chDB runs one query at a time anyway, and a server is spared a burst.
-  const traffic = await dailyReportTraffic(conn, scope);
+  const traffic = await dailyReportTraffic(conn, scope, { exactClients: false });
   const series = await overviewSeries(conn, { sinceMs, untilMs, bucketMs });
-  const clients = await topClients(conn, scope);
-  const paths = await topPaths(conn, scope);
+  const clients = await overviewClients(conn, scope);
+  const paths = await overviewPaths(conn, scope);
   const countries = await overviewCountries(conn, { sinceMs, untilMs });
-  const asns = await topAsns(conn, scope);
-  const userAgents = await topUserAgents(conn, scope);
+  const asns = await overviewAsns(conn, scope);
+  const userAgents = await overviewUserAgents(conn, scope);
   const detections = await dailyReportDetections(conn, scope);
   const made = await blocksMade(conn, scope);
   const range = { sinceMs, untilMs, limit: latest };

@@ -48,8 +48,8 @@ export async function overviewSeries(conn: Pick<StoreConnection, 'client'>, rang
   const { sinceMs, untilMs, bucketMs } = range;
   const params = { since: sinceMs, until: untilMs, bucket: bucketMs };
   const rolled = await conn.client.query({
-    query: `SELECT intDiv(toUnixTimestamp(minute) * 1000, {bucket:Int64}) * {bucket:Int64} AS start, sum(requests) AS requests,
-                   sumIf(requests, status_class >= 5) AS e5, sumIf(requests, status_class = 4) AS e4, sum(blocked) AS blocked
+    query: `SELECT intDiv(toUnixTimestamp(minute) * 1000, {bucket:Int64}) * {bucket:Int64} AS start, sum(requests) AS n_requests,
+                   sumIf(requests, status_class >= 5) AS e5, sumIf(requests, status_class = 4) AS e4, sum(blocked) AS n_blocked
             FROM requests_per_minute
             WHERE minute >= toDateTime(intDiv({since:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))
             GROUP BY start`,
@@ -66,12 +66,12 @@ export async function overviewSeries(conn: Pick<StoreConnection, 'client'>, rang
     format: 'JSONEachRow',
     clickhouse_settings: NUMBER_SETTINGS,
   });
-  const byStart = new Map((await rolled.json<{ start: number; requests: number; e5: number; e4: number; blocked: number }>()).map((r) => [Number(r.start), r]));
+  const byStart = new Map((await rolled.json<{ start: number; n_requests: number; e5: number; e4: number; n_blocked: number }>()).map((r) => [Number(r.start), r]));
   const limitedBy = new Map((await limited.json<{ start: number; limited: number }>()).map((r) => [Number(r.start), Number(r.limited)]));
   const buckets: OverviewBucket[] = [];
   for (let start = Math.floor(sinceMs / bucketMs) * bucketMs; start < untilMs; start += bucketMs) {
     const r = byStart.get(start);
-    buckets.push({ start, requests: Number(r?.requests ?? 0), serverErrors: Number(r?.e5 ?? 0), clientErrors: Number(r?.e4 ?? 0), blocked: Number(r?.blocked ?? 0), rateLimited: limitedBy.get(start) ?? 0 });
+    buckets.push({ start, requests: Number(r?.n_requests ?? 0), serverErrors: Number(r?.e5 ?? 0), clientErrors: Number(r?.e4 ?? 0), blocked: Number(r?.n_blocked ?? 0), rateLimited: limitedBy.get(start) ?? 0 });
   }
   return buckets;
 }
@@ -84,18 +84,18 @@ export async function overviewCountries(conn: Pick<StoreConnection, 'client'>, r
   const prevSince = range.sinceMs - (range.untilMs - range.sinceMs);
   const rs = await conn.client.query({
     query: `SELECT toString(country) AS country,
-                   sumIf(requests, minute >= toDateTime(intDiv({since:Int64}, 1000))) AS requests,
-                   sumIf(requests, minute < toDateTime(intDiv({since:Int64}, 1000))) AS previous
+                   sumIf(requests, minute >= toDateTime(intDiv({since:Int64}, 1000))) AS n_requests,
+                   sumIf(requests, minute < toDateTime(intDiv({since:Int64}, 1000))) AS n_previous
             FROM requests_per_minute
             WHERE minute >= toDateTime(intDiv({prevSince:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))
-            GROUP BY country ORDER BY requests DESC, previous DESC, country`,
+            GROUP BY country ORDER BY n_requests DESC, n_previous DESC, country`,
     query_params: { prevSince, since: range.sinceMs, until: range.untilMs },
     format: 'JSONEachRow',
     clickhouse_settings: NUMBER_SETTINGS,
   });
-  return (await rs.json<{ country: string; requests: number; previous: number }>()).map((r) => {
-    const requests = Number(r.requests);
-    const previous = Number(r.previous);
+  return (await rs.json<{ country: string; n_requests: number; n_previous: number }>()).map((r) => {
+    const requests = Number(r.n_requests);
+    const previous = Number(r.n_previous);
     return { country: r.country, requests, previous, change: previous === 0 ? null : (requests - previous) / previous };
   });
 }

@@ -1,0 +1,160 @@
+/**
+ * The overview on real chDB: an hour against the hour before, counted exactly (the edges to
+ * the millisecond; the series and countries from the per-minute rollup agree with the
+ * requests table), top lists with the previous hour's counts, the latest detections and
+ * blocks, and bad ranges and buckets refused.
+ */
+import { test } from '@jest/globals';
+import assert from 'node:assert/strict';
+import { testAnalytics } from '../../../../test/support/analytics.ts';
+import { migrate, FilterError, type Analytics } from '../index.ts';
+
+const H = 3_600_000;
+const M = 60_000;
+const DAY = 86_400_000;
+// An hour of its own, 200 days ago at 07:00 UTC: inside the rollup's 400-day TTL, away from the rows of other tests.
+const S = Math.floor(Date.now() / DAY) * DAY - 200 * DAY + 7 * H;
+const U = S + H;
+const P = S - H;
+
+let ready: Promise<Analytics> | undefined;
+const analytics = () => (ready ??= testAnalytics().then(async (a) => (await migrate(a, { retentionDays: 5000 }), a)));
+
+const REQUEST_COLUMNS = ['event_id', 'ts', 'ip', 'app', 'method', 'host', 'path', 'status', 'latency_ms', 'user_agent', 'blocked', 'rate_limited', 'country', 'asn', 'org', 'log_epoch', 'kafka_partition', 'kafka_offset'] as const;
+const FR = ['FR', 16276, 'OVH SAS'] as const;
+const US = ['US', 15169, 'Google LLC'] as const;
+const NONE = ['', 0, ''] as const;
+const v4 = (ip: string) => `::ffff:${ip}`;
+type Req = [ts: number, ip: string, path: string, status: number, geo: readonly [string, number, string], ua: string, flags?: 'blocked' | 'limited'];
+
+let seeded: Promise<void> | undefined;
+function seed(a: Analytics): Promise<void> {
+  seeded ??= (async () => {
+    const rows: Req[] = [
+      // Before the previous hour: not counted.
+      [P - 1, v4('198.51.100.1'), '/', 200, FR, 'curl/8'],
+      // The previous hour: 3 requests, 2 clients.
+      [P, v4('198.51.100.1'), '/', 200, FR, 'curl/8'],
+      [P + 30 * M, v4('198.51.100.1'), '/', 500, FR, 'curl/8'],
+      [S - 1, v4('203.0.113.9'), '/login', 404, US, 'Mozilla/5.0'],
+      // The hour: 8 requests, 3 clients (one IPv6).
+      [S, v4('198.51.100.1'), '/', 200, FR, 'curl/8'],
+      [S + 1 * M, v4('198.51.100.1'), '/', 200, FR, 'curl/8'],
+      [S + 2 * M, v4('198.51.100.1'), '/.env', 403, FR, 'curl/8', 'blocked'],
+      [S + 6 * M, v4('198.51.100.1'), '/login', 429, FR, 'curl/8', 'limited'],
+      [S + 7 * M, v4('203.0.113.9'), '/login', 502, US, 'Mozilla/5.0'],
+      [S + 30 * M, v4('203.0.113.9'), '/<script>alert(1)</script>', 404, US, '"><img src=x onerror=alert(1)>'],
+      [U - M, '2001:db8:1:2::5', '/', 200, NONE, ''],
+      [U - 1, '2001:db8:1:2::5', '/', 500, NONE, ''],
+      // The next hour: not counted.
+      [U, v4('198.51.100.1'), '/', 200, FR, 'curl/8'],
+    ];
+    await a.insertStreamRows({
+      table: 'requests',
+      columns: REQUEST_COLUMNS,
+      rows: rows.map(([ts, ip, path, status, geo, ua, flags], i) => [`ov-${i}`, ts, ip, 'shop', 'GET', 'shop.example', path, status, 1, ua, flags === 'blocked', flags === 'limited', ...geo, 'overview', 0, i]),
+      deduplicationToken: 'overview-requests',
+    });
+    const columns = ['id', 'ts', 'ip', 'client', 'rule', 'severity', 'mode', 'score', 'count', 'threshold', 'window_start', 'window_end', 'evidence', 'action', 'block_expires_at', 'offence', 'log_epoch', 'kafka_partition', 'kafka_offset'] as const;
+    const detection = (id: string, ts: number, ip: string, rule: string, action: string, i: number) =>
+      [id, ts, v4(ip), ip, rule, 'high', 'live', 1, 2, 1, ts - M, ts, { summary: `${rule} ${ip}` }, action, action === 'block' ? ts + H : null, 1, 'overview', 0, i];
+    await a.insertStreamRows({
+      table: 'detections',
+      columns,
+      rows: [
+        detection('ov-p1', P + 10 * M, '198.51.100.1', 'burst', 'flag', 0),
+        detection('ov-d1', S + 3 * M, '198.51.100.1', 'sensitive-files', 'block', 1),
+        detection('ov-d2', S + 31 * M, '203.0.113.9', 'xss-probe', 'flag', 2),
+      ],
+      deduplicationToken: 'overview-detections',
+    });
+    await a.insertBlockEvents([
+      { ts: P + 5 * M, action: 'block', target: '192.0.2.50', reason: 'before', source: 'manual', severity: 'high', expires_at: null, actor: 'alice', note: '' },
+      { ts: S + 40 * M, action: 'block', target: '192.0.2.51', reason: '<b>bad</b>', source: 'manual', severity: 'high', expires_at: null, actor: 'bob', note: '' },
+      { ts: S + 41 * M, action: 'unblock', target: '192.0.2.51', reason: '', source: 'manual', severity: '', expires_at: null, actor: 'bob', note: '' },
+    ]);
+  })();
+  return seeded;
+}
+
+test('an hour against the hour before: cards, series from the rollup, countries, exact to the millisecond', async () => {
+  const a = await analytics();
+  await seed(a);
+  const o = await a.overview({ sinceMs: S, untilMs: U, bucketMs: 5 * M });
+  assert.deepEqual(o.range, { sinceMs: S, untilMs: U });
+  assert.deepEqual(o.previousRange, { sinceMs: P, untilMs: S });
+  const t = o.totals;
+  assert.deepEqual(t.requests, { value: 8, previous: 3, change: 5 / 3 });
+  assert.deepEqual(t.uniqueClients, { value: 3, previous: 2, change: 0.5 });
+  assert.deepEqual(t.serverErrors, { value: 2, previous: 1, change: 1 });
+  assert.deepEqual(t.serverErrorRate, { value: 0.25, previous: 1 / 3, change: (0.25 - 1 / 3) / (1 / 3) });
+  assert.deepEqual(t.clientErrors, { value: 3, previous: 1, change: 2 });
+  assert.deepEqual(t.blocked, { value: 1, previous: 0, change: null });
+  assert.deepEqual(t.rateLimited, { value: 1, previous: 0, change: null });
+  // The rule block writes a block_events row (the store's view); the manual one is the second; unblocks are not blocks made.
+  assert.deepEqual(t.detections, { value: 2, previous: 1, change: 1 });
+  assert.deepEqual(t.blocksMade, { value: 2, previous: 1, change: 1 });
+
+  assert.equal(o.series.length, 12);
+  assert.deepEqual(o.series[0], { start: S, requests: 3, serverErrors: 0, clientErrors: 1, blocked: 1, rateLimited: 0 });
+  assert.deepEqual(o.series[1], { start: S + 5 * M, requests: 2, serverErrors: 1, clientErrors: 1, blocked: 0, rateLimited: 1 });
+  assert.deepEqual(o.series[6], { start: S + 30 * M, requests: 1, serverErrors: 0, clientErrors: 1, blocked: 0, rateLimited: 0 });
+  assert.deepEqual(o.series[11], { start: S + 55 * M, requests: 2, serverErrors: 1, clientErrors: 0, blocked: 0, rateLimited: 0 });
+  assert.equal(o.series.reduce((s, b) => s + b.requests, 0), t.requests.value, 'the rollup counts what the cards count');
+  assert.equal(o.series.reduce((s, b) => s + b.rateLimited, 0), t.rateLimited.value);
+
+  assert.deepEqual(o.countries, [
+    { country: 'FR', requests: 4, previous: 2, change: 1 },
+    // Two countries have 2: the one with more the hour before first.
+    { country: 'US', requests: 2, previous: 1, change: 1 },
+    { country: '', requests: 2, previous: 0, change: null },
+  ]);
+});
+
+test('top lists with the previous hour, latest detections and blocks, and a bucket not on the range', async () => {
+  const a = await analytics();
+  await seed(a);
+  const o = await a.overview({ sinceMs: S, untilMs: U, bucketMs: 15 * M, top: 2 });
+  assert.deepEqual(o.topClients, [
+    { ip: '198.51.100.1', requests: 4, previous: 2, change: 1, country: 'FR', asn: 16276, org: 'OVH SAS' },
+    { ip: '203.0.113.9', requests: 2, previous: 1, change: 1, country: 'US', asn: 15169, org: 'Google LLC' },
+  ]);
+  const all = await a.overview({ sinceMs: S, untilMs: U, bucketMs: 15 * M });
+  // Ties in the order of the stored addresses: IPv4 (IPv4-mapped, ::ffff:) before IPv6.
+  assert.deepEqual(all.topClients.map((c) => [c.ip, c.requests, c.country]), [['198.51.100.1', 4, 'FR'], ['203.0.113.9', 2, 'US'], ['2001:db8:1:2::5', 2, '']]);
+  assert.deepEqual(all.topPaths, [
+    { path: '/', requests: 4, previous: 2, change: 1 },
+    { path: '/login', requests: 2, previous: 1, change: 1 },
+    { path: '/.env', requests: 1, previous: 0, change: null },
+    { path: '/<script>alert(1)</script>', requests: 1, previous: 0, change: null },
+  ]);
+  assert.deepEqual(all.topAsns, [
+    { asn: 16276, org: 'OVH SAS', requests: 4, previous: 2, change: 1 },
+    { asn: 0, org: '', requests: 2, previous: 0, change: null },
+    { asn: 15169, org: 'Google LLC', requests: 2, previous: 1, change: 1 },
+  ]);
+  assert.deepEqual(all.topUserAgents, [
+    { userAgent: 'curl/8', requests: 4, previous: 2, change: 1 },
+    { userAgent: '', requests: 2, previous: 0, change: null },
+    { userAgent: '"><img src=x onerror=alert(1)>', requests: 1, previous: 0, change: null },
+    { userAgent: 'Mozilla/5.0', requests: 1, previous: 1, change: 0 },
+  ]);
+  assert.deepEqual(all.latestDetections.map((d) => [d.id, d.ts, d.ip, d.rule, d.action]), [['ov-d2', S + 31 * M, '203.0.113.9', 'xss-probe', 'flag'], ['ov-d1', S + 3 * M, '198.51.100.1', 'sensitive-files', 'block']]);
+  assert.deepEqual(all.latestBlocks, [
+    { ts: S + 40 * M, target: '192.0.2.51', reason: '<b>bad</b>', source: 'manual', severity: 'high', expiresAt: null, actor: 'bob' },
+    { ts: S + 3 * M, target: '198.51.100.1', reason: all.latestBlocks[1]!.reason, source: 'sensitive-files', severity: 'high', expiresAt: S + 3 * M + H, actor: all.latestBlocks[1]!.actor },
+  ]);
+  // A range not on the bucket: the first bucket starts before it, and only the range's rows count.
+  const off = await a.overview({ sinceMs: S + 20 * M, untilMs: U + 20 * M, bucketMs: H });
+  assert.deepEqual(off.series.map((b) => [b.start, b.requests]), [[S, 3], [U, 1]]);
+  const latest = await a.overview({ sinceMs: S, untilMs: U, bucketMs: H, latest: 1 });
+  assert.deepEqual(latest.latestDetections.map((d) => d.id), ['ov-d2']);
+});
+
+test('a reversed range, a bucket not in minutes or too fine, a bad top: FilterError saying what is accepted', async () => {
+  const a = await analytics();
+  await assert.rejects(a.overview({ sinceMs: U, untilMs: S, bucketMs: M }), (e: unknown) => e instanceof FilterError && /the end after the start/.test(e.message));
+  await assert.rejects(a.overview({ sinceMs: S, untilMs: U, bucketMs: 30_000 }), (e: unknown) => e instanceof FilterError && /whole number of minutes/.test(e.message));
+  await assert.rejects(a.overview({ sinceMs: S - 30 * DAY, untilMs: U, bucketMs: M }), (e: unknown) => e instanceof FilterError && /too many: give a bucket/.test(e.message));
+  await assert.rejects(a.overview({ sinceMs: S, untilMs: U, bucketMs: M, top: 0 }), (e: unknown) => e instanceof FilterError && /from 1 to 100/.test(e.message));
+});
