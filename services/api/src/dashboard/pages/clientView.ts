@@ -88,7 +88,7 @@ function tables(a: AnalysisAnswer, base: LogQuery): Html {
     a.rateLimits.byRule.length === 0
       ? html`<p class="muted">none</p>`
       : html`<p>${a.rateLimits.refusals} request(s) refused in ${a.rateLimits.events} event(s).</p><table><tr><th>limit</th><th class="num">refusals</th><th class="num">limit</th><th>first</th><th>last</th></tr>${a.rateLimits.byRule.map(
-          (r) => html`<tr><td>${r.rule}</td><td class="num">${r.refusals}</td><td class="num">${r.limit} / ${Math.round(r.windowMs / 1000)} s</td><td>${when(r.first)}</td><td>${when(r.last)}</td></tr>`,
+          (r) => html`<tr><td>${r.rule}</td><td class="num">${r.refusals}</td><td class="num">${r.limit} / ${Math.round(r.windowMs / 1000)} s</td><td class="addr">${when(r.first)}</td><td class="addr">${when(r.last)}</td></tr>`,
         )}</table>`
   }</section>
 </div>`;
