@@ -68,3 +68,15 @@ test('bad input is a page with the message (400), never a 500', async () => {
   assert.match(toggle.text, /expired &quot;yes&quot; must be 1/);
   assert.equal((await app.get('/blocks?sort=1')).status, 400);
 });
+
+test('a sweeping block is refused with the message unless "I mean it" is ticked', async () => {
+  const app = await startManageApp();
+  const refused = await app.post('/blocks/add', { target: '10.0.0.0/8', expires: '+1h' });
+  assert.equal(refused.status, 400);
+  assert.match(refused.text, /refused: 10\.0\.0\.0\/8 is a \/8, wider than the \/16/);
+  assert.equal(app.view.get('blocks', '10.0.0.0/8'), undefined);
+  assert.equal((await app.post('/blocks/add', { target: '10.0.0.0/8', expires: '+1h', force: '1' })).status, 303);
+  assert.ok(app.view.get('blocks', '10.0.0.0/8'));
+  assert.equal((await app.post('/allowlist/add', { target: '64.0.0.0/2', expires: '+1h' })).status, 400);
+  assert.equal((await app.post('/allowlist/add', { target: '64.0.0.0/2', expires: '+1h', force: '1' })).status, 303);
+});

@@ -48,6 +48,7 @@ function addForm(page: ListPage): Html {
 <form method="post" action="/${page}/add" class="action-form">
 <label>Target (IP or CIDR) <input name="target" required maxlength="64" placeholder="203.0.113.7 or 203.0.113.0/24"></label>
 <label>Reason <input name="reason" maxlength="500"></label>${expiryInputs(page)}${page === 'blocks' ? severityInput() : ''}
+<label class="force"><span>${page === 'blocks' ? 'a wide range or private addresses' : 'wider than /8 (IPv6 /16)'}</span><span><input type="checkbox" name="force" value="1"> I mean it</span></label>
 <button type="submit"${page === 'blocks' ? html` class="danger"` : ''}>${page === 'blocks' ? 'Block' : 'Allowlist'}</button></form>`;
 }
 
@@ -105,9 +106,11 @@ export function registerLists(router: Router, deps: DashboardDeps): void {
           const reason = field(req, 'reason');
           const expires = expiryOf(field(req, 'expires'), field(req, 'until'));
           const { changes } = deps.lists;
-          if (page === 'blocks' && action === 'add') await changes.block({ target, reason, expires, severity: field(req, 'severity') || 'medium' }, caller);
+          // The guard against sweeping blocks and allowlist entries, lifted only when ticked.
+          const force = field(req, 'force') === '1';
+          if (page === 'blocks' && action === 'add') await changes.block({ target, reason, expires, severity: field(req, 'severity') || 'medium', force }, caller);
           else if (page === 'blocks') await changes.unblock({ target, reason }, caller);
-          else if (action === 'add') await changes.allow({ target, reason, expires }, caller);
+          else if (action === 'add') await changes.allow({ target, reason, expires, force }, caller);
           else await changes.unallow({ target, reason }, caller);
           done = page === 'blocks' ? (action === 'add' ? 'blocked' : 'unblocked') : action === 'add' ? 'allowed' : 'unallowed';
         } catch (err) {

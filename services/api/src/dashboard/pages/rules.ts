@@ -24,6 +24,8 @@ const NO_RULES = 'This api runs without the event log, so it cannot show or chan
 const SWITCH_FIELDS: Record<Switch, Partial<Rule>> = { enable: { enabled: true }, disable: { enabled: false }, 'dry-run': { mode: 'dry_run' }, live: { mode: 'live' } };
 const SWITCH_DONE: Record<Switch, string> = { enable: 'enabled', disable: 'disabled', 'dry-run': 'dry-run', live: 'live' };
 
+let whatIfRunning = false;
+
 function rulesOf(deps: DashboardDeps): RulesApiOptions {
   if (!deps.rules) throw new IpwatchError('IPWATCH_LISTS_UNAVAILABLE', NO_RULES);
   return deps.rules;
@@ -93,7 +95,15 @@ async function getRule(req: Request, res: Response, deps: DashboardDeps): Promis
   } catch (err) {
     return renderRule(res, rules, rule, { values, ...refusal(err) });
   }
-  const answer = await ruleWhatIf(deps.analytics, candidate, deps.now());
+  // One at a time: each reads a whole day of requests, and the store serves the pages too.
+  if (whatIfRunning) return renderRule(res, rules, rule, { values, flash: { kind: 'error', text: 'Another "would have caught" is running (it reads a whole day of requests): try again in a few seconds.' }, status: 429 });
+  whatIfRunning = true;
+  let answer: WhatIf;
+  try {
+    answer = await ruleWhatIf(deps.analytics, candidate, deps.now());
+  } finally {
+    whatIfRunning = false;
+  }
   renderRule(res, rules, rule, { values, whatIf: { answer, edited: edited && JSON.stringify({ ...candidate, updatedAt: 0, updatedBy: '' }) !== JSON.stringify({ ...rule, updatedAt: 0, updatedBy: '' }) } });
 }
 
