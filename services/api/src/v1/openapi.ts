@@ -564,18 +564,6 @@ const paths: OpenApiDocument['paths'] = {
       responses: responses({ 200: { description: 'reset', schema: ref('RuleResetResult') } }, ['404', '503']),
     },
   },
-  '/openapi.json': {
-    get: {
-      operationId: 'openApi',
-      summary: 'This document (no token needed; without a token configured, loopback Host only)',
-      tags: ['service'],
-      security: [],
-      responses: {
-        200: { description: 'the OpenAPI 3.1 document', content: { 'application/json': { schema: ref('OpenApi') } } },
-        403: errorResponse('403'),
-      },
-    },
-  },
 };
 
 const SHORTHANDS: { [name: string]: string } = { enable: 'Enable a rule', disable: 'Disable a rule', 'dry-run': 'Run a rule in dry-run (detections recorded, never enforced)', live: 'Run a rule live (enforced)' };
@@ -591,6 +579,20 @@ for (const [name, summary] of Object.entries(SHORTHANDS)) {
     },
   };
 }
+
+// Last, so that listings name the resources first.
+paths['/openapi.json'] = {
+  get: {
+    operationId: 'openApi',
+    summary: 'This document (no token needed; without a token configured, loopback Host only)',
+    tags: ['service'],
+    security: [],
+    responses: {
+      200: { description: 'the OpenAPI 3.1 document', content: { 'application/json': { schema: ref('OpenApi') } } },
+      403: errorResponse('403'),
+    },
+  },
+};
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
