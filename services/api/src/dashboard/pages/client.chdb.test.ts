@@ -109,7 +109,10 @@ test('an IPv6 /64 is a client: its page, and a block of the /64', async () => {
   const blocked = await app.post(`/clients/${encodeURIComponent(net)}/block`, { target: net, reason: 'scan', expires: 'never' });
   assert.equal(blocked.status, 303, blocked.text);
   assert.equal(app.view.get('blocks', net)?.expiresAt, null);
-  assert.match((await app.get(`/clients/${encodeURIComponent('2001:db8:7:1::99')}`)).text, /<b>BLOCKED<\/b> until it is unblocked/);
+  const address = await app.get(`/clients/${encodeURIComponent('2001:db8:7:1::99')}`);
+  assert.match(address.text, /<b>BLOCKED<\/b> until it is unblocked/);
+  assert.match(address.text, /<option value="2001:db8:7:1::99">2001:db8:7:1::99<\/option><option value="2001:db8:7:1::\/64">/, 'an address can be blocked alone or with its /64');
+  assert.match(address.text, /<input type="hidden" name="target" value="2001:db8:7:1::\/64"><button type="submit" class="primary">Unblock 2001:db8:7:1::\/64<\/button>/, 'the range covering it can be lifted from its page');
 });
 
 test('a post from another site is refused', async () => {

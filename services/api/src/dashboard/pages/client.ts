@@ -64,7 +64,8 @@ function actionForms(deps: DashboardDeps, a: AnalysisAnswer, client: string, hou
   // An IPv6 address can be blocked alone or with its /64 (what the scorer blocks).
   const targets = a.scope.kind === 'network/64' && client !== a.scope.client ? [client, a.scope.client] : [client];
   const targetInput = targets.length > 1 ? html`<label>Target <select name="target">${targets.map((t) => html`<option value="${t}">${t}</option>`)}</select></label>` : html`<input type="hidden" name="target" value="${client}">`;
-  const listed = (list: 'blocks' | 'allow') => (b === null ? [] : list === 'blocks' ? b.blocks : b.allowlisted).filter((e) => targets.includes(e.target));
+  // Every entry covering it, a range's too: lifting that range is how such a block ends.
+  const listed = (list: 'blocks' | 'allow') => (b === null ? [] : list === 'blocks' ? b.blocks : b.allowlisted);
   return html`<div class="actions">
 <form method="post" action="${back}block" class="action-form"><input type="hidden" name="hours" value="${hours}">${targetInput}
 <label>Reason <input name="reason" maxlength="500" placeholder="why (shown in the block list and the audit trail)"></label>${expiryInputs('block')}${severityInput()}
