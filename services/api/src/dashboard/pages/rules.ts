@@ -18,13 +18,12 @@ import { ruleHref } from '../links.ts';
 import { doneFlash, field, refusal } from './manageForms.ts';
 import { editedRule, resetRule, ruleFormNames, ruleFormValues, saveRule } from './ruleEdits.ts';
 import { ruleForm, rulesTable, ruleSummary, SWITCHES, whatIfAnswer, type Switch } from './ruleView.ts';
-import { ruleWhatIf, type WhatIf } from './ruleWhatIf.ts';
+import { createWhatIfRunner, type WhatIfRunner } from './ruleWhatIf.ts';
+import type { WhatIf } from './ruleWhatIf.ts';
 
 const NO_RULES = 'This api runs without the event log, so it cannot show or change the detection rules: use the api of `ipwatch dev` or `ipwatch run api`.';
 const SWITCH_FIELDS: Record<Switch, Partial<Rule>> = { enable: { enabled: true }, disable: { enabled: false }, 'dry-run': { mode: 'dry_run' }, live: { mode: 'live' } };
 const SWITCH_DONE: Record<Switch, string> = { enable: 'enabled', disable: 'disabled', 'dry-run': 'dry-run', live: 'live' };
-
-let whatIfRunning = false;
 
 function rulesOf(deps: DashboardDeps): RulesApiOptions {
   if (!deps.rules) throw new IpwatchError('IPWATCH_LISTS_UNAVAILABLE', NO_RULES);
@@ -51,6 +50,8 @@ interface RuleRender {
   /** The form's values (the rule's own, or as edited). */
   values?: Record<string, string>;
   whatIf?: { answer: WhatIf; edited: boolean } | null;
+  /** A what-if is running, for so many seconds: the page reloads itself until the answer is there. */
+  running?: number;
   flash?: PageOptions['flash'];
   status?: number;
 }
@@ -60,9 +61,9 @@ function renderRule(res: Response, rules: RulesApiOptions, rule: Rule, r: RuleRe
   const body: Html = html`${ruleSummary(rule, origin)}
 <h2>Parameters</h2>
 ${ruleForm(rule, r.values ?? ruleFormValues(rule))}
-${r.whatIf ? whatIfAnswer(r.whatIf.answer, r.whatIf.edited) : html`<p class="muted">"Would have caught" runs the rule, as the form says, over every request of the last 24 hours with the scorer's engine (nothing is recorded or blocked); it takes a few seconds on a busy site, so it runs when asked.</p>`}
+${r.whatIf ? whatIfAnswer(r.whatIf.answer, r.whatIf.edited) : r.running !== undefined ? html`<section class="whatif"><h2>Would have caught</h2><p class="running">Running over the last 24 hours of requests (${r.running} s so far): this page reloads itself every few seconds until the answer is there (reload it without JavaScript).</p></section>` : html`<p class="muted">"Would have caught" runs the rule, as the form says, over every request of the last 24 hours with the scorer's engine (nothing is recorded or blocked); on a busy site that takes minutes, so it runs when asked, in the background, one at a time; an answer is kept 10 minutes.</p>`}
 <p><a href="/rules">All rules</a></p>`;
-  sendPage(res, { title: `Rule ${rule.id}`, active: 'rules', body, flash: r.flash ?? null }, r.status ?? 200);
+  sendPage(res, { title: `Rule ${rule.id}`, active: 'rules', body, flash: r.flash ?? null, ...(r.running !== undefined && { refreshSeconds: 3 }) }, r.status ?? 200);
 }
 
 /** The posted (or queried) form values the rule's form takes. */
@@ -75,7 +76,7 @@ function formOf(rule: Rule, source: Record<string, unknown>): Record<string, str
   return values;
 }
 
-async function getRule(req: Request, res: Response, deps: DashboardDeps): Promise<void> {
+async function getRule(req: Request, res: Response, deps: DashboardDeps, whatIfs: WhatIfRunner): Promise<void> {
   const rules = rulesOf(deps);
   const rule = ruleOf(rules, String(req.params.id));
   let q: Partial<Record<string, string>>;
@@ -95,15 +96,11 @@ async function getRule(req: Request, res: Response, deps: DashboardDeps): Promis
   } catch (err) {
     return renderRule(res, rules, rule, { values, ...refusal(err) });
   }
-  // One at a time: each reads a whole day of requests, and the store serves the pages too.
-  if (whatIfRunning) return renderRule(res, rules, rule, { values, flash: { kind: 'error', text: 'Another "would have caught" is running (it reads a whole day of requests): try again in a few seconds.' }, status: 429 });
-  whatIfRunning = true;
-  let answer: WhatIf;
-  try {
-    answer = await ruleWhatIf(deps.analytics, candidate, deps.now());
-  } finally {
-    whatIfRunning = false;
-  }
+  const asked = whatIfs.ask(candidate);
+  if (asked.state === 'busy') return renderRule(res, rules, rule, { values, flash: { kind: 'error', text: 'Another "would have caught" is running (each reads a whole day of requests): try again in a few seconds.' }, status: 429 });
+  if (asked.state === 'failed') return renderRule(res, rules, rule, { values, flash: { kind: 'error', text: asked.message }, status: 500 });
+  if (asked.state === 'running') return renderRule(res, rules, rule, { values, running: Math.round((deps.now() - asked.startedAt) / 1000) });
+  const { answer } = asked;
   renderRule(res, rules, rule, { values, whatIf: { answer, edited: edited && JSON.stringify({ ...candidate, updatedAt: 0, updatedBy: '' }) !== JSON.stringify({ ...rule, updatedAt: 0, updatedBy: '' }) } });
 }
 
@@ -118,7 +115,8 @@ export function registerRules(router: Router, deps: DashboardDeps): void {
     }
   });
 
-  router.get('/rules/:id', (req, res) => getRule(req, res, deps));
+  const whatIfs = createWhatIfRunner({ store: deps.analytics, now: deps.now, warn: deps.warn });
+  router.get('/rules/:id', (req, res) => getRule(req, res, deps, whatIfs));
 
   router.post('/rules/:id', async (req, res) => {
     const rules = rulesOf(deps);
