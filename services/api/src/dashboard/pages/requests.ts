@@ -22,7 +22,7 @@ const CSV_HEADER = ['time_utc', 'ip', 'method', 'host', 'path', 'status', 'count
 
 function exportLink(view: LogView) {
   const { before: _b, ...query } = view.query;
-  return html`<a class="button export" href="${href('/requests.csv', query)}" download>Export CSV</a>`;
+  return html`<span><a class="button export" href="${href('/requests.csv', query)}" download>Export CSV</a> <span class="muted">this filter, newest first, up to ${CSV_MAX_ROWS.toLocaleString('en')} rows</span></span>`;
 }
 
 /** Waits until the socket has room (or is gone): a slow download does not pile rows up in memory. */
