@@ -64,7 +64,7 @@ export function ruleSummary(rule: Rule, origin: RuleOrigin): Html {
 <dt>state</dt><dd>${rule.enabled ? 'enabled' : 'disabled'}, ${rule.mode === 'dry_run' ? 'dry run' : 'live'}: ${describeAction(rule)}</dd>
 <dt>origin</dt><dd>${origin}${rule.updatedBy && rule.updatedBy !== 'default' ? html`, last changed by ${rule.updatedBy} at ${when(rule.updatedAt)}` : ''}</dd>
 <dt>detections</dt><dd><a href="${detectionsHref({ rule: rule.id })}">this rule's detections</a></dd></dl>
-<p>${switchButtons(rule, 'rule')}<form method="post" action="${ruleHref(rule.id)}/reset" class="inline"><button type="submit">reset to the default</button></form></p>`;
+<div class="switch-row">${switchButtons(rule, 'rule')}<form method="post" action="${ruleHref(rule.id)}/reset" class="inline"><button type="submit">reset to the default</button></form></div>`;
 }
 
 export function whatIfAnswer(w: WhatIf, edited: boolean): Html {
