@@ -1,17 +1,18 @@
 /**
  * The dashboard's overview: a range of time (the last hour, day, week) against the range of
  * the same length before it. Headline figures, the series per bucket, top lists, requests per
- * country (the map), the latest detections and blocks. Built from the daily report's queries
- * (their scope is any range: rangeScope) and the per-minute rollup for the series and the
- * countries (overviewSeries.ts). Bounded by time; one query after another.
+ * country (the map), the latest detections and blocks. Headline figures, series and countries
+ * come from the per-minute rollup (overviewSeries.ts); the top lists pick candidates with topK
+ * and count them exactly (overviewTop.ts, on the daily report's scope: rangeScope); detections
+ * and blocks made are the daily report's own queries. Bounded by time; one query after another.
  */
 import type { StoreConnection } from '../analytics.ts';
 import { FilterError } from './requestFilter.ts';
 import { rangeScope, MAX_REPORT_TOP, DEFAULT_REPORT_TOP } from './dailyReportRange.ts';
-import { dailyReportTraffic, type DailyTraffic, type Figure } from './dailyReportTraffic.ts';
-import { overviewAsns, overviewClients, overviewPaths, overviewUserAgents, type OverviewAsn, type OverviewClient, type OverviewPath, type OverviewUserAgent } from './overviewTop.ts';
+import type { DailyTraffic, Figure } from './dailyReportTraffic.ts';
+import { overviewAsns, overviewClients, overviewPaths, overviewUserAgents, topCandidates, type OverviewAsn, type OverviewClient, type OverviewPath, type OverviewUserAgent } from './overviewTop.ts';
 import { blocksMade, dailyReportDetections } from './dailyReportSecurity.ts';
-import { overviewCountries, overviewSeries, type OverviewBucket, type OverviewCountry } from './overviewSeries.ts';
+import { overviewCountries, overviewSeries, overviewTraffic, type OverviewBucket, type OverviewCountry } from './overviewSeries.ts';
 import { latestBlocks, latestDetections, type OverviewBlock } from './overviewLatest.ts';
 import type { DetectionRow } from './clientAnalysisDetections.ts';
 
@@ -38,6 +39,7 @@ export interface Overview {
   range: { sinceMs: number; untilMs: number };
   previousRange: { sinceMs: number; untilMs: number };
   bucketMs: number;
+  /** uniqueClients: merged uniq states (exact up to tens of thousands, within about 1% beyond). */
   totals: DailyTraffic & {
     detections: Figure;
     /** block_events rows with action `block`. */
@@ -74,13 +76,14 @@ export async function overview(conn: Pick<StoreConnection, 'client'>, query: Ove
   const latest = query.latest ?? 10;
   if (!Number.isInteger(latest) || latest < 1 || latest > MAX_REPORT_TOP) throw new FilterError(`latest ${JSON.stringify(String(latest).slice(0, 20))} must be a whole number from 1 to ${MAX_REPORT_TOP}`);
   // One after another: chDB runs one query at a time anyway, and a server is spared a burst.
-  const traffic = await dailyReportTraffic(conn, scope, { exactClients: false });
+  const traffic = await overviewTraffic(conn, { sinceMs, untilMs });
   const series = await overviewSeries(conn, { sinceMs, untilMs, bucketMs });
-  const clients = await overviewClients(conn, scope);
-  const paths = await overviewPaths(conn, scope);
+  const candidates = await topCandidates(conn, scope);
+  const clients = await overviewClients(conn, scope, candidates);
+  const paths = await overviewPaths(conn, scope, candidates);
   const countries = await overviewCountries(conn, { sinceMs, untilMs });
   const asns = await overviewAsns(conn, scope);
-  const userAgents = await overviewUserAgents(conn, scope);
+  const userAgents = await overviewUserAgents(conn, scope, candidates);
   const detections = await dailyReportDetections(conn, scope);
   const made = await blocksMade(conn, scope);
   const range = { sinceMs, untilMs, limit: latest };

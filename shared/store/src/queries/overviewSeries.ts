@@ -3,12 +3,14 @@
  * requests_per_minute: far fewer rows than requests) where it has the figure: requests, 5xx,
  * 4xx and blocked per bucket, and requests per country for the map. Rate-limited requests
  * per bucket are not in the rollup: they come from requests, reading only ts and the flag.
- * The rollup counts whole minutes: a range on minute boundaries (as the overview's are) is
- * counted exactly.
+ * The headline counts come from the rollup likewise, distinct clients by merging its uniq
+ * states (exact up to tens of thousands of clients, within about 1% beyond). The rollup counts
+ * whole minutes: a range on minute boundaries (as the overview's are) is counted exactly.
  */
 import type { StoreConnection } from '../analytics.ts';
 import { NUMBER_SETTINGS } from './clientAnalysisScope.ts';
 import type { Counted } from './dailyReportTop.ts';
+import { figure, rate, type DailyTraffic } from './dailyReportTraffic.ts';
 
 /** One bucket of the series. */
 export interface OverviewBucket {
@@ -101,3 +103,47 @@ export async function overviewCountries(conn: Pick<StoreConnection, 'client'>, r
 }
 
 
+
+/**
+ * The daily report's headline figures (DailyTraffic) for [sinceMs, untilMs) and the range of the
+ * same length before it, from the rollup (requests, errors, blocked, distinct clients) and from
+ * requests for the rate-limited (a flag the rollup does not keep).
+ *
+ * @example
+ * (await overviewTraffic(conn, { sinceMs, untilMs })).requests; // { value: 8, previous: 3, change: 1.67 }
+ */
+export async function overviewTraffic(conn: Pick<StoreConnection, 'client'>, range: Omit<SeriesRange, 'bucketMs'>): Promise<DailyTraffic> {
+  const params = { prevSince: range.sinceMs - (range.untilMs - range.sinceMs), since: range.sinceMs, until: range.untilMs };
+  const cur = 'minute >= toDateTime(intDiv({since:Int64}, 1000))';
+  const both = (name: string, fn: string, arg: string, cond = '') =>
+    `${fn}(${arg}, ${cur}${cond}) AS n_${name}, ${fn}(${arg}, NOT (${cur})${cond}) AS n_${name}_p`;
+  const rolled = await conn.client.query({
+    query: `SELECT ${both('requests', 'sumIf', 'requests')}, ${both('e5', 'sumIf', 'requests', ' AND status_class >= 5')}, ${both('e4', 'sumIf', 'requests', ' AND status_class = 4')},
+                   ${both('blocked', 'sumIf', 'blocked')}, ${both('clients', 'uniqMergeIf', 'unique_ips')}
+            FROM requests_per_minute
+            WHERE minute >= toDateTime(intDiv({prevSince:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))`,
+    query_params: params,
+    format: 'JSONEachRow',
+    clickhouse_settings: NUMBER_SETTINGS,
+  });
+  const limited = await conn.client.query({
+    query: `SELECT countIf(ts >= fromUnixTimestamp64Milli({since:Int64})) AS n_limited, countIf(ts < fromUnixTimestamp64Milli({since:Int64})) AS n_limited_p
+            FROM requests
+            WHERE ts >= fromUnixTimestamp64Milli({prevSince:Int64}) AND ts < fromUnixTimestamp64Milli({until:Int64}) AND rate_limited`,
+    query_params: params,
+    format: 'JSONEachRow',
+    clickhouse_settings: NUMBER_SETTINGS,
+  });
+  const r = { ...(await rolled.json<Record<string, number>>())[0], ...(await limited.json<Record<string, number>>())[0] };
+  const n = (k: string) => Number(r[`n_${k}`] ?? 0);
+  return {
+    requests: figure(n('requests'), n('requests_p')),
+    uniqueClients: figure(n('clients'), n('clients_p')),
+    serverErrors: figure(n('e5'), n('e5_p')),
+    serverErrorRate: rate(n('e5'), n('requests'), n('e5_p'), n('requests_p')),
+    clientErrors: figure(n('e4'), n('e4_p')),
+    clientErrorRate: rate(n('e4'), n('requests'), n('e4_p'), n('requests_p')),
+    blocked: figure(n('blocked'), n('blocked_p')),
+    rateLimited: figure(n('limited'), n('limited_p')),
+  };
+}
