@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openAnalytics, migrate, parseLogFilter, type Analytics, type LogFilterInput, type RequestLogRow } from '@ipwatch/store';
 import { generateTraffic, pickClients } from './support/trafficData.ts';
+import { overviewTopFromRollup } from './support/overviewRollup.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -115,6 +116,7 @@ try {
   const deepCursor = `${now - 20 * H},~`;
   const pages: Page[] = [
     { name: 'overview', what: 'overview, last 24 h vs the 24 h before, 15-min buckets, top 10', run: () => analytics.overview({ sinceMs: untilMs - DAY, untilMs, bucketMs: 15 * 60_000, top: 10, latest: 10 }) },
+    { name: 'overview_top_rollup', what: 'proposal: the overview\'s top lists and unique clients from 0009\'s hourly sketches', run: () => overviewTopFromRollup(analytics, { sinceMs: untilMs - DAY, untilMs, top: 10 }) },
     { name: 'log_first_page', what: 'listRequestLog, no filter (last 24 h)', run: log100({}) },
     { name: 'log_client', what: `listRequestLog ip=${who.middle}`, run: log100({ ip: who.middle }) },
     { name: 'log_cidr16', what: `listRequestLog ip=${who.network16}`, run: log100({ ip: who.network16 }) },
