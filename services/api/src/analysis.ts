@@ -106,6 +106,19 @@ export function analysisHours(text: string | undefined): number {
 }
 
 /**
+ * What GET /api/clients/:ip/analysis answers for one canonical address (the dashboard's
+ * client page shows the same).
+ *
+ * @example
+ * const a = await analyseClient({ analytics, view, now: Date.now }, '203.0.113.7', 24);
+ */
+export async function analyseClient(options: AnalysisOptions, ip: string, hours: number): Promise<AnalysisAnswer> {
+  const t = options.now();
+  const analysis = await options.analytics.clientAnalysis({ ip, hours, now: t });
+  return { ...analysis, generatedAt: t, blockedNow: options.view ? await blockedNow(options.view, options.analytics, ip, t) : null };
+}
+
+/**
  * @example
  * app.get('/api/clients/:ip/analysis', analysisHandler({ analytics, view, now: Date.now }));
  */
@@ -113,12 +126,7 @@ export function analysisHandler(options: AnalysisOptions): RequestHandler<{ ip: 
   return async (req, res, next) => {
     try {
       const q = readQuery(req.query, ['hours'], 'GET /api/clients/:ip/analysis');
-      const ip = analysisAddress(req.params.ip);
-      const hours = analysisHours(q.hours);
-      const t = options.now();
-      const analysis = await options.analytics.clientAnalysis({ ip, hours, now: t });
-      const answer: AnalysisAnswer = { ...analysis, generatedAt: t, blockedNow: options.view ? await blockedNow(options.view, options.analytics, ip, t) : null };
-      res.json(answer);
+      res.json(await analyseClient(options, analysisAddress(req.params.ip), analysisHours(q.hours)));
     } catch (err) {
       next(err);
     }

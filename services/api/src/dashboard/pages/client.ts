@@ -10,7 +10,7 @@ import type { Request, Response, Router } from 'express';
 import { IpwatchError, isIpwatchError } from '@ipwatch/core/errors';
 import { InvalidAddressError } from '@ipwatch/core/blockTarget';
 import { parseCidr, formatIp } from '@ipwatch/core/ip';
-import { analysisAddress, analysisHandler, analysisHours, type AnalysisAnswer } from '../../analysis.ts';
+import { analyseClient, analysisAddress, analysisHours, type AnalysisAnswer } from '../../analysis.ts';
 import { readQuery } from '../../queryParameters.ts';
 import type { DashboardDeps } from '../router.ts';
 import { viewerOf } from '../access.ts';
@@ -38,19 +38,6 @@ export function clientOf(text: string): { client: string; address: string; netwo
     if (isIpwatchError(err)) throw new InvalidAddressError(`${err.message}. ${ACCEPTED}`);
     throw err;
   }
-}
-
-/**
- * The api's analysis of one address, through the JSON endpoint's own handler (analysis.ts
- * exports the handler, not the function under it): the same store queries and verdict.
- */
-function analyse(deps: DashboardDeps, address: string, hours: number): Promise<AnalysisAnswer> {
-  const handler = analysisHandler({ analytics: deps.analytics, ...(deps.lists && { view: deps.lists.view }), now: deps.now });
-  return new Promise((resolve, reject) => {
-    const req = { params: { ip: address }, query: { hours: String(hours) } };
-    const res = { json: (answer: AnalysisAnswer) => resolve(answer) };
-    void handler(req as unknown as Request<{ ip: string }>, res as unknown as Response, (err?: unknown) => reject(err ?? new Error('the client analysis answered nothing')));
-  });
 }
 
 function hoursSelector(client: string, hours: number): Html {
@@ -89,7 +76,7 @@ async function render(req: Request, res: Response, deps: DashboardDeps, hoursTex
     const title = 'Client';
     return sendPage(res, { title, active: 'client', body: html`<p>${ACCEPTED} The period is ?hours=1 to 720.</p>`, flash: bad.flash }, bad.status);
   }
-  const a = await analyse(deps, client.address, hours);
+  const a = await analyseClient({ analytics: deps.analytics, ...(deps.lists && { view: deps.lists.view }), now: deps.now }, client.address, hours);
   const now = deps.now();
   const body = html`${verdict(a, now)}
 ${actionForms(deps, a, client.client, hours)}
