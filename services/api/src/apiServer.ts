@@ -21,6 +21,7 @@ import { analysisHandler } from './analysis.ts';
 import { dailyReportHandler } from './reportsApi.ts';
 import { API_V1 } from './v1/openapi.ts';
 import { deprecatedAlias, openApiHandler, unknownEndpoint } from './v1/versioning.ts';
+import { trafficViewsRouter } from './v1/trafficViews.ts';
 import { dashboardRouter, type DashboardOptions } from './dashboard/router.ts';
 
 export interface ApiOptions {
@@ -199,7 +200,8 @@ export function createApiApp(options: ApiOptions): express.Express {
 
   api.use('/rules', rulesRouter(options.rules && { now, ...options.rules }));
 
-  app.use(API_V1, api);
+  // The dashboard's views came with v1: served under /api/v1 only.
+  app.use(API_V1, api, trafficViewsRouter({ analytics: options.analytics, now }));
   // The paths of before v1 keep answering, marked deprecated with their successor.
   app.use('/api', deprecatedAlias(api));
   app.use('/api', unknownEndpoint);

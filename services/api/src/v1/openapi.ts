@@ -13,6 +13,7 @@ import { RULE_ID, RULE_KINDS, RULE_MODES, SEVERITIES } from '@ipwatch/core/rules
 import { DEFAULT_REPORT_TOP, MAX_ANALYSIS_HOURS, MAX_LIMIT, MAX_REPORT_TOP } from '@ipwatch/store';
 import { MAX_IMPORT } from '../listChanges.ts';
 import { DEFAULT_ANALYSIS_HOURS } from '../analysis.ts';
+import { BUCKET, DETECTION_RULE, LIMIT_RULE, MAX_DETECTIONS_PAGE, MAX_OVERVIEW_DAYS, MAX_RATE_LIMIT_ROWS } from './trafficViews.ts';
 
 /** Where API v1 lives; the document's paths are relative to it (its `servers` entry). */
 export const API_V1 = '/api/v1';
@@ -366,6 +367,53 @@ const schemas: { [name: string]: JsonObject } = {
     }),
     rateLimits: object({ refusals: FIGURE, byRule: list(object({ rule: text, refusals: count, previous: count, change: ratio, events: count, clients: count })) }),
   }),
+  Overview: object({
+    range: object({ sinceMs: epochMs, untilMs: epochMs }),
+    previousRange: described(object({ sinceMs: epochMs, untilMs: epochMs }), 'the range of the same length just before'),
+    bucketMs: { type: 'integer', minimum: 60_000 },
+    totals: object({
+      requests: FIGURE,
+      uniqueClients: described(FIGURE, 'distinct addresses (estimated: uniq)'),
+      serverErrors: FIGURE,
+      serverErrorRate: ref('RateFigure'),
+      clientErrors: FIGURE,
+      clientErrorRate: ref('RateFigure'),
+      blocked: FIGURE,
+      rateLimited: FIGURE,
+      detections: FIGURE,
+      blocksMade: FIGURE,
+    }),
+    series: list(object({ start: epochMs, requests: count, serverErrors: count, clientErrors: count, blocked: count, rateLimited: count }), { description: 'every bucket of the range, empty ones as zeros' }),
+    topClients: list(object({ ip: text, requests: count, previous: count, change: ratio, country: text, asn: count, org: text })),
+    topPaths: list(object({ path: text, requests: count, previous: count, change: ratio })),
+    countries: list(object({ country: described(text, 'ISO code, or empty when unknown'), requests: count, previous: count, change: ratio }), { description: 'every country of either range (the map)' }),
+    topAsns: list(object({ asn: count, org: text, requests: count, previous: count, change: ratio })),
+    topUserAgents: list(object({ userAgent: text, requests: count, previous: count, change: ratio })),
+    latestDetections: list(ref('Detection')),
+    latestBlocks: list(object({ ts: epochMs, target: text, reason: text, source: text, severity: text, expiresAt: nullable(epochMs), actor: text })),
+  }),
+  DetectionPage: object({
+    rows: list(ref('Detection'), { maxItems: MAX_DETECTIONS_PAGE, description: 'newest first' }),
+    next: { type: ['string', 'null'], pattern: '^\\d{1,15},', description: 'the `before` of the next (older) page; null on the last' },
+  }),
+  RateLimitEvents: object({
+    rows: list(
+      object({
+        ts: epochMs,
+        ip: text,
+        rule: text,
+        limitKey: described(text, 'what the limit counted by (ip:..., user:...)'),
+        limit: count,
+        windowMs: count,
+        count: described(count, 'requests refused by this event (one event folds a window\'s refusals)'),
+        path: text,
+        userId: nullable(text),
+        app: text,
+      }),
+      { maxItems: MAX_RATE_LIMIT_ROWS, description: 'newest first' },
+    ),
+    byRule: list(object({ rule: text, refusals: count, events: count, clients: described(count, 'distinct addresses (estimated: uniq)') }), { description: 'over the whole range and filter, most refusals first' }),
+  }),
   Rule: object(RULE),
   RuleView: object({ ...RULE, origin: { type: 'string', enum: ['default', 'changed', 'custom'] }, action: described(text, 'what the rule does, in words') }),
   RuleList: object({ rules: list(ref('RuleView')) }),
@@ -535,6 +583,54 @@ const paths: OpenApiDocument['paths'] = {
         query('top', { type: 'integer', minimum: 1, maximum: MAX_REPORT_TOP, default: DEFAULT_REPORT_TOP }, 'rows per top list'),
       ],
       responses: responses({ 200: { description: 'the report', schema: ref('DailyReport') } }),
+    },
+  },
+  '/overview': {
+    get: {
+      operationId: 'overview',
+      summary: 'A range of time against the one before it: figures, series, top lists, countries, latest detections and blocks',
+      tags: ['traffic'],
+      parameters: [
+        query('since', TIME_BOUND, `the start (rounded down to the minute; default: a day before until; at most ${MAX_OVERVIEW_DAYS} days before it)`),
+        query('until', TIME_BOUND, 'the end (rounded up to the minute; default: now)'),
+        query('bucket', { type: 'string', pattern: BUCKET.source, examples: ['1m', '15m', '1h', '1d'] }, 'the series\' bucket (at most 1000 in the range; default: the shortest of 1m, 5m, 15m, 1h, 6h, 1d making at most 200)'),
+        query('top', wholeNumber(1, MAX_REPORT_TOP, 10), 'rows per top list'),
+        query('latest', wholeNumber(1, MAX_REPORT_TOP, 10), 'latest detections and blocks listed'),
+      ],
+      responses: responses({ 200: { description: 'the overview', schema: ref('Overview') } }),
+    },
+  },
+  '/detections': {
+    get: {
+      operationId: 'listDetections',
+      summary: 'The scorer\'s detections, newest first, filtered; paged with `before`',
+      tags: ['traffic'],
+      parameters: [
+        query('rule', { type: 'string', pattern: DETECTION_RULE.source }, 'a rule id'),
+        query('severity', SEVERITY, 'a severity'),
+        query('mode', { type: 'string', enum: [...RULE_MODES] }, 'live, or dry_run (recorded, never enforced)'),
+        query('client', IP_OR_CIDR, 'an IP or CIDR: detections of the clients inside it, or keyed by it (an IPv6 /64)'),
+        query('since', TIME_BOUND, 'the start (default: a day before until)'),
+        query('until', TIME_BOUND, 'the end, exclusive (default: now)'),
+        query('before', { type: 'string', pattern: '^\\d{1,15},[\\x21-\\x7e]{0,128}$' }, 'the cursor a page\'s `next` gave: the page after it'),
+        query('limit', wholeNumber(1, MAX_DETECTIONS_PAGE, 100), 'rows per page'),
+      ],
+      responses: responses({ 200: { description: 'a page of detections', schema: ref('DetectionPage') } }),
+    },
+  },
+  '/rate-limits': {
+    get: {
+      operationId: 'listRateLimitEvents',
+      summary: 'Requests refused by the rate limits, newest first, with the refusals per rule',
+      tags: ['traffic'],
+      parameters: [
+        query('ip', IP_OR_CIDR, 'an IP address or a CIDR'),
+        query('rule', { type: 'string', pattern: LIMIT_RULE.source }, 'a rate-limit rule, such as login or anonymous'),
+        query('since', TIME_BOUND, 'the start (default: a day before until)'),
+        query('until', TIME_BOUND, 'the end, exclusive (default: now)'),
+        query('limit', wholeNumber(1, MAX_RATE_LIMIT_ROWS, 100), 'events listed (byRule counts them all)'),
+      ],
+      responses: responses({ 200: { description: 'the refusals', schema: ref('RateLimitEvents') } }),
     },
   },
   '/rules': {
