@@ -212,6 +212,36 @@ export function ruleChanges(was: Rule | null, becomes: Rule | null): RuleFieldCh
  * @example
  * app.use('/api/rules', rulesRouter({ rules, log, warn }));
  */
+/**
+ * Writes a rule to the rules topic and waits until the api's book shows exactly it (every
+ * scorer follows the same topic); false when it was not seen back in time. The JSON API and
+ * the dashboard's rule pages both change rules through it.
+ */
+export async function writeRule(options: RulesApiOptions, rule: Rule): Promise<boolean> {
+  const { book } = options.rules;
+  const confirmMs = options.confirmTimeoutMs ?? 5000;
+  const message = ruleMessage(rule);
+  await options.log.produce(TOPICS.rules, [message]);
+  const written = message.value;
+  const seen = await options.rules.waitFor(() => {
+    const r = book.get(rule.id);
+    return r !== undefined && book.origin(rule.id) !== 'default' && codecs.Rule.encode(r).equals(written);
+  }, confirmMs);
+  if (!seen) options.warn(`api: rule ${rule.id} was written to ${TOPICS.rules} but not seen back within ${confirmMs} ms`);
+  return seen;
+}
+
+/** Tombstones a rule (a default comes back as shipped, a custom one is gone) and waits until the book shows it. */
+export async function removeRule(options: RulesApiOptions, id: string, actor: string): Promise<boolean> {
+  const { book } = options.rules;
+  const confirmMs = options.confirmTimeoutMs ?? 5000;
+  const shipped = defaultRule(id);
+  await options.log.produce(TOPICS.rules, [ruleRemoval(id, actor)]);
+  const applied = await options.rules.waitFor(() => (shipped ? book.origin(id) === 'default' : book.get(id) === undefined), confirmMs);
+  if (!applied) options.warn(`api: the reset of rule ${id} was written to ${TOPICS.rules} but not seen back within ${confirmMs} ms`);
+  return applied;
+}
+
 export function rulesRouter(options: RulesApiOptions | undefined): Router {
   const router = express.Router();
   if (!options) {
@@ -220,10 +250,8 @@ export function rulesRouter(options: RulesApiOptions | undefined): Router {
     });
     return router;
   }
-  const { rules, log, warn } = options;
-  const { book } = rules;
+  const { book } = options.rules;
   const now = options.now ?? Date.now;
-  const confirmMs = options.confirmTimeoutMs ?? 5000;
 
   const view = (rule: Rule): RuleView => ({ ...rule, origin: book.origin(rule.id) ?? 'custom', action: describeAction(rule) });
   const find = (id: string): Rule => {
@@ -244,18 +272,7 @@ export function rulesRouter(options: RulesApiOptions | undefined): Router {
     return body as Record<string, unknown>;
   };
 
-  /** Writes a rule and waits until the api's book shows exactly it. */
-  async function write(rule: Rule): Promise<boolean> {
-    const message = ruleMessage(rule);
-    await log.produce(TOPICS.rules, [message]);
-    const written = message.value;
-    const seen = await rules.waitFor(() => {
-      const r = book.get(rule.id);
-      return r !== undefined && book.origin(rule.id) !== 'default' && codecs.Rule.encode(r).equals(written);
-    }, confirmMs);
-    if (!seen) warn(`api: rule ${rule.id} was written to ${TOPICS.rules} but not seen back within ${confirmMs} ms`);
-    return seen;
-  }
+  const write = (rule: Rule) => writeRule(options, rule);
 
   /** Merges a change into the rule as it is (or creates one), validates it whole, writes it. */
   async function change(id: string, body: Record<string, unknown>, caller: Caller, mayCreate: boolean): Promise<RuleChangeResult> {
@@ -351,9 +368,7 @@ export function rulesRouter(options: RulesApiOptions | undefined): Router {
       const result: RuleResetResult = { reset: 'unchanged', rule: view(previous), previous, changes: [], applied: true };
       return void res.json(result);
     }
-    await log.produce(TOPICS.rules, [ruleRemoval(id, callerOf(res).name)]);
-    const applied = await rules.waitFor(() => (shipped ? book.origin(id) === 'default' : book.get(id) === undefined), confirmMs);
-    if (!applied) warn(`api: the reset of rule ${id} was written to ${TOPICS.rules} but not seen back within ${confirmMs} ms`);
+    const applied = await removeRule(options, id, callerOf(res).name);
     const result: RuleResetResult = shipped
       ? { reset: 'restored', rule: view(shipped), previous, changes: ruleChanges(previous, shipped), applied }
       : { reset: 'deleted', rule: null, previous, changes: [], applied };

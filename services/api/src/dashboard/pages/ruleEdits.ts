@@ -9,10 +9,8 @@
  * and the wait are repeated here (a few lines), with the same record and the same check.
  */
 import { parseExpiry } from '@ipwatch/core/blockTarget';
-import { codecs } from '@ipwatch/core/schemas';
-import { TOPICS } from '@ipwatch/core/topics';
-import { defaultRule, formatDuration, RULE_PARAMS, RuleError, ruleMessage, ruleRemoval, SEVERITIES, validateRule, type Rule, type RuleKind, type Severity } from '@ipwatch/core/rules';
-import { ruleChanges, type RuleFieldChange, type RulesApiOptions } from '../../rulesApi.ts';
+import { formatDuration, RULE_PARAMS, RuleError, SEVERITIES, validateRule, type Rule, type RuleKind, type Severity } from '@ipwatch/core/rules';
+import { removeRule, ruleChanges, writeRule, type RuleFieldChange, type RulesApiOptions } from '../../rulesApi.ts';
 import type { Caller } from '../../authentication.ts';
 
 /** The edit form's fields; each parameter of the rule's kind is `param.<name>`. */
@@ -106,24 +104,11 @@ export interface RuleSave {
 export async function saveRule(options: RulesApiOptions, previous: Rule, next: Rule): Promise<RuleSave> {
   const changes = ruleChanges(previous, next);
   if (changes.length === 0) return { changes, applied: true };
-  const message = ruleMessage(next);
-  await options.log.produce(TOPICS.rules, [message]);
-  const { book } = options.rules;
-  const applied = await options.rules.waitFor(() => {
-    const r = book.get(next.id);
-    return r !== undefined && book.origin(next.id) !== 'default' && codecs.Rule.encode(r).equals(message.value);
-  }, options.confirmTimeoutMs ?? 5000);
-  if (!applied) options.warn(`api: rule ${next.id} was written to ${TOPICS.rules} but not seen back`);
-  return { changes, applied };
+  return { changes, applied: await writeRule(options, next) };
 }
 
 /** Back to what ipwatch ships (a custom rule is deleted); nothing to do for an unchanged default. */
 export async function resetRule(options: RulesApiOptions, id: string, caller: Pick<Caller, 'name'>): Promise<boolean> {
-  const { book } = options.rules;
-  if (book.origin(id) === 'default') return true;
-  const shipped = defaultRule(id);
-  await options.log.produce(TOPICS.rules, [ruleRemoval(id, caller.name)]);
-  const applied = await options.rules.waitFor(() => (shipped ? book.origin(id) === 'default' : book.get(id) === undefined), options.confirmTimeoutMs ?? 5000);
-  if (!applied) options.warn(`api: the reset of rule ${id} was written to ${TOPICS.rules} but not seen back`);
-  return applied;
+  if (options.rules.book.origin(id) === 'default') return true;
+  return removeRule(options, id, caller.name);
 }
