@@ -250,7 +250,7 @@ test('every route Express serves under /api/v1 is in the document, every operati
   assert.equal(v1.length, new Set(v1).size, 'no route registered twice');
   assert.ok(documented.length >= 21, `${documented.length} operations`);
   // The routes of before v1, the same handlers: every v1 operation but those that came with v1.
-  const v1Only = ['GET /openapi.json', 'GET /overview', 'GET /detections', 'GET /rate-limits'];
+  const v1Only = ['GET /openapi.json', 'GET /overview', 'GET /request-log', 'GET /detections', 'GET /rate-limits'];
   const legacy = served.filter((r) => !r.split(' ')[1]!.startsWith(`${API_V1}/`) && r.split(' ')[1]!.startsWith('/api/')).map((r) => r.replace(' /api/', ' /'));
   assert.deepEqual(new Set(legacy.map((r) => templated(r))), new Set(documented.filter((r) => !v1Only.includes(r))));
 }, 60_000);
@@ -330,6 +330,14 @@ test('every operation, called with realistic input, answers what its schema says
   await call('get', `/overview?since=3h&until=${encodeURIComponent(new Date(now).toISOString())}&bucket=15m&top=3&latest=2`, 200);
   assertRefused(await call('get', '/overview?bucket=7x', 400), 'IPWATCH_BAD_FILTER');
   assertRefused(await call('get', '/overview?since=60d', 400), 'IPWATCH_BAD_FILTER', /at most 31 days/);
+  const log = await call('get', `/request-log?ip=${encodeURIComponent('198.51.100.0/24')}&not_status=2xx&method=get&limit=2`, 200);
+  assert.equal((log.body.rows as Array<{ status: number }>).length, 2);
+  assert.ok((log.body.rows as Array<{ status: number }>).every((r) => r.status >= 300), 'the exclusion applied');
+  const older = await call('get', `/request-log?ip=${encodeURIComponent('198.51.100.0/24')}&not_status=2xx&method=get&limit=2&before=${encodeURIComponent(log.body.next as string)}`, 200);
+  assert.notDeepEqual(older.body.rows, log.body.rows);
+  await call('get', `/request-log?ua=${encodeURIComponent('\u001b[2J')}&country=FR&asn=AS16276&user=admin&blocked=false&limited=no&since=1d&until=2099-01-01`, 200);
+  assertRefused(await call('get', '/request-log?blocked=maybe', 400), 'IPWATCH_BAD_FILTER');
+  assertRefused(await call('get', '/request-log?not_asn=ASX', 400), 'IPWATCH_BAD_FILTER', /not_asn/);
   const first = await call('get', '/detections?limit=1', 200);
   assert.equal((first.body.rows as unknown[]).length, 1);
   assert.equal(typeof first.body.next, 'string', 'there is an older page');
@@ -344,7 +352,7 @@ test('every operation, called with realistic input, answers what its schema says
   await call('get', '/rate-limits?rule=login&limit=1', 200);
   assertRefused(await call('get', '/rate-limits?ip=nope', 400), 'IPWATCH_BAD_FILTER');
   assertRefused(await call('get', '/rate-limits?rule=', 400), 'IPWATCH_BAD_FILTER', /rule is empty/);
-  assertRefused(await send('GET', '/api/overview'), 'IPWATCH_NO_SUCH_ENDPOINT');
+  for (const path of ['/api/overview', '/api/request-log', '/api/detections', '/api/rate-limits']) assertRefused(await send('GET', path), 'IPWATCH_NO_SUCH_ENDPOINT');
 
   // Rules: list, show, change, create, the four shorthands, reset and delete.
   const { rules } = (await call('get', '/rules', 200)).body as { rules: Array<{ id: string; threshold: number }> };

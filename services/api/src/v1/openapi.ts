@@ -10,7 +10,7 @@
  */
 import { ERRORS, type ErrorCode } from '@ipwatch/core/errors';
 import { RULE_ID, RULE_KINDS, RULE_MODES, SEVERITIES } from '@ipwatch/core/rules';
-import { DEFAULT_REPORT_TOP, MAX_ANALYSIS_HOURS, MAX_LIMIT, MAX_REPORT_TOP } from '@ipwatch/store';
+import { DEFAULT_REPORT_TOP, MAX_ANALYSIS_HOURS, MAX_LIMIT, MAX_LOG_PAGE, MAX_REPORT_TOP } from '@ipwatch/store';
 import { MAX_IMPORT } from '../listChanges.ts';
 import { DEFAULT_ANALYSIS_HOURS } from '../analysis.ts';
 import { BUCKET, DETECTION_RULE, LIMIT_RULE, MAX_DETECTIONS_PAGE, MAX_OVERVIEW_DAYS, MAX_RATE_LIMIT_ROWS } from './trafficViews.ts';
@@ -70,6 +70,22 @@ const IP_OR_CIDR: JsonObject = { type: 'string', minLength: 1, maxLength: 64, ex
 const ONE_IP: JsonObject = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[0-9A-Fa-f:.]+$', examples: ['203.0.113.7', '2001:db8::1'] };
 const TIME_BOUND: JsonObject = { type: 'string', pattern: '^\\s*(\\d{1,6}[smhdw]|\\d{4}-\\d{2}-\\d{2}.*)\\s*$', examples: ['15m', '2h', '7d', '2026-11-24T10:00:00Z'] };
 const RULE_ID_PATTERN = RULE_ID.source;
+const STATUS_FILTER: JsonObject = { type: 'string', pattern: '^\\s*([1-5][xX][xX]|\\d{3}|\\d{3}-\\d{3}|>=\\d{3})\\s*$', examples: ['404', '4xx', '400-499', '>=400'] };
+const COUNTRY: JsonObject = { type: 'string', pattern: '^\\s*[A-Za-z]{2}\\s*$' };
+/** A keyset cursor, <unix ms>,<id>, as a page's `next` gives it. */
+const CURSOR: JsonObject = { type: 'string', pattern: '^\\d{1,15},[\\x21-\\x7e]{0,128}$' };
+const BOOLEAN_TEXT: JsonObject = { type: 'string', enum: ['true', 'false', '1', '0', 'yes', 'no'] };
+/** The request log's fields (LOG_FILTER_FIELDS), each a filter and, as not_NAME, an exclusion. */
+const LOG_FIELDS: Array<[string, JsonObject, string]> = [
+  ['ip', IP_OR_CIDR, 'address is this IP or inside this CIDR'],
+  ['path', { type: 'string', maxLength: 2048 }, 'path holds this text (any case)'],
+  ['method', { type: 'string', pattern: '^\\s*[A-Za-z]{1,16}\\s*$' }, 'method is this (GET, POST, ...)'],
+  ['status', STATUS_FILTER, 'status is this (404, 4xx, 400-499, >=400)'],
+  ['country', COUNTRY, 'country is this two-letter ISO code'],
+  ['asn', { type: 'string', pattern: '^\\s*([Aa][Ss])?\\d{1,10}\\s*$', examples: ['13335', 'AS13335'] }, 'network (ASN) is this'],
+  ['user', { type: 'string', maxLength: 256 }, 'user id or login username is this'],
+  ['ua', { type: 'string', maxLength: 1024 }, 'user agent holds this text'],
+];
 
 // ---- errors --------------------------------------------------------------------------
 
@@ -176,6 +192,28 @@ const schemas: { [name: string]: JsonObject } = {
     asn: count,
     org: text,
     app: text,
+  }),
+  RequestLogRow: object({
+    event_id: text,
+    ts: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$', description: 'ISO-8601, UTC, to the millisecond' },
+    ts_ms: epochMs,
+    ip: text,
+    method: text,
+    host: text,
+    path: described(text, 'as the client sent it: attacker-controlled text'),
+    status: { type: 'integer', minimum: 0, maximum: 999 },
+    user_agent: text,
+    user_id: nullable(text),
+    login_user: nullable(described(text, 'the username of a login attempt')),
+    blocked: flag,
+    rate_limited: flag,
+    country: text,
+    asn: count,
+    org: text,
+  }),
+  RequestLogPage: object({
+    rows: list(ref('RequestLogRow'), { maxItems: MAX_LOG_PAGE, description: 'newest first' }),
+    next: { type: ['string', 'null'], pattern: '^\\d{1,15},', description: 'the `before` of the next (older) page; null on the last' },
   }),
   RequestPage: object({ total: described(count, 'requests matching the filter (all of them, not only those listed)'), rows: list(ref('RequestRow'), { description: 'newest first, at most `limit`' }) }),
   BlockDecision: object(BLOCK_DECISION),
@@ -531,7 +569,7 @@ const paths: OpenApiDocument['paths'] = {
       parameters: [
         query('ip', IP_OR_CIDR, 'an IP address or a CIDR (every address of the range)'),
         query('path', { type: 'string', minLength: 1, maxLength: 2048 }, 'case-insensitive part of the path, matched anywhere (a value, never SQL)'),
-        query('status', { type: 'string', pattern: '^\\s*([1-5][xX][xX]|\\d{3}|\\d{3}-\\d{3}|>=\\d{3})\\s*$', examples: ['404', '4xx', '400-499', '>=400'] }, 'a status, a class, a range or a floor'),
+        query('status', STATUS_FILTER, 'a status, a class, a range or a floor'),
         query('country', { type: 'string', pattern: '^[A-Za-z]{2}$' }, 'two-letter ISO code'),
         query('since', TIME_BOUND, 'a duration before now, or an ISO-8601 time'),
         query('until', TIME_BOUND, 'a duration before now, or an ISO-8601 time (exclusive)'),
@@ -600,6 +638,24 @@ const paths: OpenApiDocument['paths'] = {
       responses: responses({ 200: { description: 'the overview', schema: ref('Overview') } }),
     },
   },
+  '/request-log': {
+    get: {
+      operationId: 'requestLog',
+      summary: 'The request log as the dashboard filters it (each field also excluded with not_NAME), paged with `before`',
+      tags: ['traffic'],
+      parameters: [
+        ...LOG_FIELDS.map(([name, schema, description]) => query(name, schema, description)),
+        ...LOG_FIELDS.map(([name, schema, description]) => query(`not_${name}`, schema, `leave out requests whose ${description}`)),
+        query('since', TIME_BOUND, 'the start (default: a day before until)'),
+        query('until', TIME_BOUND, 'the end, exclusive (default: now)'),
+        query('blocked', BOOLEAN_TEXT, 'only requests refused (true) or not refused (false) by the block list'),
+        query('limited', BOOLEAN_TEXT, 'only requests refused (true) or not refused (false) by a rate limit'),
+        query('before', CURSOR, 'the cursor a page\'s `next` gave: the page after it'),
+        query('limit', wholeNumber(1, MAX_LOG_PAGE, 100), 'rows per page'),
+      ],
+      responses: responses({ 200: { description: 'a page of the log', schema: ref('RequestLogPage') } }),
+    },
+  },
   '/detections': {
     get: {
       operationId: 'listDetections',
@@ -612,7 +668,7 @@ const paths: OpenApiDocument['paths'] = {
         query('client', IP_OR_CIDR, 'an IP or CIDR: detections of the clients inside it, or keyed by it (an IPv6 /64)'),
         query('since', TIME_BOUND, 'the start (default: a day before until)'),
         query('until', TIME_BOUND, 'the end, exclusive (default: now)'),
-        query('before', { type: 'string', pattern: '^\\d{1,15},[\\x21-\\x7e]{0,128}$' }, 'the cursor a page\'s `next` gave: the page after it'),
+        query('before', CURSOR, 'the cursor a page\'s `next` gave: the page after it'),
         query('limit', wholeNumber(1, MAX_DETECTIONS_PAGE, 100), 'rows per page'),
       ],
       responses: responses({ 200: { description: 'a page of detections', schema: ref('DetectionPage') } }),

@@ -1,7 +1,7 @@
 /** The parameters of /api/v1/overview, /detections and /rate-limits, parsed into typed queries or refused with what is accepted. */
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { detectionsQuery, overviewQuery, rateLimitsQuery } from './trafficViews.ts';
+import { detectionsQuery, overviewQuery, rateLimitsQuery, requestLogQuery } from './trafficViews.ts';
 
 const now = Date.parse('2026-12-01T12:00:30Z');
 const M = 60_000;
@@ -58,4 +58,15 @@ test('rate-limit refusals: ip as a range, the rule named, the rows bounded', () 
   assert.throws(() => rateLimitsQuery({ ip: 'example.com' }, now), /ip/);
   assert.throws(() => rateLimitsQuery({ rule: 'a b' }, now), /not a rate-limit rule's name/);
   assert.throws(() => rateLimitsQuery({ limit: '1001' }, now), /from 1 to 1000/);
+});
+
+test('the request log: the dashboard\'s filter, exclusions too, bounded by a day; empty values refused rather than read as "any"', () => {
+  const q = requestLogQuery({ ip: '203.0.113.0/24', not_status: '2xx', method: 'post', before: '1764590400000,ev-9', limit: '1000' }, now);
+  assert.deepEqual(q.ipRange, { from: '::ffff:203.0.113.0', to: '::ffff:203.0.113.255' });
+  assert.deepEqual(q.exclude, { status: { from: 200, to: 299 } });
+  assert.equal(q.method, 'POST');
+  assert.deepEqual([q.sinceMs, q.limit, q.before], [now - 24 * H, 1000, { tsMs: 1764590400000, eventId: 'ev-9' }]);
+  assert.throws(() => requestLogQuery({ ip: '' }, now), /ip is empty/);
+  assert.throws(() => requestLogQuery({ limit: '1001' }, now), /from 1 to 1000/);
+  assert.throws(() => requestLogQuery({ nott_ip: '1.2.3.4' }, now), (e: Error & { code?: string }) => e.code === 'IPWATCH_UNKNOWN_PARAMETER' && /it takes ip, path, method, .*, not_ip, .*, before, limit/.test(e.message));
 });

@@ -1,13 +1,14 @@
 /**
  * What the dashboard shows, as API v1 JSON: the overview of a range against the one before it
- * (GET /api/v1/overview), the detections (GET /api/v1/detections, paged by a keyset cursor)
- * and the rate-limit refusals (GET /api/v1/rate-limits). Every parameter is read strictly
+ * (GET /api/v1/overview), the request log with the dashboard's filter (GET /api/v1/request-log),
+ * the detections (GET /api/v1/detections), both paged by a keyset cursor, and the rate-limit
+ * refusals (GET /api/v1/rate-limits). Every parameter is read strictly
  * (readQuery) and parsed into typed values before it reaches the store's named queries.
  * Every query is bounded by time: without `since`, the 24 hours before `until` (or now).
  */
 import express, { type RequestHandler, type Router } from 'express';
 import { RULE_MODES, SEVERITIES } from '@ipwatch/core/rules';
-import { FilterError, ipColumnRange, parseLogCursor, parseTimeBound, type AnalyticsStore, type ListDetectionsQuery, type ListRateLimitEventsQuery, type OverviewQuery } from '@ipwatch/store';
+import { FilterError, ipColumnRange, LOG_FILTER_FIELDS, parseLogCursor, parseLogFilter, parseTimeBound, type AnalyticsStore, type LogFilterInput, type RequestFilter, type ListDetectionsQuery, type ListRateLimitEventsQuery, type OverviewQuery } from '@ipwatch/store';
 import { readQuery } from '../queryParameters.ts';
 
 const MINUTE = 60_000;
@@ -28,7 +29,7 @@ const BUCKET_UNITS: Record<string, number> = { m: MINUTE, h: 60 * MINUTE, d: DAY
 const AUTO_BUCKETS = [1, 5, 15, 60, 360, 1440].map((m) => m * MINUTE);
 
 export interface TrafficViewsOptions {
-  analytics: Pick<AnalyticsStore, 'overview' | 'listDetections' | 'listRateLimitEvents'>;
+  analytics: Pick<AnalyticsStore, 'overview' | 'listRequestLog' | 'listDetections' | 'listRateLimitEvents'>;
   now: () => number;
 }
 
@@ -119,6 +120,22 @@ export function detectionsQuery(query: unknown, now: number, endpoint = 'GET /ap
   return out;
 }
 
+/** The request log's parameters: each field, its not_ exclusion, and the range, flags, cursor and page size. */
+export const REQUEST_LOG_PARAMETERS = [...LOG_FILTER_FIELDS, ...LOG_FILTER_FIELDS.map((f) => `not_${f}` as const), 'since', 'until', 'blocked', 'limited', 'before', 'limit'] as const;
+
+/**
+ * The request log's filter, as the dashboard's log reads it (parseLogFilter): ip, path,
+ * method, status, country, asn, user, ua, each also as not_NAME (excluded), since (default:
+ * a day before until), until, blocked, limited, before (the cursor `next` gave), limit.
+ *
+ * @example
+ * requestLogQuery({ ip: '203.0.113.0/24', not_status: '2xx' }, now);
+ * // { ipRange: {...}, exclude: { status: { from: 200, to: 299 } }, sinceMs: now - 86400000, limit: 100 }
+ */
+export function requestLogQuery(query: unknown, now: number, endpoint = 'GET /api/v1/request-log'): RequestFilter {
+  return parseLogFilter(given(query, REQUEST_LOG_PARAMETERS, endpoint) as LogFilterInput, now);
+}
+
 /**
  * The rate-limit refusals' filter: ip (an IP or CIDR), rule, since, until, limit.
  *
@@ -144,6 +161,26 @@ export function overviewHandler(options: TrafficViewsOptions): RequestHandler {
   return async (req, res, next) => {
     try {
       res.json(await options.analytics.overview(overviewQuery(req.query, options.now(), `GET ${req.baseUrl}/overview`)));
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+/**
+ * Answers { rows, next }: `next` is the `before` of the following (older) page, null on the last.
+ *
+ * @example
+ * v1.get('/request-log', requestLogHandler({ analytics, now: Date.now }));
+ */
+export function requestLogHandler(options: TrafficViewsOptions): RequestHandler {
+  return async (req, res, next) => {
+    try {
+      const filter = requestLogQuery(req.query, options.now(), `GET ${req.baseUrl}/request-log`);
+      const fetched = await options.analytics.listRequestLog({ ...filter, limit: filter.limit + 1 });
+      const rows = fetched.slice(0, filter.limit);
+      const last = rows[rows.length - 1];
+      res.json({ rows, next: fetched.length > filter.limit && last ? `${last.ts_ms},${last.event_id}` : null });
     } catch (err) {
       next(err);
     }
@@ -193,6 +230,7 @@ export function rateLimitsHandler(options: TrafficViewsOptions): RequestHandler 
 export function trafficViewsRouter(options: TrafficViewsOptions): Router {
   const router = express.Router();
   router.get('/overview', overviewHandler(options));
+  router.get('/request-log', requestLogHandler(options));
   router.get('/detections', detectionsHandler(options));
   router.get('/rate-limits', rateLimitsHandler(options));
   return router;
