@@ -88,6 +88,15 @@ export interface DailyRateLimits {
 export const REAL_AUDIT_ROW = `NOT (note LIKE 'detection %' AND note IN (
   SELECT concat('detection ', id) FROM detections WHERE action != 'block' AND ts < fromUnixTimestamp64Milli({until:Int64})))`;
 
+/**
+ * REAL_AUDIT_ROW for block_events rows of [{since}, {until}) only: the view copies the
+ * detection's ts into its row, so the detections to look at are those of the same range (a
+ * bounded read rather than every detection ever stored).
+ */
+export const REAL_AUDIT_ROW_IN_RANGE = `NOT (note LIKE 'detection %' AND note IN (
+  SELECT concat('detection ', id) FROM detections WHERE action != 'block'
+    AND ts >= fromUnixTimestamp64Milli({since:Int64}) AND ts < fromUnixTimestamp64Milli({until:Int64})))`;
+
 const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low'];
 const withChange = (value: number, previous: number) => ({ previous, change: previous === 0 ? null : (value - previous) / previous });
 
@@ -130,7 +139,7 @@ export async function blocksMade(conn: Pick<StoreConnection, 'client'>, scope: D
   const t = twoDays(scope);
   const made = await conn.client.query({
     query: `SELECT source, countIf(${t.cur}) AS blocks, countIf(NOT (${t.cur})) AS previous
-            FROM block_events WHERE action = 'block' AND ${t.where} AND ${REAL_AUDIT_ROW}
+            FROM block_events WHERE action = 'block' AND ${t.where} AND ${REAL_AUDIT_ROW_IN_RANGE.replace('{since:Int64}', '{prevSince:Int64}')}
             GROUP BY source ORDER BY blocks DESC, source`,
     query_params: t.params,
     format: 'JSONEachRow',

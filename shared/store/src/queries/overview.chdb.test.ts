@@ -72,6 +72,8 @@ function seed(a: Analytics): Promise<void> {
       { ts: P + 5 * M, action: 'block', target: '192.0.2.50', reason: 'before', source: 'manual', severity: 'high', expires_at: null, actor: 'alice', note: '' },
       { ts: S + 40 * M, action: 'block', target: '192.0.2.51', reason: '<b>bad</b>', source: 'manual', severity: 'high', expires_at: null, actor: 'bob', note: '' },
       { ts: S + 41 * M, action: 'unblock', target: '192.0.2.51', reason: '', source: 'manual', severity: '', expires_at: null, actor: 'bob', note: '' },
+      // A row as migration 0006's view wrote for a flag (ov-d2 did not block): not a block made.
+      { ts: S + 31 * M, action: 'block', target: '203.0.113.9', reason: 'xss-probe', source: 'xss-probe', severity: 'high', expires_at: null, actor: 'scorer', note: 'detection ov-d2' },
     ]);
   })();
   return seeded;
@@ -91,7 +93,7 @@ test('an hour against the hour before: cards, series from the rollup, countries,
   assert.deepEqual(t.clientErrors, { value: 3, previous: 1, change: 2 });
   assert.deepEqual(t.blocked, { value: 1, previous: 0, change: null });
   assert.deepEqual(t.rateLimited, { value: 1, previous: 0, change: null });
-  // The rule block writes a block_events row (the store's view); the manual one is the second; unblocks are not blocks made.
+  // The rule block writes a block_events row (the store's view); the manual one is the second; unblocks and 0006's flag rows are not blocks made.
   assert.deepEqual(t.detections, { value: 2, previous: 1, change: 1 });
   assert.deepEqual(t.blocksMade, { value: 2, previous: 1, change: 1 });
 

@@ -5,7 +5,7 @@
 import type { StoreConnection } from '../analytics.ts';
 import { NUMBER_SETTINGS } from './clientAnalysisScope.ts';
 import { DETECTION_COLUMNS, detectionRow, type DetectionColumnsRow, type DetectionRow } from './clientAnalysisDetections.ts';
-import { REAL_AUDIT_ROW } from './dailyReportSecurity.ts';
+import { REAL_AUDIT_ROW_IN_RANGE } from './dailyReportSecurity.ts';
 
 /** A block made in the range (block_events, action `block`). */
 export interface OverviewBlock {
@@ -51,7 +51,7 @@ export async function latestBlocks(conn: Pick<StoreConnection, 'client'>, range:
     query: `SELECT toUnixTimestamp64Milli(ts) AS ts_ms, target, reason, source, severity,
                    if(isNull(expires_at), NULL, toUnixTimestamp64Milli(assumeNotNull(expires_at))) AS expires_ms, actor
             FROM block_events
-            WHERE action = 'block' AND ts >= fromUnixTimestamp64Milli({since:Int64}) AND ts < fromUnixTimestamp64Milli({until:Int64}) AND ${REAL_AUDIT_ROW}
+            WHERE action = 'block' AND ts >= fromUnixTimestamp64Milli({since:Int64}) AND ts < fromUnixTimestamp64Milli({until:Int64}) AND ${REAL_AUDIT_ROW_IN_RANGE}
             ORDER BY ts DESC, target LIMIT {limit:UInt32}`,
     query_params: { since: range.sinceMs, until: range.untilMs, limit: range.limit },
     format: 'JSONEachRow',
