@@ -151,7 +151,26 @@ export interface RequestLogRow {
  * const page = await listRequestLog(conn, parseLogFilter({ status: '5xx' }));
  * const next = await listRequestLog(conn, { ...filter, before: { tsMs: page.at(-1)!.ts_ms, eventId: page.at(-1)!.event_id } });
  */
-export async function listRequestLog(conn: Pick<StoreConnection, 'client'>, filter: RequestFilter): Promise<RequestLogRow[]> {
+export async function listRequestLog(conn: Pick<StoreConnection, 'client'>, filter: RequestFilter, now = Date.now()): Promise<RequestLogRow[]> {
+  // The newest eighth of the range first: a filter that matches often fills the page from it
+  // and reads an eighth of the range; a rare one reads the rest too (one query more, same rows).
+  if (filter.sinceMs !== undefined) {
+    const upper = Math.min(filter.untilMs ?? now, filter.before ? filter.before.tsMs + 1 : now);
+    const cut = Math.floor(upper - (upper - filter.sinceMs) / RECENT_SLICES);
+    if (cut > filter.sinceMs) {
+      const recent = await requestLogQuery(conn, { ...filter, sinceMs: cut });
+      if (recent.length >= filter.limit) return recent;
+      const older = await requestLogQuery(conn, { ...filter, untilMs: Math.min(filter.untilMs ?? cut, cut), limit: filter.limit - recent.length });
+      return [...recent, ...older];
+    }
+  }
+  return requestLogQuery(conn, filter);
+}
+
+/** The first slice of listRequestLog's range is this fraction of it (1/8). */
+const RECENT_SLICES = 8;
+
+async function requestLogQuery(conn: Pick<StoreConnection, 'client'>, filter: RequestFilter): Promise<RequestLogRow[]> {
   const where = whereClause(filter);
   const rs = await conn.client.query({
     query: `SELECT event_id, toUnixTimestamp64Milli(ts) AS ts_ms, ${IP_TEXT_SQL} AS ip,

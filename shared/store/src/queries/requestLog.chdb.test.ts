@@ -60,3 +60,20 @@ test('listRequestLog and countRequests: each new field and exclusion, NULL users
   assert.equal(rows[0]!.ts, new Date(t).toISOString());
   assert.equal(rows[0]!.ip, '198.18.40.3');
 });
+
+test('listRequestLog reads the newest eighth of the range first, then the rest: same rows, same order', async () => {
+  const analytics = await testAnalytics();
+  const t = Date.now();
+  const H = 3_600_000;
+  await analytics.insertStreamRows({
+    table: 'requests', columns: ['event_id', 'ts', 'ip', 'log_epoch', 'kafka_partition', 'kafka_offset'], deduplicationToken: 'store-slices',
+    rows: [['ss-1', t - 60_000, '::ffff:198.18.41.1', 'ss', 0, 1], ['ss-2', t - 10 * H, '::ffff:198.18.41.2', 'ss', 0, 2], ['ss-3', t - 40 * H, '::ffff:198.18.41.3', 'ss', 0, 3], ['ss-4', t - 47 * H, '::ffff:198.18.41.4', 'ss', 0, 4]],
+  });
+  const ids = async (q: Record<string, string>) => (await listRequestLog(analytics, parseLogFilter({ ip: '198.18.41.0/24', since: '48h', ...q }, t), t)).map((r) => r.event_id);
+  assert.deepEqual(await ids({}), ['ss-1', 'ss-2', 'ss-3', 'ss-4']);
+  assert.deepEqual(await ids({ limit: '1' }), ['ss-1'], 'filled from the newest slice');
+  assert.deepEqual(await ids({ limit: '3' }), ['ss-1', 'ss-2', 'ss-3'], 'topped up from the rest, in order');
+  assert.deepEqual(await ids({ before: `${t - 10 * H},zzz`, limit: '1' }), ['ss-2'], 'the slice follows the cursor');
+  assert.deepEqual(await ids({ before: `${t - 10 * H},ss-2` }), ['ss-3', 'ss-4']);
+  assert.deepEqual(await ids({ until: '20h' }), ['ss-3', 'ss-4']);
+});
