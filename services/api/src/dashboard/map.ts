@@ -66,17 +66,22 @@ export function countryShapes(): CountryShape[] {
   return shapes;
 }
 
+/** The share of the busiest country's count each shade starts at (l5 down to l1). */
+const SHADES = [0.6, 0.25, 0.08, 0.02, 0];
+
 /**
- * The shade of a count: 0 none, 1 to 5 on a log scale of the busiest country (any request at
- * all is at least l1, the busiest is l5).
+ * The shade of a count: 0 none, 1 to 5 by its share of the busiest country's (l5 from 60%,
+ * l4 from 25%, l3 from 8%, l2 from 2%, l1 any request at all).
  *
  * @example
  * shadeLevel(1000, 1000); // 5
+ * shadeLevel(300, 1000);  // 4
  * shadeLevel(1, 1000);    // 1
  */
 export function shadeLevel(count: number, max: number): number {
   if (count <= 0 || max <= 0) return 0;
-  return Math.min(5, Math.max(1, Math.ceil((5 * Math.log1p(count)) / Math.log1p(max))));
+  const share = count / max;
+  return 5 - SHADES.findIndex((s) => share >= s);
 }
 
 /**

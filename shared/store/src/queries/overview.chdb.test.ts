@@ -146,9 +146,10 @@ test('top lists with the previous hour, latest detections and blocks, and a buck
     { ts: S + 40 * M, target: '192.0.2.51', reason: '<b>bad</b>', source: 'manual', severity: 'high', expiresAt: null, actor: 'bob' },
     { ts: S + 3 * M, target: '198.51.100.1', reason: all.latestBlocks[1]!.reason, source: 'sensitive-files', severity: 'high', expiresAt: S + 3 * M + H, actor: all.latestBlocks[1]!.actor },
   ]);
-  // A range not on the bucket: the first bucket starts before it, and only the range's rows count.
+  // A range not on the bucket: the first bucket starts before it and is whole (the chart has no half-empty first point); the cards count the range only.
   const off = await a.overview({ sinceMs: S + 20 * M, untilMs: U + 20 * M, bucketMs: H });
-  assert.deepEqual(off.series.map((b) => [b.start, b.requests]), [[S, 3], [U, 1]]);
+  assert.deepEqual(off.series.map((b) => [b.start, b.requests]), [[S, 8], [U, 1]]);
+  assert.deepEqual(off.totals.requests, { value: 4, previous: 7, change: (4 - 7) / 7 });
   const latest = await a.overview({ sinceMs: S, untilMs: U, bucketMs: H, latest: 1 });
   assert.deepEqual(latest.latestDetections.map((d) => d.id), ['ov-d2']);
 });

@@ -45,6 +45,7 @@ export interface Overview {
     /** block_events rows with action `block`. */
     blocksMade: Figure;
   };
+  /** Whole buckets from the one holding sinceMs (it may start before the range) to untilMs; the last one may be in progress. */
   series: OverviewBucket[];
   topClients: OverviewClient[];
   topPaths: OverviewPath[];
@@ -66,7 +67,7 @@ const MAX_BUCKETS = 1000;
  * @example
  * const o = await analytics.overview({ sinceMs: now - 86_400_000, untilMs: now, bucketMs: 900_000 });
  * o.totals.requests; // { value: 10000, previous: 9615, change: 0.04 }
- * o.series.length;   // 96 (97 when the range does not start on a bucket)
+ * o.series.length;   // 96 (97 when the range does not start on a bucket: the first one starts before it)
  */
 export async function overview(conn: Pick<StoreConnection, 'client'>, query: OverviewQuery): Promise<Overview> {
   const { sinceMs, untilMs, bucketMs } = query;
@@ -77,7 +78,8 @@ export async function overview(conn: Pick<StoreConnection, 'client'>, query: Ove
   if (!Number.isInteger(latest) || latest < 1 || latest > MAX_REPORT_TOP) throw new FilterError(`latest ${JSON.stringify(String(latest).slice(0, 20))} must be a whole number from 1 to ${MAX_REPORT_TOP}`);
   // One after another: chDB runs one query at a time anyway, and a server is spared a burst.
   const traffic = await overviewTraffic(conn, { sinceMs, untilMs });
-  const series = await overviewSeries(conn, { sinceMs, untilMs, bucketMs });
+  // The first bucket whole: it starts on a multiple of the bucket, before the range when the range does not.
+  const series = await overviewSeries(conn, { sinceMs: Math.floor(sinceMs / bucketMs) * bucketMs, untilMs, bucketMs });
   const candidates = await topCandidates(conn, scope);
   const clients = await overviewClients(conn, scope, candidates);
   const paths = await overviewPaths(conn, scope, candidates);

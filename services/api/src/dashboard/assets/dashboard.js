@@ -16,7 +16,8 @@
       var series = [{}].concat(spec.series.map(function (s, i) {
         return { label: String(s.label), stroke: palette[i % palette.length], width: 1.5, fill: i === 0 ? 'rgba(9,105,218,0.08)' : undefined, scale: s.scale || 'y' };
       }));
-      var axes = [{}, { scale: 'y' }];
+      // Room for counts such as 1,666,269 on the left axis (uPlot's default 50 px cuts them).
+      var axes = [{}, { scale: 'y', size: 70 }];
       if (spec.series.some(function (s) { return s.scale === '%'; })) axes.push({ scale: '%', side: 1, grid: { show: false }, values: function (u, vs) { return vs.map(function (v) { return v + '%'; }); } });
       var width = Math.max(300, el.clientWidth || 600);
       el.textContent = '';

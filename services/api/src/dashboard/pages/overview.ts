@@ -16,7 +16,7 @@ import { sendPage } from '../layout.ts';
 import { clientHref, detectionsHref, type LogQuery } from '../links.ts';
 import { readQuery } from '../../queryParameters.ts';
 import { worldMap } from '../map.ts';
-import { cards, chart, topLists, utc } from './overviewSections.ts';
+import { cards, chart, shortTime, topLists, utc } from './overviewSections.ts';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -77,9 +77,9 @@ function latestDetections(o: Overview, since: string): Html {
   return html`<section class="latest"><h2>Detections <a class="more" href="${detectionsHref({ since })}">all of the period</a></h2>${
     rows.length === 0
       ? html`<p class="muted">No detections in this period.</p>`
-      : html`<table><thead><tr><th>when</th><th>client</th><th>rule</th><th>severity</th><th>mode</th><th>action</th></tr></thead><tbody>${rows.map((d) => {
+      : html`<table><thead><tr><th>when (UTC)</th><th>client</th><th>rule</th><th>severity</th><th>mode</th><th>action</th></tr></thead><tbody>${rows.map((d) => {
           const client = d.client || d.ip;
-          return html`<tr><td class="num">${utc(d.ts)}</td><td class="addr"><a href="${clientHref(client)}">${client}</a></td><td><a href="${detectionsHref({ rule: d.rule, since })}">${d.rule}</a></td><td class="sev-${d.severity}">${d.severity}</td><td>${d.mode}</td><td>${d.action}</td></tr>`;
+          return html`<tr><td class="num">${shortTime(d.ts)}</td><td class="addr"><a href="${clientHref(client)}">${client}</a></td><td><a href="${detectionsHref({ rule: d.rule, since })}">${d.rule}</a></td><td class="sev-${d.severity}">${d.severity}</td><td>${d.mode}</td><td>${d.action}</td></tr>`;
         })}</tbody></table>`
   }</section>`;
 }
@@ -89,9 +89,9 @@ function latestBlocks(o: Overview): Html {
   return html`<section class="latest"><h2>Blocks made <a class="more" href="/blocks">block list</a></h2>${
     rows.length === 0
       ? html`<p class="muted">No blocks made in this period.</p>`
-      : html`<table><thead><tr><th>when</th><th>target</th><th>by</th><th>reason</th><th>until</th></tr></thead><tbody>${rows.map(
+      : html`<table><thead><tr><th>when (UTC)</th><th>target</th><th>by</th><th>reason</th><th>until</th></tr></thead><tbody>${rows.map(
           (b) =>
-            html`<tr><td class="num">${utc(b.ts)}</td><td class="addr"><a href="${clientHref(b.target)}">${b.target}</a></td><td>${b.source === 'manual' || b.source === 'import' ? html`${b.actor || b.source}` : html`<a href="${detectionsHref({ rule: b.source })}">${b.source}</a>`}</td><td class="text">${b.reason}</td><td class="num">${b.expiresAt === null ? 'never' : utc(b.expiresAt)}</td></tr>`,
+            html`<tr><td class="num">${shortTime(b.ts)}</td><td class="addr"><a href="${clientHref(b.target)}">${b.target}</a></td><td>${b.source === 'manual' || b.source === 'import' ? html`${b.actor || b.source}` : html`<a href="${detectionsHref({ rule: b.source })}">${b.source}</a>`}</td><td class="text">${b.reason}</td><td class="num">${b.expiresAt === null ? 'never' : shortTime(b.expiresAt)}</td></tr>`,
         )}</tbody></table>`
   }</section>`;
 }

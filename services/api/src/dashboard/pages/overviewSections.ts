@@ -64,6 +64,12 @@ export function utc(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
+/** A compact UTC time for tables, "11-30 14:05", the full instant in its datetime and title. */
+export function shortTime(ms: number): Html {
+  const iso = new Date(ms).toISOString();
+  return html`<time datetime="${iso}" title="${utc(ms)}">${iso.slice(5, 16).replace('T', ' ')}</time>`;
+}
+
 /** A bar of `value` out of `max` (attributes only: the CSP forbids style=). */
 function bar(value: number, max: number): Html {
   const pct = max > 0 ? Math.max(value > 0 ? 0.5 : 0, Math.round((value / max) * 1000) / 10) : 0;
