@@ -154,7 +154,10 @@ export interface RequestLogRow {
 export async function listRequestLog(conn: Pick<StoreConnection, 'client'>, filter: RequestFilter, now = Date.now()): Promise<RequestLogRow[]> {
   // The newest eighth of the range first: a filter that matches often fills the page from it
   // and reads an eighth of the range; a rare one reads the rest too (one query more, same rows).
-  if (filter.sinceMs !== undefined) {
+  // One address is usually rare, so it is one query (10M rows: 155 ms one query, 253 ms sliced;
+  // a /16, status 5xx or a user agent: 93 -> 29, 69 -> 27, 122 -> 40 ms sliced).
+  const oneAddress = filter.ipRange !== undefined && filter.ipRange.from === filter.ipRange.to;
+  if (filter.sinceMs !== undefined && !oneAddress) {
     const upper = Math.min(filter.untilMs ?? now, filter.before ? filter.before.tsMs + 1 : now);
     const cut = Math.floor(upper - (upper - filter.sinceMs) / RECENT_SLICES);
     if (cut > filter.sinceMs) {
