@@ -1,8 +1,9 @@
 /**
  * The overview on real chDB: an hour against the hour before, counted exactly (the edges to
  * the millisecond; the series and countries from the per-minute rollup agree with the
- * requests table), top lists with the previous hour's counts, the latest detections and
- * blocks, and bad ranges and buckets refused.
+ * requests table), top lists with the previous hour's counts from the hourly sketches (whole
+ * hours merged, partial ones sketched from requests: checked against counts made here), the
+ * latest detections and blocks, and bad ranges and buckets refused.
  */
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
@@ -27,10 +28,7 @@ const NONE = ['', 0, ''] as const;
 const v4 = (ip: string) => `::ffff:${ip}`;
 type Req = [ts: number, ip: string, path: string, status: number, geo: readonly [string, number, string], ua: string, flags?: 'blocked' | 'limited'];
 
-let seeded: Promise<void> | undefined;
-function seed(a: Analytics): Promise<void> {
-  seeded ??= (async () => {
-    const rows: Req[] = [
+const ROWS: Req[] = [
       // Before the previous hour: not counted.
       [P - 1, v4('198.51.100.1'), '/', 200, FR, 'curl/8'],
       // The previous hour: 3 requests, 2 clients.
@@ -49,10 +47,14 @@ function seed(a: Analytics): Promise<void> {
       // The next hour: not counted.
       [U, v4('198.51.100.1'), '/', 200, FR, 'curl/8'],
     ];
+
+let seeded: Promise<void> | undefined;
+function seed(a: Analytics): Promise<void> {
+  seeded ??= (async () => {
     await a.insertStreamRows({
       table: 'requests',
       columns: REQUEST_COLUMNS,
-      rows: rows.map(([ts, ip, path, status, geo, ua, flags], i) => [`ov-${i}`, ts, ip, 'shop', 'GET', 'shop.example', path, status, 1, ua, flags === 'blocked', flags === 'limited', ...geo, 'overview', 0, i]),
+      rows: ROWS.map(([ts, ip, path, status, geo, ua, flags], i) => [`ov-${i}`, ts, ip, 'shop', 'GET', 'shop.example', path, status, 1, ua, flags === 'blocked', flags === 'limited', ...geo, 'overview', 0, i]),
       deduplicationToken: 'overview-requests',
     });
     const columns = ['id', 'ts', 'ip', 'client', 'rule', 'severity', 'mode', 'score', 'count', 'threshold', 'window_start', 'window_end', 'evidence', 'action', 'block_expires_at', 'offence', 'log_epoch', 'kafka_partition', 'kafka_offset'] as const;
@@ -117,29 +119,29 @@ test('top lists with the previous hour, latest detections and blocks, and a buck
   const a = await analytics();
   await seed(a);
   const o = await a.overview({ sinceMs: S, untilMs: U, bucketMs: 15 * M, top: 2 });
+  // From the hourly sketches (exact here: far fewer keys than their 1,000 slots, error 0); ties by the stored text.
   assert.deepEqual(o.topClients, [
-    { ip: '198.51.100.1', requests: 4, previous: 2, change: 1, country: 'FR', asn: 16276, org: 'OVH SAS' },
-    { ip: '203.0.113.9', requests: 2, previous: 1, change: 1, country: 'US', asn: 15169, org: 'Google LLC' },
+    { ip: '198.51.100.1', requests: 4, previous: 2, change: 1, error: 0, country: 'FR', asn: 16276, org: 'OVH SAS' },
+    { ip: '2001:db8:1:2::5', requests: 2, previous: 0, change: null, error: 0, country: '', asn: 0, org: '' },
   ]);
   const all = await a.overview({ sinceMs: S, untilMs: U, bucketMs: 15 * M });
-  // Ties in the order of the stored addresses: IPv4 (IPv4-mapped, ::ffff:) before IPv6.
-  assert.deepEqual(all.topClients.map((c) => [c.ip, c.requests, c.country]), [['198.51.100.1', 4, 'FR'], ['203.0.113.9', 2, 'US'], ['2001:db8:1:2::5', 2, '']]);
+  assert.deepEqual(all.topClients.map((c) => [c.ip, c.requests, c.previous, c.country, c.org]), [['198.51.100.1', 4, 2, 'FR', 'OVH SAS'], ['2001:db8:1:2::5', 2, 0, '', ''], ['203.0.113.9', 2, 1, 'US', 'Google LLC']]);
   assert.deepEqual(all.topPaths, [
-    { path: '/', requests: 4, previous: 2, change: 1 },
-    { path: '/login', requests: 2, previous: 1, change: 1 },
-    { path: '/.env', requests: 1, previous: 0, change: null },
-    { path: '/<script>alert(1)</script>', requests: 1, previous: 0, change: null },
+    { path: '/', requests: 4, previous: 2, change: 1, error: 0 },
+    { path: '/login', requests: 2, previous: 1, change: 1, error: 0 },
+    { path: '/.env', requests: 1, previous: 0, change: null, error: 0 },
+    { path: '/<script>alert(1)</script>', requests: 1, previous: 0, change: null, error: 0 },
   ]);
   assert.deepEqual(all.topAsns, [
-    { asn: 16276, org: 'OVH SAS', requests: 4, previous: 2, change: 1 },
-    { asn: 0, org: '', requests: 2, previous: 0, change: null },
-    { asn: 15169, org: 'Google LLC', requests: 2, previous: 1, change: 1 },
+    { asn: 16276, org: 'OVH SAS', requests: 4, previous: 2, change: 1, error: 0 },
+    { asn: 0, org: '', requests: 2, previous: 0, change: null, error: 0 },
+    { asn: 15169, org: 'Google LLC', requests: 2, previous: 1, change: 1, error: 0 },
   ]);
   assert.deepEqual(all.topUserAgents, [
-    { userAgent: 'curl/8', requests: 4, previous: 2, change: 1 },
-    { userAgent: '', requests: 2, previous: 0, change: null },
-    { userAgent: '"><img src=x onerror=alert(1)>', requests: 1, previous: 0, change: null },
-    { userAgent: 'Mozilla/5.0', requests: 1, previous: 1, change: 0 },
+    { userAgent: 'curl/8', requests: 4, previous: 2, change: 1, error: 0 },
+    { userAgent: '', requests: 2, previous: 0, change: null, error: 0 },
+    { userAgent: '"><img src=x onerror=alert(1)>', requests: 1, previous: 0, change: null, error: 0 },
+    { userAgent: 'Mozilla/5.0', requests: 1, previous: 1, change: 0, error: 0 },
   ]);
   assert.deepEqual(all.latestDetections.map((d) => [d.id, d.ts, d.ip, d.rule, d.action]), [['ov-d2', S + 31 * M, '203.0.113.9', 'xss-probe', 'flag'], ['ov-d1', S + 3 * M, '198.51.100.1', 'sensitive-files', 'block']]);
   assert.deepEqual(all.latestBlocks, [
@@ -150,6 +152,22 @@ test('top lists with the previous hour, latest detections and blocks, and a buck
   const off = await a.overview({ sinceMs: S + 20 * M, untilMs: U + 20 * M, bucketMs: H });
   assert.deepEqual(off.series.map((b) => [b.start, b.requests]), [[S, 8], [U, 1]]);
   assert.deepEqual(off.totals.requests, { value: 4, previous: 7, change: (4 - 7) / 7 });
+  // Two hours not on the hour: the whole hour [S, U) from the sketches, the partial hours around it (and the previous range's) from requests.
+  const since = S - 40 * M;
+  const until = U + 20 * M;
+  const mixed = await a.overview({ sinceMs: since, untilMs: until, bucketMs: H });
+  const countIn = (from: number, to: number, key: (r: Req) => string) => {
+    const n = new Map<string, number>();
+    for (const r of ROWS) if (r[0] >= from && r[0] < to) n.set(key(r), (n.get(key(r)) ?? 0) + 1);
+    return n;
+  };
+  const ipOf = (r: Req) => r[1].replace('::ffff:', '');
+  const cur = countIn(since, until, ipOf);
+  const before = countIn(since - (until - since), since, ipOf);
+  assert.deepEqual(mixed.topClients.map((c) => [c.ip, c.requests, c.previous, c.error]), [...cur].sort(([ka, a], [kb, b]) => b - a || (ka < kb ? -1 : 1)).map(([ip, n]) => [ip, n, before.get(ip) ?? 0, 0]));
+  assert.deepEqual(mixed.topClients.map((c) => c.ip), ['198.51.100.1', '203.0.113.9', '2001:db8:1:2::5']);
+  assert.deepEqual(mixed.totals.uniqueClients, { value: cur.size, previous: before.size, change: (cur.size - before.size) / before.size });
+  assert.deepEqual(mixed.topPaths.map((p) => [p.path, p.requests, p.previous]), [['/', 6, 2], ['/login', 3, 0], ['/.env', 1, 0], ['/<script>alert(1)</script>', 1, 0]]);
   const latest = await a.overview({ sinceMs: S, untilMs: U, bucketMs: H, latest: 1 });
   assert.deepEqual(latest.latestDetections.map((d) => d.id), ['ov-d2']);
 });

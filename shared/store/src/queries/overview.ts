@@ -2,15 +2,16 @@
  * The dashboard's overview: a range of time (the last hour, day, week) against the range of
  * the same length before it. Headline figures, the series per bucket, top lists, requests per
  * country (the map), the latest detections and blocks. Headline figures, series and countries
- * come from the per-minute rollup (overviewSeries.ts); the top lists pick candidates with topK
- * and count them exactly (overviewTop.ts, on the daily report's scope: rangeScope); detections
- * and blocks made are the daily report's own queries. Bounded by time; one query after another.
+ * come from the per-minute rollup (overviewSeries.ts); the top lists from the hourly
+ * heavy-hitter sketches (overviewTop.ts, overviewSketch.ts); detections and blocks made are the
+ * daily report's own queries on its scope of any range (rangeScope). Bounded by time; one
+ * query after another.
  */
 import type { StoreConnection } from '../analytics.ts';
 import { FilterError } from './requestFilter.ts';
 import { rangeScope, MAX_REPORT_TOP, DEFAULT_REPORT_TOP } from './dailyReportRange.ts';
-import type { DailyTraffic, Figure } from './dailyReportTraffic.ts';
-import { overviewAsns, overviewClients, overviewPaths, overviewUserAgents, topCandidates, type OverviewAsn, type OverviewClient, type OverviewPath, type OverviewUserAgent } from './overviewTop.ts';
+import { figure, type DailyTraffic, type Figure } from './dailyReportTraffic.ts';
+import { overviewTops, type OverviewAsn, type OverviewClient, type OverviewPath, type OverviewUserAgent } from './overviewTop.ts';
 import { blocksMade, dailyReportDetections } from './dailyReportSecurity.ts';
 import { overviewCountries, overviewSeries, overviewTraffic, type OverviewBucket, type OverviewCountry } from './overviewSeries.ts';
 import { latestBlocks, latestDetections, type OverviewBlock } from './overviewLatest.ts';
@@ -39,7 +40,7 @@ export interface Overview {
   range: { sinceMs: number; untilMs: number };
   previousRange: { sinceMs: number; untilMs: number };
   bucketMs: number;
-  /** uniqueClients: merged uniq states (exact up to tens of thousands, within about 1% beyond). */
+  /** uniqueClients: the hourly sketches' uniq states merged (exact up to tens of thousands, within about 1% beyond). */
   totals: DailyTraffic & {
     detections: Figure;
     /** block_events rows with action `block`. */
@@ -80,12 +81,8 @@ export async function overview(conn: Pick<StoreConnection, 'client'>, query: Ove
   const traffic = await overviewTraffic(conn, { sinceMs, untilMs });
   // The first bucket whole: it starts on a multiple of the bucket, before the range when the range does not.
   const series = await overviewSeries(conn, { sinceMs: Math.floor(sinceMs / bucketMs) * bucketMs, untilMs, bucketMs });
-  const candidates = await topCandidates(conn, scope);
-  const clients = await overviewClients(conn, scope, candidates);
-  const paths = await overviewPaths(conn, scope, candidates);
+  const tops = await overviewTops(conn, { sinceMs, untilMs, top: scope.top });
   const countries = await overviewCountries(conn, { sinceMs, untilMs });
-  const asns = await overviewAsns(conn, scope);
-  const userAgents = await overviewUserAgents(conn, scope, candidates);
   const detections = await dailyReportDetections(conn, scope);
   const made = await blocksMade(conn, scope);
   const range = { sinceMs, untilMs, limit: latest };
@@ -93,13 +90,13 @@ export async function overview(conn: Pick<StoreConnection, 'client'>, query: Ove
     range: { sinceMs, untilMs },
     previousRange: { sinceMs: scope.previous.since, untilMs: scope.previous.until },
     bucketMs,
-    totals: { ...traffic, detections: detections.total, blocksMade: made.made },
+    totals: { ...traffic, uniqueClients: figure(tops.distinctClients.value, tops.distinctClients.previous), detections: detections.total, blocksMade: made.made },
     series,
-    topClients: clients,
-    topPaths: paths,
+    topClients: tops.clients,
+    topPaths: tops.paths,
     countries,
-    topAsns: asns,
-    topUserAgents: userAgents,
+    topAsns: tops.asns,
+    topUserAgents: tops.userAgents,
     latestDetections: await latestDetections(conn, range),
     latestBlocks: await latestBlocks(conn, range),
   };

@@ -3,8 +3,8 @@
  * requests_per_minute: far fewer rows than requests) where it has the figure: requests, 5xx,
  * 4xx and blocked per bucket, and requests per country for the map. Rate-limited requests
  * per bucket are not in the rollup: they come from requests, reading only ts and the flag.
- * The headline counts come from the rollup likewise, distinct clients by merging its uniq
- * states (exact up to tens of thousands of clients, within about 1% beyond). The rollup counts
+ * The headline counts come from the rollup likewise (distinct clients aside: the caller has
+ * them from the hourly sketches, far fewer states to merge). The rollup counts
  * whole minutes: a range on minute boundaries (as the overview's are) is counted exactly.
  */
 import type { StoreConnection } from '../analytics.ts';
@@ -105,21 +105,21 @@ export async function overviewCountries(conn: Pick<StoreConnection, 'client'>, r
 
 
 /**
- * The daily report's headline figures (DailyTraffic) for [sinceMs, untilMs) and the range of the
- * same length before it, from the rollup (requests, errors, blocked, distinct clients) and from
+ * The daily report's headline figures (DailyTraffic, but for uniqueClients) for [sinceMs,
+ * untilMs) and the range of the same length before it, from the rollup (requests, errors, blocked) and from
  * requests for the rate-limited (a flag the rollup does not keep).
  *
  * @example
  * (await overviewTraffic(conn, { sinceMs, untilMs })).requests; // { value: 8, previous: 3, change: 1.67 }
  */
-export async function overviewTraffic(conn: Pick<StoreConnection, 'client'>, range: Omit<SeriesRange, 'bucketMs'>): Promise<DailyTraffic> {
+export async function overviewTraffic(conn: Pick<StoreConnection, 'client'>, range: Omit<SeriesRange, 'bucketMs'>): Promise<Omit<DailyTraffic, 'uniqueClients'>> {
   const params = { prevSince: range.sinceMs - (range.untilMs - range.sinceMs), since: range.sinceMs, until: range.untilMs };
   const cur = 'minute >= toDateTime(intDiv({since:Int64}, 1000))';
   const both = (name: string, fn: string, arg: string, cond = '') =>
     `${fn}(${arg}, ${cur}${cond}) AS n_${name}, ${fn}(${arg}, NOT (${cur})${cond}) AS n_${name}_p`;
   const rolled = await conn.client.query({
     query: `SELECT ${both('requests', 'sumIf', 'requests')}, ${both('e5', 'sumIf', 'requests', ' AND status_class >= 5')}, ${both('e4', 'sumIf', 'requests', ' AND status_class = 4')},
-                   ${both('blocked', 'sumIf', 'blocked')}, ${both('clients', 'uniqMergeIf', 'unique_ips')}
+                   ${both('blocked', 'sumIf', 'blocked')}
             FROM requests_per_minute
             WHERE minute >= toDateTime(intDiv({prevSince:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))`,
     query_params: params,
@@ -138,7 +138,6 @@ export async function overviewTraffic(conn: Pick<StoreConnection, 'client'>, ran
   const n = (k: string) => Number(r[`n_${k}`] ?? 0);
   return {
     requests: figure(n('requests'), n('requests_p')),
-    uniqueClients: figure(n('clients'), n('clients_p')),
     serverErrors: figure(n('e5'), n('e5_p')),
     serverErrorRate: rate(n('e5'), n('requests'), n('e5_p'), n('requests_p')),
     clientErrors: figure(n('e4'), n('e4_p')),

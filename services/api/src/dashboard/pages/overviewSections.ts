@@ -84,11 +84,15 @@ function filtered(logFilter: LogQuery, name: LogFilterName, value: string, shown
 
 interface TopRow {
   requests: number;
-  previous: number;
+  /** null: not known (the key was not among the previous period's sketched heavy hitters). */
+  previous: number | null;
   change: number | null;
+  /** The sketch's error bound on requests (0: exact). */
+  error: number;
 }
 
 function trend(r: TopRow): Html {
+  if (r.previous === null) return html`<span class="muted" title="not among the period before's busiest">–</span>`;
   if (r.previous === 0) return html`<span class="muted">new</span>`;
   const pct = (r.change ?? 0) * 100;
   return html`<span class="${pct > 0 ? 'up' : pct < 0 ? 'down' : ''}">${pct > 0 ? '+' : ''}${pct.toFixed(0)}%</span>`;
@@ -101,7 +105,7 @@ function topTable<R extends TopRow>(title: string, what: string, rows: R[], cell
     rows.length === 0
       ? html`<p class="muted">${empty}</p>`
       : html`<table><thead><tr><th>${what}</th><th class="barcell"></th><th class="num">requests</th><th class="num">vs before</th></tr></thead><tbody>${rows.map(
-          (r) => html`<tr><td class="text">${cell(r)}</td><td class="barcell">${bar(r.requests, max)}</td><td class="num">${count(r.requests)}</td><td class="num">${trend(r)}</td></tr>`,
+          (r) => html`<tr><td class="text">${cell(r)}</td><td class="barcell">${bar(r.requests, max)}</td><td class="num">${r.error > 0 ? html`<span title="at most ${count(r.error)} fewer">≈${count(r.requests)}</span>` : count(r.requests)}</td><td class="num">${trend(r)}</td></tr>`,
         )}</tbody></table>`
   }</section>`;
 }
@@ -112,7 +116,7 @@ export function topLists(o: Overview, logFilter: LogQuery, top: number): Html {
   return html`<div class="grid2">
 ${topTable('Top clients', 'client', o.topClients, (c) => html`<a class="addr" href="${clientHref(c.ip)}">${c.ip}</a> <a class="x" href="${logHref({ ...logFilter, ip: c.ip })}">log</a> <a class="x" href="${logHref({ ...logFilter, not_ip: c.ip })}" title="exclude">not</a>${c.country ? html` <span class="muted">${c.country}</span>` : ''}${c.org ? html` <span class="muted">${c.org}</span>` : ''}`, none)}
 ${topTable('Top paths', 'path', o.topPaths, (p) => filtered(logFilter, 'path', p.path), none)}
-${topTable('Top countries', 'country', o.countries.filter((c) => c.requests > 0).slice(0, top), (c) => filtered(logFilter, 'country', c.country, c.country || '(unknown)'), none)}
+${topTable('Top countries', 'country', o.countries.filter((c) => c.requests > 0).slice(0, top).map((c) => ({ ...c, error: 0 })), (c) => filtered(logFilter, 'country', c.country, c.country || '(unknown)'), none)}
 ${topTable('Top networks', 'network (ASN)', o.topAsns, (a) => (a.asn === 0 ? html`<span class="muted">(no ASN)</span>` : html`${filtered(logFilter, 'asn', String(a.asn), `AS${a.asn}`)} <span class="muted">${a.org}</span>`), none)}
 ${topTable('Top user agents', 'user agent', o.topUserAgents, (u) => filtered(logFilter, 'ua', u.userAgent), none)}
 </div>`;
