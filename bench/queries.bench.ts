@@ -117,6 +117,8 @@ try {
   const pages: Page[] = [
     { name: 'overview', what: 'overview, last 24 h vs the 24 h before, 15-min buckets, top 10', run: () => analytics.overview({ sinceMs: untilMs - DAY, untilMs, bucketMs: 15 * 60_000, top: 10, latest: 10 }) },
     { name: 'overview_top_rollup', what: 'proposal: the overview\'s top lists and unique clients from 0009\'s hourly sketches', run: () => overviewTopFromRollup(analytics, { sinceMs: untilMs - DAY, untilMs, top: 10 }) },
+    { name: 'overview_top_rollup_hours', what: 'proposal: the same over the last 24 whole hours (no raw edges)', run: () => overviewTopFromRollup(analytics, { sinceMs: Math.floor(now / H) * H - DAY, untilMs: Math.floor(now / H) * H, top: 10 }) },
+    { name: 'overview_top_rollup_5min', what: 'proposal: the same, partial hours from 0010\'s five-minute sketches', run: () => overviewTopFromRollup(analytics, { sinceMs: untilMs - DAY, untilMs, top: 10, fiveMinutes: true }) },
     { name: 'log_first_page', what: 'listRequestLog, no filter (last 24 h)', run: log100({}) },
     { name: 'log_client', what: `listRequestLog ip=${who.middle}`, run: log100({ ip: who.middle }) },
     { name: 'log_cidr16', what: `listRequestLog ip=${who.network16}`, run: log100({ ip: who.network16 }) },

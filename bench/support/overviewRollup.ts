@@ -3,7 +3,8 @@
  * (clients, paths, user agents, networks) and its unique clients from migration 0009's hourly
  * sketches (requests_top_hourly) instead of a GROUP BY over every request of both ranges.
  * Whole hours come from the rollup; a range's partial first and last hours are sketched from
- * requests on the fly and merged with them, in one query for both ranges and every dimension.
+ * requests on the fly (or, with `fiveMinutes`, from migration 0010's five-minute sketches,
+ * leaving only a few minutes to read) and merged with them, in one query for both ranges and every dimension.
  * Counts are the sketch's (Space-Saving: exact for the heavy hitters in practice, with an
  * error bound per key); a key outside the previous range's 100 heaviest has previous null.
  */
@@ -30,12 +31,43 @@ export interface RollupOverviewTop {
   asn: RollupTopRow[];
 }
 
-/** Whole hours [h0, h1) inside [a, b), and the edges outside them (none when there are no whole hours: the range is all edge). */
-function split(a: number, b: number): { h0: number; h1: number; edges: Array<[number, number]> } {
+const FIVE = 300_000;
+
+type Source = 'hour' | 'five' | 'raw';
+interface Segment {
+  source: Source;
+  from: number;
+  to: number;
+}
+
+/**
+ * [a, b) cut into whole hours (the hourly sketches), then, when `fiveMinutes`, whole five
+ * minutes of the partial hours (the five-minute sketches), then the rest (requests).
+ */
+function segments(a: number, b: number, fiveMinutes: boolean): Segment[] {
+  const out: Segment[] = [];
+  const finer = (x: number, y: number) => {
+    if (y <= x) return;
+    const f0 = Math.ceil(x / FIVE) * FIVE;
+    const f1 = Math.floor(y / FIVE) * FIVE;
+    if (!fiveMinutes || f1 <= f0) {
+      out.push({ source: 'raw', from: x, to: y });
+      return;
+    }
+    if (f0 > x) out.push({ source: 'raw', from: x, to: f0 });
+    out.push({ source: 'five', from: f0, to: f1 });
+    if (y > f1) out.push({ source: 'raw', from: f1, to: y });
+  };
   const h0 = Math.ceil(a / HOUR) * HOUR;
   const h1 = Math.floor(b / HOUR) * HOUR;
-  if (h1 <= h0) return { h0: 0, h1: 0, edges: [[a, b]] };
-  return { h0, h1, edges: [[a, h0] as [number, number], [h1, b] as [number, number]].filter(([x, y]) => y > x) };
+  if (h1 <= h0) {
+    finer(a, b);
+    return out;
+  }
+  finer(a, h0);
+  out.push({ source: 'hour', from: h0, to: h1 });
+  finer(h1, b);
+  return out;
 }
 
 /**
@@ -46,30 +78,37 @@ function split(a: number, b: number): { h0: number; h1: number; edges: Array<[nu
  * const t = await overviewTopFromRollup(conn, { sinceMs: until - 86_400_000, untilMs: until, top: 10 });
  * t.path[0]; // { key: '/', requests: 120000, previous: 115000, change: 0.043, error: 0 }
  */
-export async function overviewTopFromRollup(conn: Pick<StoreConnection, 'client'>, range: { sinceMs: number; untilMs: number; top: number }): Promise<RollupOverviewTop> {
+export async function overviewTopFromRollup(conn: Pick<StoreConnection, 'client'>, range: { sinceMs: number; untilMs: number; top: number; fiveMinutes?: boolean }): Promise<RollupOverviewTop> {
   const prevSince = range.sinceMs - (range.untilMs - range.sinceMs);
-  const cur = split(range.sinceMs, range.untilMs);
-  const prev = split(prevSince, range.sinceMs);
-  const params: Record<string, unknown> = { since: range.sinceMs, top: range.top, ch0: cur.h0 / 1000, ch1: cur.h1 / 1000, ph0: prev.h0 / 1000, ph1: prev.h1 / 1000 };
-  const edges = [...cur.edges, ...prev.edges].map(([x, y], i) => {
-    params[`e${i}a`] = x;
-    params[`e${i}b`] = y;
-    return `(ts >= fromUnixTimestamp64Milli({e${i}a:Int64}) AND ts < fromUnixTimestamp64Milli({e${i}b:Int64}))`;
-  });
+  const all = [...segments(prevSince, range.sinceMs, range.fiveMinutes === true), ...segments(range.sinceMs, range.untilMs, range.fiveMinutes === true)];
+  const params: Record<string, unknown> = { since: range.sinceMs };
+  const where = (source: Source, column: string, toValue: (ms: number) => string) =>
+    all
+      .filter((g) => g.source === source)
+      .map((g, i) => {
+        params[`${source}${i}a`] = g.from;
+        params[`${source}${i}b`] = g.to;
+        return `(${column} >= ${toValue(g.from).replace('@', `${source}${i}a`)} AND ${column} < ${toValue(g.to).replace('@', `${source}${i}b`)})`;
+      })
+      .join(' OR ');
+  const ms = () => 'fromUnixTimestamp64Milli({@:Int64})';
+  const secs = () => 'toDateTime(intDiv({@:Int64}, 1000))';
+  const parts: string[] = [];
+  const hours = where('hour', 'hour', secs);
+  if (hours) parts.push(`SELECT dimension, if(hour >= ${secs().replace('@', 'since')}, 'cur', 'prev') AS period, sketch AS s, keys AS k FROM requests_top_hourly WHERE ${hours}`);
+  const fives = where('five', 'bucket', secs);
+  if (fives) parts.push(`SELECT dimension, if(bucket >= ${secs().replace('@', 'since')}, 'cur', 'prev') AS period, sketch AS s, keys AS k FROM requests_top_5min WHERE ${fives}`);
+  const raw = where('raw', 'ts', ms);
+  if (raw) {
+    parts.push(`SELECT d.1 AS dimension, if(ts >= ${ms().replace('@', 'since')}, 'cur', 'prev') AS period, approx_top_countState(100, 1000)(d.2) AS s, uniqState(d.2) AS k
+      FROM requests
+      ARRAY JOIN [('client', toString(ip)), ('path', path), ('user_agent', user_agent), ('asn', concat(toString(asn), ' ', org))] AS d
+      WHERE ${raw}
+      GROUP BY dimension, period`);
+  }
   const rs = await conn.client.query({
     query: `SELECT dimension, period, arraySlice(approx_top_countMerge(100, 1000)(s), 1, 100) AS heavy, uniqMerge(k) AS distinct_keys
-            FROM (
-              SELECT dimension, if(hour >= toDateTime({ch0:UInt32}), 'cur', 'prev') AS period, sketch AS s, keys AS k
-              FROM requests_top_hourly
-              WHERE (hour >= toDateTime({ch0:UInt32}) AND hour < toDateTime({ch1:UInt32})) OR (hour >= toDateTime({ph0:UInt32}) AND hour < toDateTime({ph1:UInt32}))
-              ${edges.length ? `UNION ALL
-              SELECT d.1 AS dimension, if(ts >= fromUnixTimestamp64Milli({since:Int64}), 'cur', 'prev') AS period,
-                     approx_top_countState(100, 1000)(d.2) AS s, uniqState(d.2) AS k
-              FROM requests
-              ARRAY JOIN [('client', toString(ip)), ('path', path), ('user_agent', user_agent), ('asn', concat(toString(asn), ' ', org))] AS d
-              WHERE ${edges.join(' OR ')}
-              GROUP BY dimension, period` : ''}
-            )
+            FROM (${parts.join(' UNION ALL ')})
             GROUP BY dimension, period`,
     query_params: params,
     format: 'JSONEachRow',

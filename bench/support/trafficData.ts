@@ -197,7 +197,7 @@ export async function generateTraffic(analytics: Analytics, shape: TrafficShape,
   const insertMs = performance.now() - t0;
   log(`  detections, block events, rate-limit events (${(insertMs / 1000).toFixed(1)} s)`);
   const t1 = performance.now();
-  for (const table of ['requests', 'requests_per_minute', 'detections', 'block_events', 'rate_limit_events']) {
+  for (const table of ['requests', 'requests_per_minute', 'requests_top_hourly', 'requests_top_5min', 'detections', 'block_events', 'rate_limit_events']) {
     await analytics.client.command({ query: `OPTIMIZE TABLE ${table} FINAL` });
   }
   const mergeMs = performance.now() - t1;
