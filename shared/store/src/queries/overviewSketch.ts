@@ -66,7 +66,7 @@ export async function sketchTops(conn: Pick<StoreConnection, 'client'>, range: {
               FROM requests_top_hourly
               WHERE (hour >= toDateTime({ch0:UInt32}) AND hour < toDateTime({ch1:UInt32})) OR (hour >= toDateTime({ph0:UInt32}) AND hour < toDateTime({ph1:UInt32}))
               ${edges.length === 0 ? '' : `UNION ALL
-              SELECT d.1 AS dimension, if(ts >= fromUnixTimestamp64Milli({since:Int64}), 'cur', 'prev') AS period, approx_top_countState(${SKETCH_KEYS}, 1000)(d.2) AS s, uniqState(d.2) AS k
+              SELECT d.1 AS dimension, if(ts >= fromUnixTimestamp64Milli({since:Int64}), 'cur', 'prev') AS period, approx_top_countState(${SKETCH_KEYS}, 1000)(d.2) AS s, uniqStateIf(d.2, d.1 = 'client') AS k
               FROM requests
               ARRAY JOIN [('client', toString(ip)), ('path', path), ('user_agent', user_agent), ('asn', concat(toString(asn), ' ', org))] AS d
               WHERE ${edges.join(' OR ')}
