@@ -20,7 +20,8 @@
  * query, transfer and parsing into the function's result.
  *
  * The last line of stdout is one JSON object: rows, generate_s, pages (cold_ms, p50_ms,
- * p99_ms each), max_p99_ms and target_p99_ms (300).
+ * p99_ms each), max_p99_ms and target_p99_ms (300), and proposals: queries timed beside the
+ * page they would serve (bench/support/overviewRollup.ts), not counted in max_p99_ms.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,6 +61,8 @@ interface Page {
   /** What the page asks, for the table. */
   what: string;
   run: () => Promise<unknown>;
+  /** Not a page: a proposed query, timed beside the page it would serve (JSON `proposals`, not in max_p99_ms). */
+  proposal?: true;
 }
 
 const pct = (xs: number[], p: number) => {
@@ -116,9 +119,9 @@ try {
   const deepCursor = `${now - 20 * H},~`;
   const pages: Page[] = [
     { name: 'overview', what: 'overview, last 24 h vs the 24 h before, 15-min buckets, top 10', run: () => analytics.overview({ sinceMs: untilMs - DAY, untilMs, bucketMs: 15 * 60_000, top: 10, latest: 10 }) },
-    { name: 'overview_top_rollup', what: 'proposal: the overview\'s top lists and unique clients from 0009\'s hourly sketches', run: () => overviewTopFromRollup(analytics, { sinceMs: untilMs - DAY, untilMs, top: 10 }) },
-    { name: 'overview_top_rollup_hours', what: 'proposal: the same over the last 24 whole hours (no raw edges)', run: () => overviewTopFromRollup(analytics, { sinceMs: Math.floor(now / H) * H - DAY, untilMs: Math.floor(now / H) * H, top: 10 }) },
-    { name: 'overview_top_rollup_5min', what: 'proposal: the same, partial hours from 0010\'s five-minute sketches', run: () => overviewTopFromRollup(analytics, { sinceMs: untilMs - DAY, untilMs, top: 10, fiveMinutes: true }) },
+    { name: 'overview_top_rollup', what: 'proposal: the overview\'s top lists and unique clients from 0009\'s hourly sketches', run: () => overviewTopFromRollup(analytics, { sinceMs: untilMs - DAY, untilMs, top: 10 }), proposal: true },
+    { name: 'overview_top_rollup_hours', what: 'proposal: the same over the last 24 whole hours (no raw edges)', run: () => overviewTopFromRollup(analytics, { sinceMs: Math.floor(now / H) * H - DAY, untilMs: Math.floor(now / H) * H, top: 10 }), proposal: true },
+    { name: 'overview_top_rollup_5min', what: 'proposal: the same, partial hours from 0010\'s five-minute sketches', run: () => overviewTopFromRollup(analytics, { sinceMs: untilMs - DAY, untilMs, top: 10, fiveMinutes: true }), proposal: true },
     { name: 'log_first_page', what: 'listRequestLog, no filter (last 24 h)', run: log100({}) },
     { name: 'log_client', what: `listRequestLog ip=${who.middle}`, run: log100({ ip: who.middle }) },
     { name: 'log_cidr16', what: `listRequestLog ip=${who.network16}`, run: log100({ ip: who.network16 }) },
@@ -135,8 +138,10 @@ try {
     { name: 'block_events', what: 'listBlockEvents, 100 rows', run: () => analytics.listBlockEvents({ limit: 100 }) },
   ];
 
-  const results: Record<string, { cold_ms: number; p50_ms: number; p99_ms: number }> = {};
-  log(`\n${'page'.padEnd(16)} ${'cold ms'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  what (${RUNS} warm runs)`);
+  type Timing = { cold_ms: number; p50_ms: number; p99_ms: number };
+  const results: Record<string, Timing> = {};
+  const proposals: Record<string, Timing> = {};
+  log(`\n${'page'.padEnd(27)} ${'cold ms'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  what (${RUNS} warm runs)`);
   for (const page of pages) {
     await dropCaches(analytics);
     let t = performance.now();
@@ -148,14 +153,14 @@ try {
       await page.run();
       warm.push(performance.now() - t);
     }
-    results[page.name] = { cold_ms: round(cold), p50_ms: round(pct(warm, 50)), p99_ms: round(pct(warm, 99)) };
-    const r = results[page.name]!;
-    const miss = r.p99_ms >= TARGET_P99_MS ? '  <- over target' : '';
-    log(`${page.name.padEnd(16)} ${String(r.cold_ms).padStart(8)} ${String(r.p50_ms).padStart(8)} ${String(r.p99_ms).padStart(8)}  ${page.what}${miss}`);
+    const r: Timing = { cold_ms: round(cold), p50_ms: round(pct(warm, 50)), p99_ms: round(pct(warm, 99)) };
+    (page.proposal ? proposals : results)[page.name] = r;
+    const miss = page.proposal ? '' : r.p99_ms >= TARGET_P99_MS ? '  <- over target' : '';
+    log(`${(page.proposal ? `(${page.name})` : page.name).padEnd(27)} ${String(r.cold_ms).padStart(8)} ${String(r.p50_ms).padStart(8)} ${String(r.p99_ms).padStart(8)}  ${page.what}${miss}`);
   }
   const maxP99 = Math.max(...Object.values(results).map((r) => r.p99_ms));
   log(`\nslowest page p99 ${maxP99} ms (target < ${TARGET_P99_MS} ms: ${maxP99 < TARGET_P99_MS ? 'met' : 'missed'})`);
-  log(JSON.stringify({ rows: stored.requests, generate_s: generateS === null ? null : round(generateS), pages: results, max_p99_ms: maxP99, target_p99_ms: TARGET_P99_MS }));
+  log(JSON.stringify({ rows: stored.requests, generate_s: generateS === null ? null : round(generateS), pages: results, max_p99_ms: maxP99, target_p99_ms: TARGET_P99_MS, proposals }));
 } finally {
   await analytics.close();
   if (args.data === undefined) rmSync(dataDir, { recursive: true, force: true });
