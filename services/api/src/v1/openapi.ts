@@ -125,6 +125,14 @@ const jsonBody = (schema: JsonObject, description: string): JsonObject => ({ req
 const SEVERITY: JsonObject = { type: 'string', enum: [...SEVERITIES] };
 const FIGURE = ref('Figure');
 
+/** A top-list count from the store's heavy-hitter sketches (the overview's lists). */
+const SKETCHED: { [name: string]: JsonObject } = {
+  requests: count,
+  previous: described(nullable(count), 'in the previous range; null when the sketch does not know it'),
+  change: ratio,
+  error: described(count, 'the sketch\'s error bound on requests (0: exact)'),
+};
+
 /** The record a block is (BlockDecision in schemas.ts). */
 const BLOCK_DECISION: { [name: string]: JsonObject } = {
   target: described(text, 'an IP address or CIDR, canonical'),
@@ -422,11 +430,11 @@ const schemas: { [name: string]: JsonObject } = {
       blocksMade: FIGURE,
     }),
     series: list(object({ start: epochMs, requests: count, serverErrors: count, clientErrors: count, blocked: count, rateLimited: count }), { description: 'every bucket of the range, empty ones as zeros' }),
-    topClients: list(object({ ip: text, requests: count, previous: count, change: ratio, country: text, asn: count, org: text })),
-    topPaths: list(object({ path: text, requests: count, previous: count, change: ratio })),
+    topClients: list(object({ ip: text, ...SKETCHED, country: text, asn: count, org: text })),
+    topPaths: list(object({ path: text, ...SKETCHED })),
     countries: list(object({ country: described(text, 'ISO code, or empty when unknown'), requests: count, previous: count, change: ratio }), { description: 'every country of either range (the map)' }),
-    topAsns: list(object({ asn: count, org: text, requests: count, previous: count, change: ratio })),
-    topUserAgents: list(object({ userAgent: text, requests: count, previous: count, change: ratio })),
+    topAsns: list(object({ asn: count, org: text, ...SKETCHED })),
+    topUserAgents: list(object({ userAgent: text, ...SKETCHED })),
     latestDetections: list(ref('Detection')),
     latestBlocks: list(object({ ts: epochMs, target: text, reason: text, source: text, severity: text, expiresAt: nullable(epochMs), actor: text })),
   }),
