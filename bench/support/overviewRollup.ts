@@ -170,17 +170,18 @@ export async function latestGeolocations(conn: Pick<StoreConnection, 'client'>, 
  * The overview's headline counts for [sinceMs, untilMs) and the range before it, and its series,
  * from the per-minute rollup alone (rate_limited in it since migration 0011): overviewTraffic
  * and overviewSeries of the store read the flag from requests instead. Both queries as a
- * proposal's timing; the figures are the same sums.
+ * proposal's timing; the figures are the same sums. Aliases are n_*: an alias named like a
+ * column (requests, blocked) would be seen inside the other aggregates.
  */
 export async function trafficAndSeriesFromRollup(conn: Pick<StoreConnection, 'client'>, range: { sinceMs: number; untilMs: number; bucketMs: number }): Promise<{ totals: Record<string, number>; series: Array<Record<string, number>> }> {
   const params = { prevSince: range.sinceMs - (range.untilMs - range.sinceMs), since: range.sinceMs, until: range.untilMs, bucket: range.bucketMs, seriesSince: Math.floor(range.sinceMs / range.bucketMs) * range.bucketMs };
   const cur = 'minute >= toDateTime(intDiv({since:Int64}, 1000))';
   const totals = await conn.client.query({
-    query: `SELECT sumIf(requests, ${cur}) AS requests, sumIf(requests, NOT (${cur})) AS requests_p,
-                   sumIf(requests, ${cur} AND status_class >= 5) AS e5, sumIf(requests, NOT (${cur}) AND status_class >= 5) AS e5_p,
-                   sumIf(requests, ${cur} AND status_class = 4) AS e4, sumIf(requests, NOT (${cur}) AND status_class = 4) AS e4_p,
-                   sumIf(blocked, ${cur}) AS blocked, sumIf(blocked, NOT (${cur})) AS blocked_p,
-                   sumIf(rate_limited, ${cur}) AS limited, sumIf(rate_limited, NOT (${cur})) AS limited_p
+    query: `SELECT sumIf(requests, ${cur}) AS n_requests, sumIf(requests, NOT (${cur})) AS n_requests_p,
+                   sumIf(requests, ${cur} AND status_class >= 5) AS n_e5, sumIf(requests, NOT (${cur}) AND status_class >= 5) AS n_e5_p,
+                   sumIf(requests, ${cur} AND status_class = 4) AS n_e4, sumIf(requests, NOT (${cur}) AND status_class = 4) AS n_e4_p,
+                   sumIf(blocked, ${cur}) AS n_blocked, sumIf(blocked, NOT (${cur})) AS n_blocked_p,
+                   sumIf(rate_limited, ${cur}) AS n_limited, sumIf(rate_limited, NOT (${cur})) AS n_limited_p
             FROM requests_per_minute
             WHERE minute >= toDateTime(intDiv({prevSince:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))`,
     query_params: params,
@@ -188,8 +189,8 @@ export async function trafficAndSeriesFromRollup(conn: Pick<StoreConnection, 'cl
     clickhouse_settings: SETTINGS,
   });
   const series = await conn.client.query({
-    query: `SELECT intDiv(toUnixTimestamp(minute) * 1000, {bucket:Int64}) * {bucket:Int64} AS start, sum(requests) AS requests,
-                   sumIf(requests, status_class >= 5) AS e5, sumIf(requests, status_class = 4) AS e4, sum(blocked) AS blocked, sum(rate_limited) AS limited
+    query: `SELECT intDiv(toUnixTimestamp(minute) * 1000, {bucket:Int64}) * {bucket:Int64} AS start, sum(requests) AS n_requests,
+                   sumIf(requests, status_class >= 5) AS n_e5, sumIf(requests, status_class = 4) AS n_e4, sum(blocked) AS n_blocked, sum(rate_limited) AS n_limited
             FROM requests_per_minute
             WHERE minute >= toDateTime(intDiv({seriesSince:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))
             GROUP BY start ORDER BY start`,
