@@ -166,10 +166,60 @@ test('top lists with the previous hour, latest detections and blocks, and a buck
   const before = countIn(since - (until - since), since, ipOf);
   assert.deepEqual(mixed.topClients.map((c) => [c.ip, c.requests, c.previous, c.error]), [...cur].sort(([ka, a], [kb, b]) => b - a || (ka < kb ? -1 : 1)).map(([ip, n]) => [ip, n, before.get(ip) ?? 0, 0]));
   assert.deepEqual(mixed.topClients.map((c) => c.ip), ['198.51.100.1', '203.0.113.9', '2001:db8:1:2::5']);
+  // Geolocation from the range's last hour, [U - 40 min, U + 20 min), first: 203.0.113.9 is not there (found in the whole range), the IPv6 client has none.
+  assert.deepEqual(mixed.topClients.map((c) => [c.country, c.org]), [['FR', 'OVH SAS'], ['US', 'Google LLC'], ['', '']]);
   assert.deepEqual(mixed.totals.uniqueClients, { value: cur.size, previous: before.size, change: (cur.size - before.size) / before.size });
   assert.deepEqual(mixed.topPaths.map((p) => [p.path, p.requests, p.previous]), [['/', 6, 2], ['/login', 3, 0], ['/.env', 1, 0], ['/<script>alert(1)</script>', 1, 0]]);
   const latest = await a.overview({ sinceMs: S, untilMs: U, bucketMs: H, latest: 1 });
   assert.deepEqual(latest.latestDetections.map((d) => d.id), ['ov-d2']);
+});
+
+test('a recent range off the hour: whole hours, five-minute sketches and leftover minutes of requests, counted exactly', async () => {
+  const a = await analytics();
+  // Two days ago (inside the five-minute sketches' 8 days), on the hour; no other test has rows there.
+  const R = Math.floor(Date.now() / H) * H - 2 * DAY;
+  // [R - 47 min, R + 1 h 23 min): minutes 47-45 before R from requests, 45-0 from five-minute sketches, [R, R + 1 h) the hourly one,
+  // then 20 min of five-minute sketches and 3 from requests. The previous range, [R - 2 h 57 min, R - 47 min), is cut likewise.
+  const since = R - 47 * M;
+  const until = R + H + 23 * M;
+  const prevSince = since - (until - since);
+  const at = [prevSince - 1, prevSince, prevSince + 1 * M, prevSince + 2 * M + 7, R - 2 * H - 1, R - 2 * H, R - 90 * M, R - H, R - 50 * M - 1, R - 50 * M, since - 1,
+    since, since + 1 * M, since + 2 * M, since + 30 * M, R - 1, R, R + 59 * M, R + H, R + H + 19 * M, R + H + 20 * M, R + H + 22 * M + 59_999, until, until + M];
+  const ips = [v4('192.0.2.10'), v4('192.0.2.11'), v4('192.0.2.12'), '2001:db8:5::1'];
+  const paths = ['/a', '/b', '/a', '/c', '/a'];
+  // One to three requests at each time, from clients and to paths in turn: counts that differ from one key to the next.
+  const rows: Req[] = at.flatMap((ts, i) => Array.from({ length: 1 + (i % 3) }, (_, j): Req => [ts, ips[(i + j) % ips.length]!, paths[(i * 2 + j) % paths.length]!, 200, FR, 'recent/1']));
+  await a.insertStreamRows({
+    table: 'requests',
+    columns: REQUEST_COLUMNS,
+    rows: rows.map(([ts, ip, path, status, geo, ua], i) => [`ov-recent-${i}`, ts, ip, 'shop', 'GET', 'shop.example', path, status, 1, ua, false, false, ...geo, 'overview-recent', 0, i]),
+    deduplicationToken: 'overview-recent-requests',
+  });
+  const countIn = (from: number, to: number, key: (r: Req) => string) => {
+    const n = new Map<string, number>();
+    for (const r of rows) if (r[0] >= from && r[0] < to) n.set(key(r), (n.get(key(r)) ?? 0) + 1);
+    return n;
+  };
+  const sorted = (n: Map<string, number>) => [...n].sort(([ka, x], [kb, y]) => y - x || (ka < kb ? -1 : 1));
+  const o = await a.overview({ sinceMs: since, untilMs: until, bucketMs: 10 * M });
+  // By the stored text (ties in its order), shown bare.
+  const cur = countIn(since, until, (r) => r[1]);
+  const before = countIn(prevSince, since, (r) => r[1]);
+  assert.deepEqual(o.topClients.map((c) => [c.ip, c.requests, c.previous, c.error]), sorted(cur).map(([ip, n]) => [ip.replace('::ffff:', ''), n, before.get(ip) ?? 0, 0]));
+  assert.deepEqual(o.totals.uniqueClients.value, cur.size);
+  assert.deepEqual(o.totals.uniqueClients.previous, before.size);
+  const curPaths = countIn(since, until, (r) => r[2]);
+  const beforePaths = countIn(prevSince, since, (r) => r[2]);
+  assert.deepEqual(o.topPaths.map((p) => [p.path, p.requests, p.previous]), sorted(curPaths).map(([p, n]) => [p, n, beforePaths.get(p) ?? 0]));
+  assert.deepEqual(o.totals.requests.value, [...cur.values()].reduce((x, y) => x + y, 0));
+  assert.deepEqual(o.totals.requests.previous, [...before.values()].reduce((x, y) => x + y, 0));
+  assert.deepEqual(o.topClients.map((c) => c.country), o.topClients.map(() => 'FR'));
+
+  // The five-minute sketches are read (not requests): a key that only a five-minute sketch holds is counted, in a partial hour three days ago.
+  const T = R - DAY;
+  await a.client.command({ query: `INSERT INTO requests_top_5min SELECT toDateTime(${(T + 10 * M) / 1000}), 'path', approx_top_countState(100, 1000)('/only-in-5min'), uniqState('x')` });
+  const probe = await a.overview({ sinceMs: T, untilMs: T + 30 * M, bucketMs: 10 * M });
+  assert.deepEqual(probe.topPaths.map((p) => [p.path, p.requests]), [['/only-in-5min', 1]]);
 });
 
 test('a reversed range, a bucket not in minutes or too fine, a bad top: FilterError saying what is accepted', async () => {

@@ -2,8 +2,8 @@
  * The dashboard's overview: a range of time (the last hour, day, week) against the range of
  * the same length before it. Headline figures, the series per bucket, top lists, requests per
  * country (the map), the latest detections and blocks. Headline figures, series and countries
- * come from the per-minute rollup (overviewSeries.ts); the top lists from the hourly
- * heavy-hitter sketches (overviewTop.ts, overviewSketch.ts); detections and blocks made are the
+ * come from the per-minute rollup (overviewSeries.ts); the top lists from the hourly and
+ * five-minute heavy-hitter sketches (overviewTop.ts, overviewSketch.ts); detections and blocks made are the
  * daily report's own queries on its scope of any range (rangeScope). Bounded by time; one
  * query after another.
  */
@@ -40,7 +40,7 @@ export interface Overview {
   range: { sinceMs: number; untilMs: number };
   previousRange: { sinceMs: number; untilMs: number };
   bucketMs: number;
-  /** uniqueClients: the hourly sketches' uniq states merged (exact up to tens of thousands, within about 1% beyond). */
+  /** uniqueClients: the sketches' uniq states merged (exact up to tens of thousands, within about 1% beyond). */
   totals: DailyTraffic & {
     detections: Figure;
     /** block_events rows with action `block`. */

@@ -1,11 +1,10 @@
 /**
  * The overview's time series and countries, from the per-minute rollup (migration 0002's
- * requests_per_minute: far fewer rows than requests) where it has the figure: requests, 5xx,
- * 4xx and blocked per bucket, and requests per country for the map. Rate-limited requests
- * per bucket are not in the rollup: they come from requests, reading only ts and the flag.
- * The headline counts come from the rollup likewise (distinct clients aside: the caller has
- * them from the hourly sketches, far fewer states to merge). The rollup counts
- * whole minutes: a range on minute boundaries (as the overview's are) is counted exactly.
+ * requests_per_minute: far fewer rows than requests): requests, 5xx, 4xx, blocked and
+ * rate-limited (migration 0011) per bucket, and requests per country for the map; requests is
+ * never read. The headline counts come from the rollup likewise (distinct clients aside: the
+ * caller has them from the sketches, far fewer states to merge). The rollup counts whole
+ * minutes: a range on minute boundaries (as the overview's are) is counted exactly.
  */
 import type { StoreConnection } from '../analytics.ts';
 import { NUMBER_SETTINGS } from './clientAnalysisScope.ts';
@@ -38,7 +37,6 @@ export interface SeriesRange {
   bucketMs: number;
 }
 
-
 /**
  * Requests, errors, blocked and rate-limited per bucket over [sinceMs, untilMs): every bucket
  * listed, empty ones as zeros.
@@ -49,9 +47,10 @@ export interface SeriesRange {
 export async function overviewSeries(conn: Pick<StoreConnection, 'client'>, range: SeriesRange): Promise<OverviewBucket[]> {
   const { sinceMs, untilMs, bucketMs } = range;
   const params = { since: sinceMs, until: untilMs, bucket: bucketMs };
-  const rolled = await conn.client.query({
+  // n_* aliases: an alias named like a column (requests, blocked) would be seen inside the other aggregates.
+  const rs = await conn.client.query({
     query: `SELECT intDiv(toUnixTimestamp(minute) * 1000, {bucket:Int64}) * {bucket:Int64} AS start, sum(requests) AS n_requests,
-                   sumIf(requests, status_class >= 5) AS e5, sumIf(requests, status_class = 4) AS e4, sum(blocked) AS n_blocked
+                   sumIf(requests, status_class >= 5) AS n_e5, sumIf(requests, status_class = 4) AS n_e4, sum(blocked) AS n_blocked, sum(rate_limited) AS n_limited
             FROM requests_per_minute
             WHERE minute >= toDateTime(intDiv({since:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))
             GROUP BY start`,
@@ -59,21 +58,11 @@ export async function overviewSeries(conn: Pick<StoreConnection, 'client'>, rang
     format: 'JSONEachRow',
     clickhouse_settings: NUMBER_SETTINGS,
   });
-  const limited = await conn.client.query({
-    query: `SELECT intDiv(toUnixTimestamp64Milli(ts), {bucket:Int64}) * {bucket:Int64} AS start, count() AS limited
-            FROM requests
-            WHERE ts >= fromUnixTimestamp64Milli({since:Int64}) AND ts < fromUnixTimestamp64Milli({until:Int64}) AND rate_limited
-            GROUP BY start`,
-    query_params: params,
-    format: 'JSONEachRow',
-    clickhouse_settings: NUMBER_SETTINGS,
-  });
-  const byStart = new Map((await rolled.json<{ start: number; n_requests: number; e5: number; e4: number; n_blocked: number }>()).map((r) => [Number(r.start), r]));
-  const limitedBy = new Map((await limited.json<{ start: number; limited: number }>()).map((r) => [Number(r.start), Number(r.limited)]));
+  const byStart = new Map((await rs.json<{ start: number; n_requests: number; n_e5: number; n_e4: number; n_blocked: number; n_limited: number }>()).map((r) => [Number(r.start), r]));
   const buckets: OverviewBucket[] = [];
   for (let start = Math.floor(sinceMs / bucketMs) * bucketMs; start < untilMs; start += bucketMs) {
     const r = byStart.get(start);
-    buckets.push({ start, requests: Number(r?.n_requests ?? 0), serverErrors: Number(r?.e5 ?? 0), clientErrors: Number(r?.e4 ?? 0), blocked: Number(r?.n_blocked ?? 0), rateLimited: limitedBy.get(start) ?? 0 });
+    buckets.push({ start, requests: Number(r?.n_requests ?? 0), serverErrors: Number(r?.n_e5 ?? 0), clientErrors: Number(r?.n_e4 ?? 0), blocked: Number(r?.n_blocked ?? 0), rateLimited: Number(r?.n_limited ?? 0) });
   }
   return buckets;
 }
@@ -102,12 +91,10 @@ export async function overviewCountries(conn: Pick<StoreConnection, 'client'>, r
   });
 }
 
-
-
 /**
  * The daily report's headline figures (DailyTraffic, but for uniqueClients) for [sinceMs,
- * untilMs) and the range of the same length before it, from the rollup (requests, errors, blocked) and from
- * requests for the rate-limited (a flag the rollup does not keep).
+ * untilMs) and the range of the same length before it, from the rollup alone (rate_limited in
+ * it since migration 0011).
  *
  * @example
  * (await overviewTraffic(conn, { sinceMs, untilMs })).requests; // { value: 8, previous: 3, change: 1.67 }
@@ -119,22 +106,14 @@ export async function overviewTraffic(conn: Pick<StoreConnection, 'client'>, ran
     `${fn}(${arg}, ${cur}${cond}) AS n_${name}, ${fn}(${arg}, NOT (${cur})${cond}) AS n_${name}_p`;
   const rolled = await conn.client.query({
     query: `SELECT ${both('requests', 'sumIf', 'requests')}, ${both('e5', 'sumIf', 'requests', ' AND status_class >= 5')}, ${both('e4', 'sumIf', 'requests', ' AND status_class = 4')},
-                   ${both('blocked', 'sumIf', 'blocked')}
+                   ${both('blocked', 'sumIf', 'blocked')}, ${both('limited', 'sumIf', 'rate_limited')}
             FROM requests_per_minute
             WHERE minute >= toDateTime(intDiv({prevSince:Int64}, 1000)) AND minute < toDateTime(intDiv({until:Int64}, 1000))`,
     query_params: params,
     format: 'JSONEachRow',
     clickhouse_settings: NUMBER_SETTINGS,
   });
-  const limited = await conn.client.query({
-    query: `SELECT countIf(ts >= fromUnixTimestamp64Milli({since:Int64})) AS n_limited, countIf(ts < fromUnixTimestamp64Milli({since:Int64})) AS n_limited_p
-            FROM requests
-            WHERE ts >= fromUnixTimestamp64Milli({prevSince:Int64}) AND ts < fromUnixTimestamp64Milli({until:Int64}) AND rate_limited`,
-    query_params: params,
-    format: 'JSONEachRow',
-    clickhouse_settings: NUMBER_SETTINGS,
-  });
-  const r = { ...(await rolled.json<Record<string, number>>())[0], ...(await limited.json<Record<string, number>>())[0] };
+  const r = (await rolled.json<Record<string, number>>())[0] ?? {};
   const n = (k: string) => Number(r[`n_${k}`] ?? 0);
   return {
     requests: figure(n('requests'), n('requests_p')),
