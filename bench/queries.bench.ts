@@ -21,7 +21,8 @@
  *
  * The last line of stdout is one JSON object: rows, generate_s, pages (cold_ms, p50_ms,
  * p99_ms each), max_p99_ms and target_p99_ms (300), and proposals: queries timed beside the
- * page they would serve (bench/support/overviewRollup.ts), not counted in max_p99_ms.
+ * page they would serve (a Page with `proposal`), not counted in max_p99_ms; none at present
+ * (the overview's, from the rollup and the sketches of migrations 0009-0011, are its code now).
  *
  * Last run (2 vCPU, quiet, migrations 0001-0011, 2026-12-01): generated in 102 s (inserts 67 s,
  * merges 36 s); p99 ms: overview 591 (the proposed overview 291), log pages 14-112, count 60,
@@ -35,12 +36,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openAnalytics, migrate, parseLogFilter, type Analytics, type LogFilterInput, type RequestLogRow } from '@ipwatch/store';
 import { generateTraffic, pickClients } from './support/trafficData.ts';
-import { overviewTopFromRollup, latestGeolocations, trafficAndSeriesFromRollup } from './support/overviewRollup.ts';
-// The overview's other parts as they are, for the proposed overview's total (internal modules of the store).
-import { rangeScope } from '../shared/store/src/queries/dailyReportRange.ts';
-import { blocksMade, dailyReportDetections } from '../shared/store/src/queries/dailyReportSecurity.ts';
-import { overviewCountries } from '../shared/store/src/queries/overviewSeries.ts';
-import { latestBlocks, latestDetections } from '../shared/store/src/queries/overviewLatest.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -128,26 +123,8 @@ try {
   };
   const untilMs = Math.ceil((now + 1) / 60_000) * 60_000;
   const deepCursor = `${now - 20 * H},~`;
-  /** The overview's queries as overview.ts runs them, but: headline counts and series from the per-minute rollup alone (0011), top lists from 0009 + 0010's sketches, the top clients' geolocation from their last hour. */
-  const proposedOverview = async () => {
-    const sinceMs = untilMs - DAY;
-    const bucketMs = 15 * 60_000;
-    const scope = rangeScope(sinceMs, untilMs, 10);
-    await trafficAndSeriesFromRollup(analytics, { sinceMs, untilMs, bucketMs });
-    const tops = await overviewTopFromRollup(analytics, { sinceMs, untilMs, top: 10, fiveMinutes: true });
-    await latestGeolocations(analytics, { sinceMs, untilMs }, tops.client.map((c) => c.key));
-    await overviewCountries(analytics, { sinceMs, untilMs });
-    await dailyReportDetections(analytics, scope);
-    await blocksMade(analytics, scope);
-    await latestDetections(analytics, { sinceMs, untilMs, limit: 10 });
-    await latestBlocks(analytics, { sinceMs, untilMs, limit: 10 });
-  };
   const pages: Page[] = [
     { name: 'overview', what: 'overview, last 24 h vs the 24 h before, 15-min buckets, top 10', run: () => analytics.overview({ sinceMs: untilMs - DAY, untilMs, bucketMs: 15 * 60_000, top: 10, latest: 10 }) },
-    { name: 'overview_top_rollup', what: 'proposal: the overview\'s top lists and unique clients from 0009\'s hourly sketches', run: () => overviewTopFromRollup(analytics, { sinceMs: untilMs - DAY, untilMs, top: 10 }), proposal: true },
-    { name: 'overview_top_rollup_hours', what: 'proposal: the same over the last 24 whole hours (no raw edges)', run: () => overviewTopFromRollup(analytics, { sinceMs: Math.floor(now / H) * H - DAY, untilMs: Math.floor(now / H) * H, top: 10 }), proposal: true },
-    { name: 'overview_top_rollup_5min', what: 'proposal: the same, partial hours from 0010\'s five-minute sketches', run: () => overviewTopFromRollup(analytics, { sinceMs: untilMs - DAY, untilMs, top: 10, fiveMinutes: true }), proposal: true },
-    { name: 'overview_proposed', what: 'proposal: overview with 0011 rollup counts, 5-min sketches, last-hour geolocation', run: proposedOverview, proposal: true },
     { name: 'log_first_page', what: 'listRequestLog, no filter (last 24 h)', run: log100({}) },
     { name: 'log_client', what: `listRequestLog ip=${who.middle}`, run: log100({ ip: who.middle }) },
     { name: 'log_cidr16', what: `listRequestLog ip=${who.network16}`, run: log100({ ip: who.network16 }) },
