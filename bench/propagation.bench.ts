@@ -1,6 +1,6 @@
 /**
  * bench:propagation: how long a block takes to reach every app instance, distributed mode
- * on the real broker and Redis. Per trial: POST /api/blocks for a fresh address, then both
+ * on the real broker and Redis. Per trial: POST /api/v1/blocks for a fresh address, then both
  * app processes (child processes with the emitter, as in production) are polled until each
  * answers 403. Reported from the moment the block was sent to the api (conservative: it
  * includes the api's own write to Kafka), and from the api's answer.
@@ -83,14 +83,14 @@ try {
   // warm-up: connections, JIT, the broker's first produce
   for (let i = 0; i < 3; i++) {
     const ip = `10.99.0.${i + 1}`;
-    await fetch(`${api.url}/api/blocks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: ip }) });
+    await fetch(`${api.url}/api/v1/blocks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: ip }) });
     await Promise.all(apps.map((a) => first403(a, ip, performance.now() + 10_000)));
   }
   for (let i = 0; i < trials; i++) {
     // through the api, Kafka and blocksync
     const ip = `10.77.${Math.floor(i / 250)}.${(i % 250) + 1}`;
     const t0 = performance.now();
-    const answered = fetch(`${api.url}/api/blocks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: ip, reason: 'bench' }) }).then((r) => {
+    const answered = fetch(`${api.url}/api/v1/blocks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: ip, reason: 'bench' }) }).then((r) => {
       if (r.status !== 201) throw new Error(`api answered ${r.status}`);
       return performance.now();
     });

@@ -119,7 +119,7 @@ export const ERRORS = {
     status: 400,
     exit: 2,
     meaning: 'a query parameter or a field of a change the endpoint does not take (a typo such as expiry for expires, ip[]=, another endpoint\'s name) was refused rather than ignored, so a filter never silently widens and a change is made as meant',
-    action: 'use the parameters or fields the message lists, each once, e.g. GET /api/requests?ip=203.0.113.7&since=1h',
+    action: 'use the parameters or fields the message lists, each once, e.g. GET /api/v1/requests?ip=203.0.113.7&since=1h',
   },
   IPWATCH_NOT_LISTED: {
     status: 404,
@@ -193,7 +193,7 @@ export const ERRORS = {
     status: 404,
     exit: 2,
     meaning: 'no api endpoint has that path (often a CLI and an api of different versions)',
-    action: 'use GET /api/requests, /api/blocks, /api/allowlist, /api/block-events or /api/status; run a CLI of the api\'s version',
+    action: 'use a path GET /api/v1/openapi.json lists (e.g. GET /api/v1/requests, /api/v1/blocks, /api/v1/status); run a CLI of the api\'s version',
   },
   IPWATCH_LISTS_UNAVAILABLE: {
     status: 503,
