@@ -162,7 +162,7 @@ ${message ? html`<p class="flash error" role="alert">${message}</p>` : ''}
 <form method="post" action="/login">
   <input type="hidden" name="next" value="${next}">
   <label>API token <input type="password" name="token" autocomplete="current-password" required autofocus></label>
-  <button type="submit">Sign in</button>
+  <button type="submit" class="primary">Sign in</button>
 </form>
 <p class="hint">The token is IPWATCH_API_TOKEN's secret (or its whole name:secret).</p>
 </main></body></html>`;
