@@ -5,7 +5,7 @@
  * of requests. Each of the range and the previous range is cut into its whole hours (hourly
  * sketches), the whole five minutes of its partial first and last hours (five-minute sketches)
  * and the few minutes left (sketched from requests on the fly): one query for both ranges and
- * every list. Counts are the sketch's: exact for the heavy hitters in practice (1,000 slots),
+ * every list, and one for the distinct clients. Counts are the sketch's: exact for the heavy hitters in practice (1,000 slots),
  * each with its error bound. A key missing from the previous range's sketch had 0 requests
  * when that sketch holds fewer than its 100 keys, and an unknown count (null) otherwise.
  * Timed with bench:queries: the overview's top lists of 24 h against the 24 h before in about
@@ -105,28 +105,35 @@ export async function sketchTops(conn: Pick<StoreConnection, 'client'>, range: {
       })
       .join(' OR ');
   const period = (column: string) => `if(${column} >= fromUnixTimestamp64Milli({since:Int64}), 'cur', 'prev') AS period`;
-  const parts: string[] = [];
   const hours = within('hour', 'hour');
-  if (hours) parts.push(`SELECT dimension, ${period('hour')}, sketch AS s, keys AS k FROM requests_top_hourly WHERE ${hours}`);
   const fives = within('five', 'bucket');
-  if (fives) parts.push(`SELECT dimension, ${period('bucket')}, sketch AS s, keys AS k FROM requests_top_5min WHERE ${fives}`);
   const raw = within('raw', 'ts');
-  if (raw) {
-    parts.push(`SELECT d.1 AS dimension, ${period('ts')}, approx_top_countState(${SKETCH_KEYS}, 1000)(d.2) AS s, uniqStateIf(d.2, d.1 = 'client') AS k
-              FROM requests
-              ARRAY JOIN [('client', toString(ip)), ('path', path), ('user_agent', user_agent), ('asn', concat(toString(asn), ' ', org))] AS d
-              WHERE ${raw}
-              GROUP BY dimension, period`);
-  }
-  const rs = await conn.client.query({
-    query: `SELECT dimension, period, approx_top_countMerge(${SKETCH_KEYS}, 1000)(s) AS heavy, uniqMerge(k) AS distinct_keys
-            FROM (${parts.join(' UNION ALL ')})
-            GROUP BY dimension, period`,
-    query_params: params,
-    format: 'JSONEachRow',
-    clickhouse_settings: NUMBER_SETTINGS,
-  });
-  const rows = await rs.json<{ dimension: string; period: 'cur' | 'prev'; heavy: Array<{ item: string; count: number; error: number }>; distinct_keys: number }>();
+  /**
+   * The sources' rows (of the parts that have some) as one subquery, columns dimension, period
+   * and `state` (the stored sketches' column, AS its name in the query), `and` a further condition
+   * on the stored ones; `fromRequests` makes the same columns from requests (@period: the period).
+   */
+  const union = (state: string, and: string, fromRequests: string) =>
+    [
+      hours && `SELECT dimension, ${period('hour')}, ${state} FROM requests_top_hourly WHERE (${hours})${and}`,
+      fives && `SELECT dimension, ${period('bucket')}, ${state} FROM requests_top_5min WHERE (${fives})${and}`,
+      raw && `${fromRequests.replace('@period', period('ts'))} WHERE ${raw} GROUP BY dimension, period`,
+    ]
+      .filter((part) => part !== '')
+      .join(' UNION ALL ');
+  const query = async <T>(sql: string) => (await conn.client.query({ query: sql, query_params: params, format: 'JSONEachRow', clickhouse_settings: NUMBER_SETTINGS })).json<T>();
+  // Two queries: the distinct clients merge the clients' uniq states only (those of millions of paths cost as much as all the top lists).
+  const rows = await query<{ dimension: string; period: 'cur' | 'prev'; heavy: Array<{ item: string; count: number; error: number }> }>(
+    `SELECT dimension, period, approx_top_countMerge(${SKETCH_KEYS}, 1000)(s) AS heavy
+     FROM (${union('sketch AS s', '', `SELECT d.1 AS dimension, @period, approx_top_countState(${SKETCH_KEYS}, 1000)(d.2) AS s FROM requests
+           ARRAY JOIN [('client', toString(ip)), ('path', path), ('user_agent', user_agent), ('asn', concat(toString(asn), ' ', org))] AS d`)})
+     GROUP BY dimension, period`,
+  );
+  const clients = await query<{ period: 'cur' | 'prev'; distinct_keys: number }>(
+    `SELECT period, uniqMerge(k) AS distinct_keys
+     FROM (${union('keys AS k', " AND dimension = 'client'", `SELECT 'client' AS dimension, @period, uniqState(toString(ip)) AS k FROM requests`)})
+     GROUP BY period`,
+  );
   const heavy = (dimension: SketchDimension, period: 'cur' | 'prev') => rows.find((r) => r.dimension === dimension && r.period === period)?.heavy ?? [];
   const list = (dimension: SketchDimension): SketchRow[] => {
     const before = heavy(dimension, 'prev');
@@ -141,6 +148,6 @@ export async function sketchTops(conn: Pick<StoreConnection, 'client'>, range: {
         return { ...h, previous, change: previous === null || previous === 0 ? null : (h.requests - previous) / previous };
       });
   };
-  const distinct = (period: 'cur' | 'prev') => Number(rows.find((r) => r.dimension === 'client' && r.period === period)?.distinct_keys ?? 0);
+  const distinct = (period: 'cur' | 'prev') => Number(clients.find((r) => r.period === period)?.distinct_keys ?? 0);
   return { client: list('client'), path: list('path'), user_agent: list('user_agent'), asn: list('asn'), distinctClients: { value: distinct('cur'), previous: distinct('prev') } };
 }
