@@ -12,7 +12,7 @@
  * 115 ms on 10 million rows, against 246 ms with the partial hours read from requests.
  */
 import type { StoreConnection } from '../analytics.ts';
-import { NUMBER_SETTINGS } from './clientAnalysisScope.ts';
+import { OVERVIEW_SETTINGS } from './overviewSeries.ts';
 
 const HOUR = 3_600_000;
 const SKETCH_KEYS = 100;
@@ -121,7 +121,7 @@ export async function sketchTops(conn: Pick<StoreConnection, 'client'>, range: {
     ]
       .filter((part) => part !== '')
       .join(' UNION ALL ');
-  const query = async <T>(sql: string) => (await conn.client.query({ query: sql, query_params: params, format: 'JSONEachRow', clickhouse_settings: NUMBER_SETTINGS })).json<T>();
+  const query = async <T>(sql: string) => (await conn.client.query({ query: sql, query_params: params, format: 'JSONEachRow', clickhouse_settings: OVERVIEW_SETTINGS })).json<T>();
   // Two queries: the distinct clients merge the clients' uniq states only (those of millions of paths cost as much as all the top lists).
   const rows = await query<{ dimension: string; period: 'cur' | 'prev'; heavy: Array<{ item: string; count: number; error: number }> }>(
     `SELECT dimension, period, approx_top_countMerge(${SKETCH_KEYS}, 1000)(s) AS heavy

@@ -6,7 +6,7 @@
  * nearly always there), in the whole range for those not found.
  */
 import type { StoreConnection } from '../analytics.ts';
-import { NUMBER_SETTINGS } from './clientAnalysisScope.ts';
+import { OVERVIEW_SETTINGS } from './overviewSeries.ts';
 import { sketchTops, type SketchCounted, type SketchRow } from './overviewSketch.ts';
 
 export type { SketchCounted };
@@ -71,7 +71,7 @@ async function geolocations(conn: Pick<StoreConnection, 'client'>, range: { sinc
               GROUP BY ip_text`,
       query_params: { since: sinceMs, until: range.untilMs, ips: wanted },
       format: 'JSONEachRow',
-      clickhouse_settings: NUMBER_SETTINGS,
+      clickhouse_settings: OVERVIEW_SETTINGS,
     });
     for (const g of await rs.json<{ ip_text: string; geo: [string, number, string] }>()) found.set(g.ip_text, g.geo);
   };
