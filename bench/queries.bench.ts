@@ -24,11 +24,12 @@
  * page they would serve (a Page with `proposal`), not counted in max_p99_ms; none at present
  * (the overview's, from the rollup and the sketches of migrations 0009-0011, are its code now).
  *
- * Last run (2 vCPU, quiet, migrations 0001-0011, 2026-12-01): generated in 102 s (inserts 67 s,
- * merges 36 s); p99 ms: overview 591 (the proposed overview 291), log pages 14-112, count 60,
- * CSV of 10,000 rows 151, client page 73 (a light client) and 293 (the heaviest, 4.5% of all
- * rows), detections 11, rate-limit refusals 43, block events 6. On the machine loaded by other
- * test runs (load 5-9) every figure was 2-3 times higher.
+ * Last run (2 vCPU, load about 1, migrations 0001-0011, 2026-12-01, the store of a run
+ * generated in 102-178 s reused): p99 ms: overview 237 (p50 206; 591 before its counts came
+ * from the per-minute rollup alone and its top lists from the hourly and five-minute sketches),
+ * log pages 14-115, count 73, CSV of 10,000 rows 191, client page 70 (a light client) and 234
+ * (the heaviest, 4.5% of all rows), detections 11, rate-limit refusals 25, block events 7. On
+ * the machine loaded by other test runs (load 3-9) every figure was up to 2-3 times higher.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
