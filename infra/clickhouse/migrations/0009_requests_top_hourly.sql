@@ -6,7 +6,7 @@
 -- (a GROUP BY over millions of distinct paths and addresses); merging 48 hourly sketches takes
 -- tens of milliseconds. Keys: path, the ip column as text, user_agent, and "<asn> <org>".
 -- A range that does not start and end on the hour merges its whole hours from here and sketches
--- its edges from requests (see bench/support/overviewRollup.ts).
+-- its edges from requests (see shared/store/src/queries/overviewSketch.ts).
 CREATE TABLE IF NOT EXISTS requests_top_hourly
 (
     hour       DateTime('UTC'),
