@@ -140,7 +140,7 @@ class KafkaEventLog implements EventLog {
     const admin = await this.admin();
     let ends: Map<number, bigint>;
     try {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await this.whileLeadersMove(admin, (a) => a.fetchTopicOffsets(topic));
       // Only partitions holding records matter; `high` is one past the last record.
       ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
     } catch (err) {
@@ -169,8 +169,8 @@ class KafkaEventLog implements EventLog {
     let starts: Array<{ partition: number; offset: string }>;
     try {
       // Ends first: a start found later may lie past them (records produced in between), and is then clamped.
-      highs = await admin.fetchTopicOffsets(topic);
-      starts = await admin.fetchTopicOffsetsByTimestamp(topic, sinceMs);
+      highs = await this.whileLeadersMove(admin, (a) => a.fetchTopicOffsets(topic));
+      starts = await this.whileLeadersMove(admin, (a) => a.fetchTopicOffsetsByTimestamp(topic, sinceMs));
     } catch (err) {
       if (!isUnknownTopic(err)) throw err;
       return nothing(); // deleted since the listing
@@ -292,10 +292,38 @@ class KafkaEventLog implements EventLog {
     return this.adminReady;
   }
 
+  /**
+   * Asks again, for up to 10 s with a growing wait, while the broker answers that partition
+   * leadership is moving (seen right after a topic is created, on a loaded machine). kafkajs
+   * gives up at once on that answer and keeps its cached leaders, so each retry asks through a
+   * fresh admin client, which reads the cluster's metadata anew. Any other error, or the same
+   * one after 10 s, is thrown.
+   */
+  private async whileLeadersMove<T>(admin: Admin, ask: (admin: Admin) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + 10_000;
+    for (let attempt = 1; ; attempt++) {
+      // The cached client first; after a refusal, a fresh one each time.
+      const client = attempt === 1 ? admin : this.kafka.admin();
+      try {
+        if (client !== admin) await client.connect();
+        return await ask(client);
+      } catch (err) {
+        const type = (err as { type?: string } | null)?.type ?? '';
+        if (!LEADERSHIP_MOVING.has(type) || Date.now() > deadline) throw err;
+      } finally {
+        if (client !== admin) await client.disconnect().catch(() => undefined);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+    }
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new Error('the event log is closed');
   }
 }
+
+/** Partition leadership changing (a topic just created, a broker restarting): worth asking again. */
+const LEADERSHIP_MOVING = new Set(['NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_OR_FOLLOWER']);
 
 function isUnknownTopic(err: unknown): boolean {
   const e = err as { type?: string; message?: string } | null;
