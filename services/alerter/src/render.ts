@@ -15,11 +15,13 @@
 import { hostname } from 'node:os';
 import type { Severity } from '@ipwatch/core/schemas';
 import type { Alert, AlertAction, AlertSubject, ChannelName, Digest, Rendered } from './alert.ts';
+import { cut, escapeHtml, inline, oneLine, safeUrl, shown, slackEscape } from './safeText.ts';
+import { FONT, MONO, TD, TH, htmlDocument, htmlFacts, htmlGrid, htmlHeading, htmlLink, htmlMore } from './mailHtml.ts';
+
+export { escapeHtml, oneLine, slackEscape } from './safeText.ts';
 
 /** Addresses of a folded alert (and alerts of a digest) listed in text, HTML and Slack; JSON lists all. */
 export const LIST_MAX = 50;
-/** Longest evidence value shown in text, HTML and Slack (JSON carries it whole). */
-const VALUE_MAX = 2000;
 const SUBJECT_MAX = 200;
 
 /**
@@ -117,94 +119,6 @@ export interface TestPayload {
   host: string;
   message: string;
   url: string | null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Escaping
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/**
- * Text as HTML that shows it literally, in element content and in quoted attribute values.
- *
- * @example
- * escapeHtml('"><img src=x onerror=alert(1)>'); // '&quot;&gt;&lt;img src=x onerror=alert(1)&gt;'
- */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string);
-}
-
-/**
- * Text as Slack mrkdwn shows it literally: `&`, `<`, `>` become entities (so `<!channel>`,
- * `<@U123>`, `<!here>` and `<http://x|y>` links cannot be forged), backticks become U+02CB
- * (so text cannot close the code span or block it sits in), and an `@` before a name gets a
- * word joiner (Mattermost and Rocket.Chat, which take Slack's webhooks, ping `@channel` and
- * `@user` written plainly).
- *
- * @example
- * slackEscape('<!channel> `x` @here'); // '&lt;!channel&gt; ˋxˋ @\u2060here'
- */
-export function slackEscape(s: string): string {
-  return s
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/`/g, '\u02CB')
-    .replace(/@(?=[\p{L}\p{N}_])/gu, '@\u2060');
-}
-
-/** Characters a reader does not see as themselves: controls, format and bidi characters, separators, lone surrogates. */
-const UNSHOWN = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Default_Ignorable_Code_Point}]/gu;
-/** The same, but for line feeds and tabs, which multi-line text keeps. */
-const UNSHOWN_IN_TEXT = /(?![\n\t])[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Default_Ignorable_Code_Point}]/gu;
-
-/**
- * One line of at most `max` characters, for subjects and headers: line breaks and tabs become
- * a space, other control, format and bidi characters are removed, runs of spaces fold, and a
- * longer text is cut with "…" (never inside a surrogate pair).
- *
- * @example
- * oneLine('GET /a\r\nBcc: x@example.com', 200); // 'GET /a Bcc: x@example.com'
- * oneLine('abcdef', 4);                          // 'abc…'
- */
-export function oneLine(s: string, max: number): string {
-  const flat = s
-    .replace(/[\r\n\t\v\f\u0085\u2028\u2029]+/g, ' ')
-    .replace(UNSHOWN, '')
-    .replace(/ {2,}/g, ' ')
-    .trim();
-  const chars = Array.from(flat);
-  if (chars.length <= max) return flat;
-  return `${chars.slice(0, Math.max(0, max - 1)).join('').trimEnd()}…`;
-}
-
-/** Text for a reader, keeping its line breaks (CRLF and CR become LF) and tabs; every other unseen character becomes U+FFFD. */
-function shown(s: string): string {
-  return s.replace(/\r\n?/g, '\n').replace(UNSHOWN_IN_TEXT, '\uFFFD');
-}
-
-/** A value meant to be one line: its line breaks written as \n (visibly), so it cannot start a line of its own. */
-function inline(s: string): string {
-  return shown(s.replace(/\r/g, '\\r').replace(/\n/g, '\\n'));
-}
-
-/** Cuts a long value, saying how much was left out. */
-function cut(s: string, max = VALUE_MAX): string {
-  const chars = Array.from(s);
-  return chars.length <= max ? s : `${chars.slice(0, max).join('')}… (${chars.length - max} more characters)`;
-}
-
-/** The URL when it is http(s), normalised (so `"`, `<`, `>`, spaces are percent-encoded); otherwise null. */
-function safeUrl(url: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return null;
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
-  // `|` ends a Slack link's address; `'` could end an attribute quoted by a careless receiver.
-  return u.href.replace(/\|/g, '%7C').replace(/'/g, '%27');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,63 +268,6 @@ function subjectLine(a: Alert): string {
 
 function subjectRow(s: AlertSubject): string[] {
   return [inline(s.client), s.country ? inline(s.country) : '--', inline(asLabel(s.asn, s.org))];
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTML scaffolding: a table layout with inline styles, as mail clients render it.
-
-const FONT = 'font-family:Arial,Helvetica,sans-serif;';
-const MONO = 'font-family:Consolas,Menlo,Courier New,monospace;font-size:12px;';
-const TH = `style="${FONT}text-align:left;vertical-align:top;padding:4px 12px 4px 0;color:#57606a;font-weight:normal;white-space:nowrap;"`;
-const TD = `style="${FONT}vertical-align:top;padding:4px 0;color:#1f2328;"`;
-
-function htmlDocument(title: string, colour: string, heading: string, body: string, footer: string): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-</head>
-<body style="margin:0;padding:0;background:#f4f5f7;">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f4f5f7;">
-<tr><td align="center" style="padding:16px 8px;">
-<table role="presentation" width="640" cellpadding="0" cellspacing="0" border="0" style="width:100%;max-width:640px;background:#ffffff;border:1px solid #d0d7de;${FONT}font-size:14px;color:#1f2328;">
-<tr><td style="background:${colour};color:#ffffff;padding:12px 16px;${FONT}font-size:16px;font-weight:bold;">${heading}</td></tr>
-<tr><td style="padding:16px;">
-${body}
-</td></tr>
-<tr><td style="padding:8px 16px;border-top:1px solid #d0d7de;color:#57606a;${FONT}font-size:12px;">${footer}</td></tr>
-</table>
-</td></tr>
-</table>
-</body>
-</html>
-`;
-}
-
-function htmlFacts(rows: Fact[]): string {
-  const trs = rows.map((f) => `<tr><th ${TH}>${escapeHtml(f.label)}</th><td ${TD}>${escapeHtml(f.value)}</td></tr>`);
-  return `<table role="presentation" cellpadding="0" cellspacing="0" border="0" style="margin:0 0 12px 0;">\n${trs.join('\n')}\n</table>`;
-}
-
-function htmlLink(url: string | null, label: string): string {
-  if (url === null) return '';
-  return `<p style="margin:16px 0 0 0;"><a href="${escapeHtml(url)}" style="${FONT}color:#0969da;font-weight:bold;">${escapeHtml(label)}</a></p>`;
-}
-
-function htmlHeading(text: string): string {
-  return `<p style="margin:16px 0 6px 0;${FONT}font-size:15px;font-weight:bold;">${escapeHtml(text)}</p>`;
-}
-
-function htmlGrid(head: string[], rows: string[][]): string {
-  const th = head.map((h) => `<th style="${FONT}text-align:left;padding:4px 8px;background:#f6f8fa;border-bottom:1px solid #d0d7de;font-size:12px;">${escapeHtml(h)}</th>`).join('');
-  const trs = rows.map((r) => `<tr>${r.map((c) => `<td style="${FONT}padding:3px 8px;border-bottom:1px solid #eaeef2;font-size:12px;vertical-align:top;">${escapeHtml(c)}</td>`).join('')}</tr>`);
-  return `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;">\n<tr>${th}</tr>\n${trs.join('\n')}\n</table>`;
-}
-
-function htmlMore(n: number): string {
-  return n > 0 ? `<p style="margin:6px 0 0 0;color:#57606a;font-size:12px;">... and ${n} more</p>` : '';
 }
 
 // ---------------------------------------------------------------------------------------------
