@@ -26,7 +26,6 @@ const SECRET = 'alerter-test-secret-0123456789abcdef';
 const HOSTILE_PATH = '/search?q=<script>alert(1)</script>';
 const HOSTILE_UA = '<!channel> <@U123> <http://evil.example|click>';
 
-let counter = 0;
 /** A detection as the scorer writes it, at `ts` (default now). */
 function detection(ip: string, over: Partial<Detection> = {}, evidence: Record<string, string> = {}): Detection {
   const ts = over.ts ?? Date.now();
