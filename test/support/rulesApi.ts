@@ -6,8 +6,9 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
 import type { EventLog } from '@ipwatch/core/eventLog';
+import type { Analytics } from '@ipwatch/store';
 import { createApiApp } from '../../services/api/src/apiServer.ts';
-import { openListsView } from '../../services/api/src/listsView.ts';
+import { openListsView, type ListsView } from '../../services/api/src/listsView.ts';
 import { createListChanges } from '../../services/api/src/listChanges.ts';
 import { openRulesState, type RulesState } from '../../services/api/src/rulesApi.ts';
 import { testAnalytics } from './analytics.ts';
@@ -23,7 +24,18 @@ export interface RulesApi {
   send(method: string, path: string, body?: unknown, options?: { token?: string | null; type?: string }): Promise<{ status: number; body: Record<string, unknown> & { error?: string; code?: string } }>;
 }
 
-export async function startRulesApi(options: { token?: string; confirmTimeoutMs?: number } = {}): Promise<RulesApi> {
+/** The api on the in-process event log and chDB (lists, rules, optionally the dashboard), on a free loopback port, closed when the test ends. */
+export interface MemoryApi {
+  port: number;
+  base: string;
+  log: EventLog;
+  analytics: Analytics;
+  view: ListsView;
+  rules: RulesState;
+  warnings: string[];
+}
+
+export async function startMemoryApi(options: { token?: string; confirmTimeoutMs?: number; dashboard?: boolean } = {}): Promise<MemoryApi> {
   const log = createMemoryEventLog();
   const warnings: string[] = [];
   const warn = (message: string) => void warnings.push(message);
@@ -38,6 +50,7 @@ export async function startRulesApi(options: { token?: string; confirmTimeoutMs?
     token: options.token ?? null,
     lists: { view, changes },
     rules: { rules, log, warn, ...(options.confirmTimeoutMs !== undefined && { confirmTimeoutMs: options.confirmTimeoutMs }) },
+    ...(options.dashboard && { dashboard: { access: { token: options.token ?? null }, warn, log } }),
   }).listen(0, '127.0.0.1');
   await once(server, 'listening');
   afterThisTest(async () => {
@@ -47,7 +60,11 @@ export async function startRulesApi(options: { token?: string; confirmTimeoutMs?
     await log.close();
   });
   const port = (server.address() as AddressInfo).port;
-  const base = `http://127.0.0.1:${port}`;
+  return { port, base: `http://127.0.0.1:${port}`, log, analytics, view, rules, warnings };
+}
+
+export async function startRulesApi(options: { token?: string; confirmTimeoutMs?: number } = {}): Promise<RulesApi> {
+  const { port, base, log, rules, warnings } = await startMemoryApi(options);
   return {
     port,
     base,

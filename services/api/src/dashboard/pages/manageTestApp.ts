@@ -3,17 +3,11 @@
  * the in-process event log and chDB, on a free loopback port (closed when the test ends), and
  * a same-origin form post as a browser sends it.
  */
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
 import type { EventLog } from '@ipwatch/core/eventLog';
 import type { Analytics } from '@ipwatch/store';
-import { createApiApp } from '../../apiServer.ts';
-import { openListsView, type ListsView } from '../../listsView.ts';
-import { createListChanges } from '../../listChanges.ts';
-import { openRulesState, type RulesState } from '../../rulesApi.ts';
-import { testAnalytics } from '../../../../../test/support/analytics.ts';
-import { afterThisTest } from '../../../../../test/support/afterThisTest.ts';
+import type { ListsView } from '../../listsView.ts';
+import type { RulesState } from '../../rulesApi.ts';
+import { startMemoryApi } from '../../../../../test/support/rulesApi.ts';
 
 export interface ManageApp {
   base: string;
@@ -29,24 +23,7 @@ export interface ManageApp {
 }
 
 export async function startManageApp(): Promise<ManageApp> {
-  const log = createMemoryEventLog();
-  const warnings: string[] = [];
-  const warn = (message: string) => void warnings.push(message);
-  const view = await openListsView(log, warn);
-  await view.ready;
-  const rules = openRulesState({ log, warn });
-  await rules.book.ready;
-  const analytics = await testAnalytics();
-  const changes = createListChanges({ log, view, analytics, warn });
-  const server = createApiApp({ analytics, token: null, lists: { view, changes }, rules: { rules, log, warn }, dashboard: { access: { token: null }, warn, log } }).listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  afterThisTest(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await view.stop();
-    await rules.stop();
-    await log.close();
-  });
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { base, analytics, log, view, rules, warnings } = await startMemoryApi({ dashboard: true });
   return {
     base,
     analytics,
