@@ -26,14 +26,45 @@ export interface IpwatchConfig {
   /** Who may read /metrics and /healthz beyond loopback: IPWATCH_METRICS_TOKEN, IPWATCH_METRICS_ALLOW. */
   metricsAccess: { token: string | null; allow: string[] };
   sink: { batchSize: number; flushMs: number };
-  geo: { cacheSize: number; onlineProviders: string[]; onlineTimeoutMs: number };
-  retentionDays: number;
+  /** cacheTtlMs: how long the enricher keeps one address's answer (an erased address leaves every enricher's cache within it). */
+  geo: { cacheSize: number; cacheTtlMs: number; onlineProviders: string[]; onlineTimeoutMs: number };
+  /** How long data about visitors is kept, per place (README, "Privacy"): applied by `ipwatch migrate` (tables) and `ipwatch topics` (streams). */
+  retention: RetentionConfig;
+  /** Erasure's guard against a typo'd range, and the visitors whose addresses are never stored (README, "Privacy"). */
+  privacy: PrivacyConfig;
   scorer: { warmupMs: number; v6Prefix: number; maxClients: number };
   /** The alerter: channels, storm control, retries, the daily report (alertsConfig.ts). */
   alerts: AlertsConfig;
   /** The widest range a block may cover without force (IPWATCH_BLOCK_MAX_PREFIX_V4, _V6). */
   blocks: BlockScope;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export interface RetentionConfig {
+  /** requests, and its per-client sketches (requests_top_hourly, requests_top_5min): IPWATCH_RETENTION_DAYS. */
+  requestsDays: number;
+  rateLimitEventsDays: number;
+  detectionsDays: number;
+  blockEventsDays: number;
+  /** privacy_audit: who exported, erased or queried what, and when (no addresses). */
+  auditDays: number;
+  /** requests_per_minute: counts per minute, app, country and status class, and a distinct-count sketch of hashed addresses. */
+  rollupsDays: number;
+  /** The stream topics (raw and enriched requests, rate-limit events, detections). */
+  topicHours: number;
+  /** The dead-letter topic (events that could not be read, kept to be looked at). */
+  dlqDays: number;
+}
+
+export interface PrivacyConfig {
+  /** The widest range `ipwatch privacy erase` covers without --force (prefix lengths). */
+  eraseMaxPrefixV4: number;
+  eraseMaxPrefixV6: number;
+  /**
+   * Countries (ISO 3166 codes, "DE") and regions ("US/California", as the geolocation names
+   * them) whose visitors' addresses are never stored: the enricher withholds them.
+   */
+  optOutRegions: string[];
 }
 
 export class ConfigError extends IpwatchError {
@@ -66,7 +97,18 @@ export const CONFIG_VARIABLES: Record<string, string> = {
   IPWATCH_GEO_CACHE_SIZE: 'entries in the enricher\'s LRU cache (default 100000)',
   IPWATCH_GEO_ONLINE_PROVIDERS: 'comma list of online geo providers tried after the offline data, e.g. ipapi=http://host/{ip}; default none',
   IPWATCH_GEO_ONLINE_TIMEOUT_MS: 'timeout of one online geo lookup (default 1500)',
-  IPWATCH_RETENTION_DAYS: 'days of request rows kept in ClickHouse, 1 to 10000 (default 90)',
+  IPWATCH_GEO_CACHE_TTL_SECONDS: 'longest the enricher keeps one address\'s geolocation in its cache, so an erased address leaves every enricher within it (default 3600; 0 = until evicted)',
+  IPWATCH_RETENTION_DAYS: 'days of request rows (and their per-client sketches) kept in ClickHouse, 1 to 10000 (default 90)',
+  IPWATCH_RETENTION_RATE_LIMIT_DAYS: 'days of rate-limit refusals kept in ClickHouse, 1 to 10000 (default 90)',
+  IPWATCH_RETENTION_DETECTIONS_DAYS: 'days of detections kept in ClickHouse, 1 to 10000 (default 365)',
+  IPWATCH_RETENTION_BLOCK_EVENTS_DAYS: 'days of block history (block_events) kept in ClickHouse, 1 to 10000 (default 365)',
+  IPWATCH_RETENTION_AUDIT_DAYS: 'days of the privacy audit log (exports, erasures, queries) kept, 1 to 10000 (default 1095)',
+  IPWATCH_RETENTION_ROLLUP_DAYS: 'days of the per-minute rollup (counts, and a distinct-count sketch of hashed addresses) kept, 1 to 10000 (default 400)',
+  IPWATCH_TOPIC_RETENTION_HOURS: 'hours the stream topics keep events (raw and enriched requests, rate-limit events, detections), applied by `ipwatch topics` (default 168)',
+  IPWATCH_DLQ_RETENTION_DAYS: 'days the dead-letter topic keeps events that could not be read (default 30)',
+  IPWATCH_ERASE_MAX_PREFIX_V4: 'widest IPv4 range `ipwatch privacy erase` covers without --force, as a prefix length (default 24)',
+  IPWATCH_ERASE_MAX_PREFIX_V6: 'widest IPv6 range `ipwatch privacy erase` covers without --force (default 48)',
+  IPWATCH_OPT_OUT_REGIONS: 'comma list of countries (DE) and regions (US/California) whose visitors\' addresses are never stored (default none)',
   IPWATCH_SCORER_WARMUP_MINUTES: 'minutes of recent requests a starting scorer re-reads to rebuild its windows (default 15; 0 = start empty)',
   IPWATCH_SCORER_V6_PREFIX: 'IPv6 clients are scored and blocked per network of this prefix length (default 64)',
   IPWATCH_SCORER_MAX_CLIENTS: 'clients a scorer tracks at once; beyond it the least recently seen are evicted (default 1000000)',
@@ -152,10 +194,25 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     sink: { batchSize: int('IPWATCH_SINK_BATCH_SIZE', 20000, 1, 1_000_000), flushMs: int('IPWATCH_SINK_FLUSH_MS', 1000, 10, 600_000) },
     geo: {
       cacheSize: int('IPWATCH_GEO_CACHE_SIZE', 100_000, 0, 10_000_000),
+      cacheTtlMs: int('IPWATCH_GEO_CACHE_TTL_SECONDS', 3600, 0, 30 * 86_400) * 1000,
       onlineProviders: providers,
       onlineTimeoutMs: int('IPWATCH_GEO_ONLINE_TIMEOUT_MS', 1500, 50, 60_000),
     },
-    retentionDays: int('IPWATCH_RETENTION_DAYS', 90, 1, 10000),
+    retention: {
+      requestsDays: int('IPWATCH_RETENTION_DAYS', 90, 1, 10000),
+      rateLimitEventsDays: int('IPWATCH_RETENTION_RATE_LIMIT_DAYS', 90, 1, 10000),
+      detectionsDays: int('IPWATCH_RETENTION_DETECTIONS_DAYS', 365, 1, 10000),
+      blockEventsDays: int('IPWATCH_RETENTION_BLOCK_EVENTS_DAYS', 365, 1, 10000),
+      auditDays: int('IPWATCH_RETENTION_AUDIT_DAYS', 1095, 1, 10000),
+      rollupsDays: int('IPWATCH_RETENTION_ROLLUP_DAYS', 400, 1, 10000),
+      topicHours: int('IPWATCH_TOPIC_RETENTION_HOURS', 168, 1, 10000 * 24),
+      dlqDays: int('IPWATCH_DLQ_RETENTION_DAYS', 30, 1, 10000),
+    },
+    privacy: {
+      eraseMaxPrefixV4: int('IPWATCH_ERASE_MAX_PREFIX_V4', 24, 0, 32),
+      eraseMaxPrefixV6: int('IPWATCH_ERASE_MAX_PREFIX_V6', 48, 0, 128),
+      optOutRegions: readOptOutRegions(env, problems),
+    },
     scorer: {
       warmupMs: int('IPWATCH_SCORER_WARMUP_MINUTES', 15, 0, 1440) * 60_000,
       v6Prefix: int('IPWATCH_SCORER_V6_PREFIX', 64, 32, 128),
@@ -206,6 +263,17 @@ export function parseApiToken(variable: string, raw: string, defaultName: string
   // The audit trail records unauthenticated loopback requests as "local".
   if (token.name === 'local') throw new ConfigError([`${variable} is named "local", the name the audit trail gives unauthenticated loopback requests: write another name before the colon`]);
   return token;
+}
+
+/** IPWATCH_OPT_OUT_REGIONS: "DE" (a country code) or "US/California" (a country and a region as the geolocation names it). */
+function readOptOutRegions(env: Env, problems: string[]): string[] {
+  const entries = (env.IPWATCH_OPT_OUT_REGIONS ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+  for (const entry of entries) {
+    if (!/^[A-Za-z]{2}(\/[^/\x00-\x1f]{1,100})?$/.test(entry)) {
+      problems.push(`IPWATCH_OPT_OUT_REGIONS: ${JSON.stringify(entry)} is neither a two-letter country code (DE) nor a country and a region (US/California)`);
+    }
+  }
+  return entries.map((e) => (e.length === 2 ? e.toUpperCase() : `${e.slice(0, 2).toUpperCase()}${e.slice(2)}`));
 }
 
 /** IPWATCH_METRICS_TOKEN and IPWATCH_METRICS_ALLOW, each entry checked as the server will read it. */

@@ -12,7 +12,7 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   const analytics = await openAnalytics(config);
   try {
-    const result = await migrate(analytics, { dryRun: values['dry-run'] === true, retentionDays: config.retentionDays });
+    const result = await migrate(analytics, { dryRun: values['dry-run'] === true, retentionDays: config.retention.requestsDays });
     for (const name of result.applied) out(`${values['dry-run'] ? 'would apply' : 'applied'} ${name}`);
     out(`${result.applied.length} applied, ${result.alreadyApplied.length} already applied (${analytics.engine}, database ${analytics.database})`);
     return 0;

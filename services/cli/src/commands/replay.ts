@@ -123,7 +123,7 @@ async function replay(file: string, values: ReplayOptions, config: Readonly<Ipwa
     if (latest > -Infinity) shiftMs = Date.now() - latest;
   }
 
-  const retainedFrom = Date.now() - config.retentionDays * 86_400_000;
+  const retainedFrom = Date.now() - config.retention.requestsDays * 86_400_000;
   let lines = 0;
   let replayed = 0;
   let expired = 0;
@@ -215,7 +215,7 @@ async function replay(file: string, values: ReplayOptions, config: Readonly<Ipwa
   if (unfinishedBytes > 0) info(`the last ${unfinishedBytes} bytes had no end of line yet when following stopped: not replayed`);
 
   if (expired > 0) {
-    info(`${expired} events are older than the retention of ${config.retentionDays} days: ClickHouse's TTL drops them (IPWATCH_RETENTION_DAYS, or --shift-to-now to move the log to the present)`);
+    info(`${expired} events are older than the retention of ${config.retention.requestsDays} days: ClickHouse's TTL drops them (IPWATCH_RETENTION_DAYS, or --shift-to-now to move the log to the present)`);
   }
   const expected = replayed - expired;
   let stored: number | null = null;
