@@ -24,7 +24,7 @@ export async function startLocalPipeline(ctx: ServiceContext): Promise<LocalPipe
   const analytics = await startOrUnwind(stops, async () => {
     const opened = await openAnalytics(ctx.config);
     stops.add('the store', () => opened.close());
-    await migrate(opened, { retentionDays: ctx.config.retention.requestsDays });
+    await migrate(opened, { retention: ctx.config.retention });
     const sink = await startSinkService(ctx, opened);
     stops.add('the sink', () => sink.stop());
     const enricher = await startEnricherService(ctx);

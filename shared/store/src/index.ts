@@ -1,5 +1,5 @@
 export { openAnalytics, type Analytics, type AnalyticsStore, type StoreConnection } from './analytics.ts';
-export { migrate, loadMigrations, MIGRATIONS_DIR, type Migration, type MigrateResult } from './migrate.ts';
+export { migrate, loadMigrations, retentionForAll, MIGRATIONS_DIR, type Migration, type MigrateResult, type RetentionChange } from './migrate.ts';
 export { parseRequestFilter, parseTimeBound, ipColumnRange, FilterError, MAX_LIMIT, type RequestFilter, type RequestFilterInput } from './queries/requestFilter.ts';
 export { parseLogFilter, parseLogCursor, LOG_FILTER_FIELDS, MAX_LOG_PAGE, type LogFilterInput, type LogFilterField, type RequestExclusions } from './queries/requestFilter.ts';
 export { listRequests, type RequestRow } from './queries/listRequests.ts';
@@ -25,3 +25,4 @@ export type { DailyTop, TopClient, TopPath, TopCountry, TopAsn, TopPrefix } from
 export type { DailyDetections, DailyBlocks, DailyRateLimits, DetectionsByRule, DetectionsBySeverity, BlocksBySource, BlockSourceKind, RateLimitsByRule } from './queries/dailyReportSecurity.ts';
 export { overview, type Overview, type OverviewQuery, type OverviewBucket, type OverviewCountry, type OverviewBlock, type OverviewClient, type OverviewPath, type OverviewAsn, type OverviewUserAgent } from './queries/overview.ts';
 export { rangeScope } from './queries/dailyReportRange.ts';
+export * from './privacy/index.ts';

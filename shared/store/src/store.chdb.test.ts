@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testAnalytics } from '../../../test/support/analytics.ts';
-import { migrate, MIGRATIONS_DIR, loadMigrations } from './migrate.ts';
+import { migrate, MIGRATIONS_DIR, loadMigrations, retentionForAll } from './migrate.ts';
 import { listRequests } from './queries/listRequests.ts';
 import { countRequests } from './queries/countRequests.ts';
 import { parseRequestFilter, FilterError } from './queries/requestFilter.ts';
@@ -33,7 +33,7 @@ test('migrations are idempotent, ledgered, and an edited one is refused', async 
 
 test('retention setting changes the TTL', async () => {
   const analytics = await testAnalytics();
-  await migrate(analytics, { retentionDays: 30 });
+  await migrate(analytics, { retention: { ...retentionForAll(5000), requestsDays: 30 } });
   const [r] = await (await analytics.client.query({ query: "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'requests'", format: 'JSONEachRow' })).json<{ engine_full: string }>();
   assert.match(r!.engine_full, /toIntervalDay\(30\)/);
 });

@@ -7,7 +7,7 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { testAnalytics } from '../../../../test/support/analytics.ts';
-import { migrate, type Analytics } from '../index.ts';
+import { migrate, retentionForAll, type Analytics } from '../index.ts';
 
 const H = 3_600_000;
 const M = 60_000;
@@ -16,7 +16,7 @@ const P = D - 24 * H;
 
 let ready: Promise<Analytics> | undefined;
 // The rows are of March 2026: keep them past the default 90-day TTL whatever day the test runs (36500 would overflow DateTime's 2106 and drop them all).
-const analytics = () => (ready ??= testAnalytics().then(async (a) => (await migrate(a, { retentionDays: 5000 }), a)));
+const analytics = () => (ready ??= testAnalytics().then(async (a) => (await migrate(a, { retention: retentionForAll(5000) }), a)));
 
 const REQUEST_COLUMNS = ['event_id', 'ts', 'ip', 'app', 'method', 'host', 'path', 'status', 'latency_ms', 'user_agent', 'blocked', 'rate_limited', 'country', 'asn', 'org', 'log_epoch', 'kafka_partition', 'kafka_offset'] as const;
 const FR = ['FR', 16276, 'OVH SAS'] as const;

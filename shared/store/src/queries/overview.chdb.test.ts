@@ -8,7 +8,7 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { testAnalytics } from '../../../../test/support/analytics.ts';
-import { migrate, FilterError, type Analytics } from '../index.ts';
+import { migrate, retentionForAll, FilterError, type Analytics } from '../index.ts';
 
 const H = 3_600_000;
 const M = 60_000;
@@ -19,7 +19,7 @@ const U = S + H;
 const P = S - H;
 
 let ready: Promise<Analytics> | undefined;
-const analytics = () => (ready ??= testAnalytics().then(async (a) => (await migrate(a, { retentionDays: 5000 }), a)));
+const analytics = () => (ready ??= testAnalytics().then(async (a) => (await migrate(a, { retention: retentionForAll(5000) }), a)));
 
 const REQUEST_COLUMNS = ['event_id', 'ts', 'ip', 'app', 'method', 'host', 'path', 'status', 'latency_ms', 'user_agent', 'blocked', 'rate_limited', 'country', 'asn', 'org', 'log_epoch', 'kafka_partition', 'kafka_offset'] as const;
 const FR = ['FR', 16276, 'OVH SAS'] as const;

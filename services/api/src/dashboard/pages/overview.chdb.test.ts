@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { testAnalytics } from '../../../../../test/support/analytics.ts';
-import { migrate, type Analytics } from '@ipwatch/store';
+import { migrate, retentionForAll, type Analytics } from '@ipwatch/store';
 import { createApiApp } from '../../apiServer.ts';
 
 const XSS = '<script>alert(1)</script>';
@@ -29,7 +29,7 @@ const FR = ['FR', 16276, 'OVH SAS'] as const;
 const US = ['US', 15169, XSS2] as const;
 
 async function seed(a: Analytics): Promise<void> {
-  await migrate(a, { retentionDays: 5000 });
+  await migrate(a, { retention: retentionForAll(5000) });
   type Req = [ts: number, ip: string, path: string, status: number, geo: readonly [string, number, string], ua: string, flags?: 'blocked' | 'limited'];
   const rows: Req[] = [
     [P + 1 * M, v4('198.51.100.1'), '/', 200, FR, 'curl/8'],
