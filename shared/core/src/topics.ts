@@ -1,4 +1,5 @@
 /** The Kafka topics of the design (ARCHITECTURE.md, "Topics"): one place that names them and their configs. */
+import type { RetentionConfig } from './config.ts';
 
 export const TOPICS = {
   requests: 'ipwatch.requests.v1',
@@ -21,19 +22,25 @@ export interface TopicSpec {
   config: Record<string, string>;
 }
 
-const SEVEN_DAYS_MS = String(7 * 24 * 3600 * 1000);
+const HOUR_MS = 3600 * 1000;
 
-/** Topic specs as `ipwatch topics` creates them. Compacted topics hold state (blocks, rules); the rest are streams. */
-export function topicSpecs(partitions = 6): TopicSpec[] {
-  const stream = (name: string): TopicSpec => ({
+/**
+ * Topic specs as `ipwatch topics` creates them. Compacted topics hold state (blocks, rules); the
+ * rest are streams, kept `retention.topicHours` (the DLQ `retention.dlqDays`). Kafka deletes a
+ * whole segment once its newest event is past the retention, so a segment spans at most a day:
+ * no event outlives its retention by more than that.
+ */
+export function topicSpecs(partitions = 6, retention: Pick<RetentionConfig, 'topicHours' | 'dlqDays'> = { topicHours: 168, dlqDays: 30 }): TopicSpec[] {
+  const deleting = (name: string, n: number, retentionMs: number): TopicSpec => ({
     name,
-    partitions,
-    config: { 'cleanup.policy': 'delete', 'retention.ms': SEVEN_DAYS_MS },
+    partitions: n,
+    config: { 'cleanup.policy': 'delete', 'retention.ms': String(retentionMs), 'segment.ms': String(Math.min(retentionMs, 24 * HOUR_MS)) },
   });
+  const stream = (name: string) => deleting(name, partitions, retention.topicHours * HOUR_MS);
   const compacted = (name: string): TopicSpec => ({
     name,
     partitions: 1,
-    config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': String(3600 * 1000) },
+    config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': String(HOUR_MS) },
   });
   return [
     stream(TOPICS.requests),
@@ -43,6 +50,6 @@ export function topicSpecs(partitions = 6): TopicSpec[] {
     compacted(TOPICS.blocks),
     compacted(TOPICS.allowlist),
     compacted(TOPICS.rules),
-    { ...stream(TOPICS.dlq), partitions: 1, config: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * 24 * 3600 * 1000) } },
+    deleting(TOPICS.dlq, 1, retention.dlqDays * 24 * HOUR_MS),
   ];
 }
