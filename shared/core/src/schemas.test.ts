@@ -7,7 +7,7 @@ import { checkRepositorySchemas, compareSchemas } from './schemaCompat.ts';
 const event: RequestEvent = {
   id: '7d1c', ts: 1_763_900_000_123, ip: '2001:db8::1', ipAnonymisation: 'off', app: 'shop', instance: 'h:1',
   method: 'GET', host: 'example.com', path: '/ü?q=1', status: 200, latencyMs: 1.25, bytes: 512,
-  userAgent: 'ua', referer: '', userId: 'u1', authenticated: true, blocked: false, rateLimited: false, login: 'failed', loginUser: 'alice',
+  userAgent: 'ua', referer: '', userId: 'u1', authenticated: true, blocked: false, rateLimited: false, login: 'failed', loginUser: 'alice', network: null,
 };
 
 test('every topic value round-trips through its codec', () => {

@@ -46,6 +46,8 @@ export interface RequestEvent {
   login?: LoginOutcome;
   /** The username a login attempt named (bounded), or null. */
   loginUser?: string | null;
+  /** The client's network (CIDR) beside a hash pseudonym, for geolocation only: the enricher clears it. */
+  network?: string | null;
 }
 
 export type LoginOutcome = 'none' | 'failed' | 'succeeded';

@@ -5,7 +5,8 @@
  * client's command timeout, with the fallback limiter behind it. Nothing here throws into
  * the request: a failure lets the request through and is counted.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { WITHHELD_IP } from '@ipwatch/core/privacy';
 import type { ObservedRequest, RequestUser } from './requestEvent.ts';
 import type { BlockMirror, BlockVerdict } from './blockMirror/blockMirror.ts';
 import type { RateLimiter, RateLimitLimited, RateLimitStage } from './rateLimit/rateLimiter.ts';
@@ -38,6 +39,12 @@ export interface EnforcerOptions<Req extends IncomingMessage> {
   blocked?: BlockedResponseOptions;
   /** Who the user is (the recorder's checked reading of the app's `user` hook); never throws. */
   user?: (req: Req) => RequestUser | null;
+  /**
+   * Whether the visitor opted out (the recorder's `optOut` hook and Sec-GPC); never throws.
+   * Enforcement itself never asks: an opted-out client is blocked and limited as any other;
+   * only its rate-limit refusals leave the app withheld, as its request events do.
+   */
+  optsOut?: (req: Req, headers: IncomingHttpHeaders, user: RequestUser | null) => boolean;
   /**
    * With anonymisation on: a client's identity as events carry it (the anonymiser's
    * output). Detections, and so blocks, name that identity, so the lists are checked for
@@ -77,7 +84,7 @@ function wantsJson(req: IncomingMessage): boolean {
 }
 
 export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOptions<Req>): Enforcer<Req> {
-  const { mirror, limiter, events, user, identityOf } = options;
+  const { mirror, limiter, events, user, identityOf, optsOut } = options;
   const limitAt = oneOf('rateLimitAt', options.limitAt ?? 'entry', ['entry', 'mounted'], { entry: 'on arrival, the default', mounted: 'where tracker.limit() is mounted' });
   const status = wholeNumber('blocked.status', options.blocked?.status ?? 403, 400, 599, undefined, 'an HTTP error status');
   const text = options.blocked?.text ?? 'Forbidden';
@@ -106,7 +113,7 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
         if (decision.limited) {
           stats.rateLimited++;
           observed?.markRateLimited();
-          recordRefusal(decision, ip, observed?.eventIp() ?? ip, req, u);
+          recordRefusal(decision, ip, observed, req, res, u);
           takeOver?.();
         }
         settled = true;
@@ -122,9 +129,16 @@ export function createEnforcer<Req extends IncomingMessage>(options: EnforcerOpt
       });
   }
 
-  /** `shown` is the address as events carry it: enforcement used the real one, what leaves the app is anonymised. */
-  function recordRefusal(decision: RateLimitLimited, ip: string, shown: string, req: Req, u: RequestUser | null): void {
+  /** Enforcement used the real address `ip`; what leaves the app is the address as events carry it (anonymised), or nothing personal for a visitor who opted out. */
+  function recordRefusal(decision: RateLimitLimited, ip: string, observed: ObservedRequest | undefined, req: Req, res: ServerResponse, u: RequestUser | null): void {
     if (!events) return;
+    // res.req: node's own request, whose headers carry Sec-GPC (Fastify's request is another object).
+    if (optsOut?.(req, (res.req ?? req).headers ?? {}, u)) {
+      // Folded into one event per rule: the refusals still count, naming nobody (no address, key, path or user).
+      events.record({ ...decision, limitKey: WITHHELD_IP }, WITHHELD_IP, '', null);
+      return;
+    }
+    const shown = observed?.eventIp() ?? ip;
     // An IP-derived limit key would carry the real address too: it is replaced by the anonymised one.
     const refusal = shown !== ip && !decision.limitKey.includes('user:') ? { ...decision, limitKey: shown } : decision;
     events.record(refusal, shown, sanitizePath(req.url, 512), u?.id ?? null);

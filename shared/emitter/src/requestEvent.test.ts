@@ -125,7 +125,7 @@ function sampleEvent(over: Partial<RequestEvent>): RequestEvent {
   return {
     id: '00000000-0000-4000-8000-000000000000', ts: 1, ip: '203.0.113.7', ipAnonymisation: 'off', app: 'a', instance: 'i',
     method: 'GET', host: 'h', path: '/', status: 200, latencyMs: 1.5, bytes: 0, userAgent: '', referer: '', userId: null,
-    authenticated: false, blocked: false, rateLimited: false, login: 'none', loginUser: null, ...over,
+    authenticated: false, blocked: false, rateLimited: false, login: 'none', loginUser: null, network: null, ...over,
   };
 }
 
@@ -193,7 +193,7 @@ describe('createRequestRecorder on node:http', () => {
       assert.equal(e.ip, '127.0.0.1');
       assert.deepEqual(
         { ...e, id: '', ts: 0, latencyMs: 0 },
-        { id: '', ts: 0, ip: '127.0.0.1', ipAnonymisation: 'off', app: 'shop', instance: 'test:1', method: 'POST', host: `127.0.0.1:${port}`, path: '/café?x=1', status: 201, latencyMs: 0, bytes: 5, userAgent: 'UA/1', referer: 'https://ref.example/', userId: null, authenticated: false, blocked: false, rateLimited: false, login: 'none', loginUser: null },
+        { id: '', ts: 0, ip: '127.0.0.1', ipAnonymisation: 'off', app: 'shop', instance: 'test:1', method: 'POST', host: `127.0.0.1:${port}`, path: '/café?x=1', status: 201, latencyMs: 0, bytes: 5, userAgent: 'UA/1', referer: 'https://ref.example/', userId: null, authenticated: false, blocked: false, rateLimited: false, login: 'none', loginUser: null, network: null },
       );
       assert.ok(e.latencyMs >= 0 && e.latencyMs < 5000);
       assert.deepEqual(got.keys, ['127.0.0.1']);
@@ -274,7 +274,7 @@ describe('createRequestRecorder on node:http', () => {
       assert.deepEqual([by('/bad').userId, by('/bad').authenticated], [null, false]);
       assert.deepEqual([by('/anon').userId, by('/anon').authenticated], [null, false]);
       assert.equal(n, 4);
-      assert.deepEqual(stats(), { recorded: 4, userHookErrors: 2, emitErrors: 0, loginHookErrors: 0 });
+      assert.deepEqual(stats(), { recorded: 4, userHookErrors: 2, emitErrors: 0, loginHookErrors: 0, withheld: 0, optOutHookErrors: 0 });
     });
   });
 

@@ -7,10 +7,11 @@
  * Everything read from the request is hostile: every string goes through ./sanitize.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { LoginOutcome, RequestEvent } from '@ipwatch/core/schemas';
+import { WITHHELD_IP, withholdPersonal } from '@ipwatch/core/privacy';
 import { sanitizeHeaderValue, sanitizePath, normaliseMethod } from './sanitize.ts';
 import { encodeRequestEvent, MESSAGE_HEADERS } from './requestEventCodec.ts';
 import { createClientIpResolver, type ClientIpResolver, type ForwardedHeader } from './clientIp.ts';
@@ -49,6 +50,16 @@ export interface RequestRecorderOptions<Req extends IncomingMessage = IncomingMe
   anonymise?: IpAnonymiserOptions;
   /** Who the user is, read when the response is done (after your auth ran). Errors are caught and counted. */
   user?: (req: Req) => RequestUser | null | undefined;
+  /**
+   * Per-user opt-out, asked when the response is done, after the `user` hook (with its
+   * answer): true withholds the request's event (nothing personal leaves the app: see
+   * withholdPersonal in @ipwatch/core/privacy); enforcement is unchanged. A hook that throws,
+   * or answers anything but true, false, null or undefined (a Promise: the hook must be
+   * synchronous), counts as opted out, and in stats().optOutHookErrors.
+   */
+  optOut?: (req: Req, user: RequestUser | null) => boolean;
+  /** Honour the Global Privacy Control signal: a request with `Sec-GPC: 1` is opted out. Default false. */
+  honourGpc?: boolean;
   /** Which requests are login attempts, and how each ended, for the events' `login` and `loginUser` (see LoginReportOptions). Default: none, except those marked with loginFailed()/loginSucceeded(). */
   login?: LoginReportOptions<Req> | false;
   /** Longest path (with query) kept, in UTF-16 units, cut on a code-point boundary. Default 2048. */
@@ -74,6 +85,10 @@ export interface RequestRecorderStats {
   emitErrors: number;
   /** Times the login `failed` or `username` hook threw (the attempt was reported as 'none', or without its username). */
   loginHookErrors: number;
+  /** Events sent withheld (nothing personal in them): the `optOut` hook said so, or Sec-GPC: 1 with honourGpc. */
+  withheld: number;
+  /** Times the `optOut` hook threw or answered something unusable (each such request counted as opted out). */
+  optOutHookErrors: number;
 }
 
 /** A request being watched: what enforcement (blocks, rate limits) needs to know and to say about it. */
@@ -103,6 +118,12 @@ export interface RequestRecorder<Req extends IncomingMessage = IncomingMessage> 
   observe(req: IncomingMessage, res: ServerResponse, appReq?: Req): ObservedRequest | undefined;
   /** The `user` hook's answer for a request, checked and bounded as events carry it (null: none, or the hook failed, counted). */
   userOf(req: Req): RequestUser | null;
+  /**
+   * Whether this request's visitor opted out, as its event will say: Sec-GPC: 1 (`headers`:
+   * node's request's, with honourGpc), or the `optOut` hook given `user` (a throwing hook:
+   * opted out, counted). For what else leaves the app about it (rate-limit refusals).
+   */
+  optsOut(req: Req, headers: IncomingHttpHeaders, user: RequestUser | null): boolean;
   /** The client's canonical IP as this recorder resolves it (trusted proxies applied), for requests it does not observe (upgrades). */
   clientIpOf(req: IncomingMessage): string;
   /**
@@ -136,6 +157,8 @@ class PendingRequest implements ObservedRequest {
   ip: string | null = null;
   /** The anonymised IP, made on first use. */
   shownIp: string | null = null;
+  /** The network sent beside a hash pseudonym (null: none), made on first use. */
+  shownNetwork: string | null | undefined = undefined;
   /** Registered for both 'finish' and 'close'; the first one builds the event. */
   readonly onDone: () => void;
   /** The request watched before this one on the same socket, if it was still going (HTTP/1.1 pipelining): see observedOf(). */
@@ -168,6 +191,11 @@ class PendingRequest implements ObservedRequest {
 
   eventIp(): string {
     return (this.shownIp ??= this.anonymiser.anonymise(this.clientIp()));
+  }
+
+  eventNetwork(): string | null {
+    if (this.shownNetwork === undefined) this.shownNetwork = this.anonymiser.network(this.clientIp());
+    return this.shownNetwork;
   }
 
   markBlocked(): void {
@@ -220,6 +248,8 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
   const maxPathLength = wholeNumber('maxPathLength', options.maxPathLength ?? 2048, 16, 65_536);
   const maxHeaderLength = wholeNumber('maxHeaderLength', options.maxHeaderLength ?? 1024, 16, 65_536);
   const countStreamedBytes = trueOrFalse('countStreamedBytes', options.countStreamedBytes ?? false);
+  const optOut = optionalFunction('optOut', options.optOut, '(req, user) => true to withhold the request\'s event (synchronous)');
+  const honourGpc = trueOrFalse('honourGpc', options.honourGpc ?? false);
   const app = options.app ?? '';
   if (typeof app !== 'string' || app.length > 256) throw new EmitterOptionError(`app must be a name of at most 256 characters, not ${JSON.stringify(app)}`);
   const instance = sanitizeHeaderValue(options.instance ?? `${hostname()}:${process.pid}`, 256);
@@ -243,6 +273,8 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
   let userHookErrors = 0;
   let emitErrors = 0;
   let loginHookErrors = 0;
+  let withheld = 0;
+  let optOutHookErrors = 0;
   /** The latest request watched on each socket, linked to the ones before it still going. */
   const watchedBySocket = new WeakMap<object, PendingRequest>();
 
@@ -291,6 +323,20 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
     }
   }
 
+  function optsOut(appReq: Req, headers: IncomingHttpHeaders, u: RequestUser | null): boolean {
+    if (honourGpc && sendsGpc(headers)) return true;
+    if (optOut === undefined) return false;
+    try {
+      const answer: unknown = optOut(appReq, u);
+      if (answer === true) return true;
+      if (answer === false || answer === undefined || answer === null) return false;
+    } catch {
+      // fall through: a hook that cannot answer must not leak the visitor it was asked about
+    }
+    optOutHookErrors++;
+    return true;
+  }
+
   /** The username of a login attempt, as the hook reads it when the response is done. */
   function readLoginUser(appReq: unknown): string | null {
     try {
@@ -320,11 +366,13 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
       const latencyMs = performance.now() - p.t0;
       const { req, res } = p;
       const headers = req.headers ?? {};
-      const ip = p.eventIp();
       const method = normaliseMethod(req.method);
       const rawStatus = aborted && !res.headersSent ? 499 : res.statusCode;
       const status = Number.isInteger(rawStatus) && rawStatus >= 0 && rawStatus <= 999 ? rawStatus : 0;
       const u = readUser(p.appReq as Req);
+      const optedOut = optsOut(p.appReq as Req, headers, u);
+      // An opted-out visitor's address is never anonymised (nor cached by the anonymiser) for its event.
+      const ip = optedOut ? WITHHELD_IP : p.eventIp();
       // A mark from the app wins; else the paths decide, for requests the app saw (not blocked, not limited).
       let login = p.login;
       if (login === 'none' && loginReport !== null && !p.blocked && !p.rateLimited && loginReport.isLogin(req.method, p.url)) login = outcomeOf(status);
@@ -350,10 +398,16 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
         rateLimited: p.rateLimited,
         login,
         loginUser,
+        network: optedOut ? null : p.eventNetwork(),
       };
+      if (optedOut) {
+        withholdPersonal(event);
+        withheld++;
+      }
       const value = encodeRequestEvent(event);
       recorded++;
-      buffer.push(ip, value, MESSAGE_HEADERS);
+      // Withheld events are keyed by their random id: spread over the partitions, naming nobody.
+      buffer.push(optedOut ? event.id : ip, value, MESSAGE_HEADERS);
     } catch {
       emitErrors++;
     }
@@ -409,12 +463,19 @@ export function createRequestRecorder<Req extends IncomingMessage = IncomingMess
   return {
     observe,
     userOf: readUser,
+    optsOut,
     clientIpOf: (req) => resolveClientIp(req.socket?.remoteAddress, req.headers ?? {}).ip,
     observedOf,
     anonymises: ipAnonymisation !== 'off',
     identityOf: (ip) => anonymiser.anonymise(ip),
-    stats: () => ({ recorded, userHookErrors, emitErrors, loginHookErrors }),
+    stats: () => ({ recorded, userHookErrors, emitErrors, loginHookErrors, withheld, optOutHookErrors }),
   };
+}
+
+/** The Global Privacy Control signal: `Sec-GPC: 1` (the only value the specification defines). */
+function sendsGpc(headers: IncomingHttpHeaders): boolean {
+  const value = headers['sec-gpc'];
+  return typeof value === 'string' && value.trim() === '1';
 }
 
 function bodyBytes(method: string, status: number, res: ServerResponse, counted: number, counting: boolean, aborted: boolean): number {

@@ -18,7 +18,7 @@ import type { RateLimiter } from './rateLimit/rateLimiter.ts';
 import { createRateLimitEventAggregator, type RateLimitEventAggregator } from './rateLimit/rateLimitEvents.ts';
 import { withLimiterLoginRule, type LoginReportOptions } from './login.ts';
 
-export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecorderOptions<Req & IncomingMessage>, 'buffer' | 'user' | 'login'> {
+export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecorderOptions<Req & IncomingMessage>, 'buffer' | 'user' | 'login' | 'optOut' | 'honourGpc'> {
   /** The event log to publish to (Kafka or in-process). The tracker creates its own buffer in front of it. */
   log?: EventLog;
   /** Or a buffer you created (and close) yourself. */
@@ -29,6 +29,34 @@ export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecor
   topic?: string;
   /** Who made the request, read after the response (after your auth ran), with the request as your framework has it. Errors are caught and counted. */
   user?: RequestRecorderOptions<Req & IncomingMessage>['user'];
+  /**
+   * Per-user opt-out: asked when the response is done, after the `user` hook, with its answer
+   * (`user` is null without one). true: the request's event is withheld, nothing personal
+   * leaves the app (address `::`, no user id, login username, user agent, referer or path;
+   * method, status, latency, bytes, host and the blocked, limited and login outcomes stay, so
+   * the figures still add up); its rate-limit refusals too. Blocks, the allowlist and rate
+   * limits apply to it exactly as to anyone else, on its real address. Must answer at once
+   * (no Promise); a hook that throws counts as opted out, and in stats().optOutHookErrors.
+   * Withheld visitors are not scored, so detection and auto-blocking do not see them.
+   *
+   * @example
+   * ipwatch({
+   *   log,
+   *   user: (req) => (req.user ? { id: req.user.id, authenticated: true } : null),
+   *   optOut: (req, user) => req.user?.settings.noTracking === true || req.cookies?.['no-tracking'] === '1',
+   *   honourGpc: true,
+   * });
+   */
+  optOut?: RequestRecorderOptions<Req & IncomingMessage>['optOut'];
+  /**
+   * Honour the Global Privacy Control signal: a request with the header `Sec-GPC: 1` is
+   * opted out as if `optOut` said so. Default false. Any client can send it, so a client that
+   * sends it is never scored by detection (blocks and rate limits still apply).
+   *
+   * @example
+   * ipwatch({ log, honourGpc: true });
+   */
+  honourGpc?: boolean;
   /**
    * Login reporting: which requests are login attempts (paths, methods), which statuses are
    * a failure (default 400, 401, 403, 422; 2xx and 3xx are a success) and the username
@@ -72,7 +100,7 @@ export interface IpwatchOptions<Req = IncomingMessage> extends Omit<RequestRecor
 const OPTION_NAMES: ReadonlySet<string> = new Set([
   'log', 'buffer', 'bufferOptions', 'topic', 'blockMirror', 'blocked', 'rateLimiter', 'rateLimitAt',
   'app', 'instance', 'trustedProxies', 'trustedHops', 'forwardedHeader', 'clientIp', 'anonymise', 'user',
-  'maxPathLength', 'maxHeaderLength', 'countStreamedBytes', 'login',
+  'maxPathLength', 'maxHeaderLength', 'countStreamedBytes', 'login', 'optOut', 'honourGpc',
 ]);
 
 export interface IpwatchStats extends EventBufferStats, RequestRecorderStats, EnforcerStats {
@@ -156,6 +184,7 @@ export function createTracker<Req>(options: IpwatchOptions<Req>, adapter: string
           ...(rateLimitAt && { limitAt: rateLimitAt }),
           ...(blocked && { blocked }),
           ...(recorderOptions.user && { user: recorder.userOf }),
+          ...((recorderOptions.optOut !== undefined || recorderOptions.honourGpc === true) && { optsOut: recorder.optsOut }),
           ...(recorder.anonymises && { identityOf: recorder.identityOf }),
         })
       : null;
