@@ -76,3 +76,91 @@ test('online lookups of a batch run together: a slow provider costs one wait, no
   assert.ok(out.every((m) => codecs.EnrichedRequest.decode(m.value!).geo.source === 'slow-provider'));
   await log.close();
 });
+
+/** Runs an enricher over `events` and returns what it produced (decoded, with their keys), and its metrics' text. */
+async function enrich(events: RequestEvent[], options: { geo?: GeoSource; optOutRegions?: string[]; online?: boolean } = {}) {
+  const log = createMemoryEventLog();
+  await log.produce(TOPICS.requests, events.map((e) => ({ key: e.ip, value: codecs.RequestEvent.encode(e) })));
+  const out: LogMessage[] = [];
+  const reader = await log.consume({ groupId: 'out', topics: [TOPICS.enriched], handle: async (b) => void out.push(...b.messages) });
+  const metrics = createMetrics('enricher');
+  const enricher = createEnricher({ log, geo: options.geo ?? fakeGeo, metrics, ...(options.optOutRegions && { optOutRegions: options.optOutRegions }), ...(options.online && { online: true }) });
+  await enricher.start();
+  while (out.length < events.length) await new Promise((r) => setTimeout(r, 5));
+  await enricher.stop();
+  await reader.stop();
+  await log.close();
+  const decoded = out.map((m) => ({ key: m.key, ...codecs.EnrichedRequest.decode(m.value!) }));
+  return { byId: new Map(decoded.map((d) => [d.request.id, d])), metrics: await metrics.text() };
+}
+
+test('opted-out countries and regions: their visitors\' events are withheld and their place cut to country and region; other visitors untouched', async () => {
+  geos.set('9.9.9.9', Object.freeze({ country: 'US', region: 'Texas', city: 'Austin', latitude: 30.3, longitude: -97.7, asn: 19281, org: 'Quad9', source: 'offline' }));
+  geos.set('5.6.7.8', Object.freeze({ country: 'DE', region: 'Berlin', city: 'Berlin', latitude: 52.5, longitude: 13.4, asn: 3320, org: 'Deutsche Telekom AG', source: 'offline' }));
+  const personal = { userId: 'alice', authenticated: true, userAgent: 'Browser/1.0', referer: 'https://ref.example/', path: '/users/alice', login: 'failed' as const, loginUser: 'alice@example.com' };
+  const { byId, metrics } = await enrich(
+    [
+      { ...base, ...personal, id: 'au', ip: '1.2.3.4' },
+      { ...base, ...personal, id: 'california', ip: '8.8.8.8' },
+      { ...base, ...personal, id: 'texas', ip: '9.9.9.9' },
+      { ...base, ...personal, id: 'berlin', ip: '5.6.7.8' },
+      { ...base, id: 'from-the-app', ip: '::', path: '' },
+    ],
+    // The region as the geolocation names it, in any case; the country code too.
+    { optOutRegions: ['au', 'US/california'] },
+  );
+  for (const id of ['au', 'california']) {
+    const { key, request: r, geo } = byId.get(id)!;
+    assert.deepEqual(
+      { ip: r.ip, userId: r.userId, loginUser: r.loginUser, userAgent: r.userAgent, referer: r.referer, path: r.path, network: r.network },
+      { ip: '::', userId: null, loginUser: null, userAgent: '', referer: '', path: '', network: null },
+      id,
+    );
+    assert.deepEqual([r.method, r.status, r.bytes, r.authenticated, r.login, r.app], ['GET', 200, 2, true, 'failed', 'enricher-test'], `${id}: the figures stay`);
+    assert.equal(key, id, `${id}: keyed by its event id, not an address`);
+    assert.deepEqual([geo.city, geo.latitude, geo.longitude], ['', null, null], id);
+  }
+  assert.deepEqual({ ...byId.get('california')!.geo }, { country: 'US', region: 'California', city: '', latitude: null, longitude: null, asn: 15169, org: 'Google LLC', source: 'offline' });
+  assert.deepEqual([byId.get('au')!.geo.country, byId.get('au')!.geo.asn], ['AU', 0]);
+  for (const [id, ip, city] of [['texas', '9.9.9.9', 'Austin'], ['berlin', '5.6.7.8', 'Berlin']] as const) {
+    const { key, request: r, geo } = byId.get(id)!;
+    assert.deepEqual([key, r.ip, r.userId, r.path, r.loginUser, geo.city], [ip, ip, 'alice', '/users/alice', 'alice@example.com', city], `${id} is untouched`);
+  }
+  assert.equal(byId.get('from-the-app')!.request.ip, '::');
+  assert.match(metrics, /^ipwatch_enricher_withheld_total\{by="region",service="enricher"\} 2$/m);
+  assert.match(metrics, /^ipwatch_enricher_withheld_total\{by="app",service="enricher"\} 1$/m);
+});
+
+test('a malformed opt-out region is refused at start', () => {
+  assert.throws(() => createEnricher({ log: createMemoryEventLog(), geo: fakeGeo, metrics: createMetrics('enricher'), optOutRegions: ['Germany'] }), /"Germany" is neither a two-letter country code \(DE\) nor a country and a region \(US\/California\)/);
+});
+
+test('hash mode: the pseudonym is geolocated by the network sent beside it, which is then cleared, never stored', async () => {
+  geos.set('8.8.8.0', Object.freeze({ country: 'US', region: 'California', city: 'Mountain View', latitude: 37.4, longitude: -122.1, asn: 15169, org: 'Google LLC', source: 'offline' }));
+  const asked: string[] = [];
+  const recording: GeoSource = { lookup: (ip) => (asked.push(ip), fakeGeo.lookup(ip)), lookupWithFallback: async (ip) => (asked.push(ip), fakeGeo.lookup(ip)) };
+  const pseudonym = '2001:db8:5f3a:9c2e:11d4:7b80:2e6f:a901';
+  const events: RequestEvent[] = [
+    { ...base, id: 'hashed', ip: pseudonym, ipAnonymisation: 'hash', network: '8.8.8.0/24' },
+    { ...base, id: 'hashed-no-network', ip: pseudonym, ipAnonymisation: 'hash', network: null },
+    { ...base, id: 'hashed-garbage', ip: pseudonym, ipAnonymisation: 'hash', network: 'not a network' },
+    { ...base, id: 'off', ip: '1.2.3.4', network: '8.8.8.0/24' },
+  ];
+  for (const online of [false, true]) {
+    asked.length = 0;
+    const { byId } = await enrich(events, { geo: recording, online, optOutRegions: ['DE'] });
+    assert.deepEqual(asked, ['8.8.8.0', pseudonym, pseudonym, '1.2.3.4'], `online ${online}: what was looked up`);
+    const hashed = byId.get('hashed')!;
+    assert.deepEqual([hashed.request.ip, hashed.key, hashed.geo.city, hashed.geo.asn], [pseudonym, pseudonym, 'Mountain View', 15169]);
+    assert.equal(byId.get('hashed-no-network')!.geo.country, '');
+    assert.equal(byId.get('off')!.geo.country, 'AU', 'a real address is located by itself');
+    for (const d of byId.values()) assert.equal(d.request.network, null, `${d.request.id}: the network is cleared`);
+  }
+});
+
+test('hash mode in an opted-out country: withheld, and its network gone with the rest', async () => {
+  geos.set('1.2.3.0', geos.get('1.2.3.4')!);
+  const { byId } = await enrich([{ ...base, id: 'h', ip: '2001:db8::1', ipAnonymisation: 'hash', network: '1.2.3.0/24', userId: 'u' }], { optOutRegions: ['AU'] });
+  const { request: r, geo } = byId.get('h')!;
+  assert.deepEqual([r.ip, r.network, r.userId, geo.country], ['::', null, null, 'AU']);
+});

@@ -16,6 +16,7 @@ export async function startEnricherService(ctx: ServiceContext, metrics: Ipwatch
     geo,
     metrics,
     online: geoConfig.onlineProviders.length > 0,
+    optOutRegions: ctx.config.privacy.optOutRegions,
     onError: (err) => ctx.warn('enricher: batch failed, retrying', err),
   });
   return startConsumerService(ctx, { name: 'enricher', group: ENRICHER_GROUP, metrics, loop: enricher, release: () => geo.close() });
