@@ -115,6 +115,12 @@ export const ERRORS = {
     meaning: 'an allowlist entry would cover a range wider than /8 (IPv4) or /16 (IPv6), exempting a large part of the internet from every block and rate limit, so it was refused unforced',
     action: 'allow a narrower range; if you mean it, repeat with --force (api: "force": true)',
   },
+  IPWATCH_ERASE_TOO_WIDE: {
+    status: 400,
+    exit: 2,
+    meaning: 'an erasure would cover a range wider than IPWATCH_ERASE_MAX_PREFIX_V4/_V6 allow (/24 and /48 by default: a typo of /8 for /28 would erase a part of the internet), so it was refused unforced',
+    action: 'check the range; if you mean it, repeat with --force (api: "force": true)',
+  },
   IPWATCH_UNKNOWN_PARAMETER: {
     status: 400,
     exit: 2,

@@ -25,6 +25,10 @@ import type { DetectionRow } from './queries/clientAnalysisDetections.ts';
 import { scanRequests, storedDetectionIds, type ScanRequestsQuery, type ScannedRequest } from './queries/scanRequests.ts';
 import { dailyReport, type DailyReport, type DailyReportQuery } from './queries/dailyReport.ts';
 import { overview, type Overview, type OverviewQuery } from './queries/overview.ts';
+import { exportSubject, type ExportOptions, type PrivacyExport } from './privacy/export.ts';
+import { eraseSubject, pendingErasures, type EraseOptions, type ErasureReport } from './privacy/erase.ts';
+import { listAudit, recordAudit, type AuditEntry, type ListAuditQuery } from './privacy/audit.ts';
+import type { PrivacySubject } from '@ipwatch/core/dataSubject';
 
 type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
 
@@ -61,6 +65,13 @@ export interface AnalyticsStore {
   dailyReport(query: DailyReportQuery): Promise<DailyReport>;
   /** A range of time against the one before it (the dashboard's overview). */
   overview(query: OverviewQuery): Promise<Overview>;
+  /** Everything stored about an address, a range or a user (privacy/export.ts); recorded in the audit log. */
+  exportSubject(subject: PrivacySubject, options: ExportOptions): Promise<PrivacyExport>;
+  /** Removes it everywhere it can be removed (privacy/erase.ts); idempotent, finishes a half-done run. */
+  eraseSubject(subject: PrivacySubject, options: EraseOptions): Promise<ErasureReport>;
+  pendingErasures(): ReturnType<typeof pendingErasures>;
+  listAudit(query?: ListAuditQuery): Promise<AuditEntry[]>;
+  recordAudit(entry: AuditEntry): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -89,6 +100,11 @@ function withQueries(conn: StoreConnection, close: () => Promise<void>): Analyti
     storedDetectionIds: (sinceMs) => storedDetectionIds(conn, sinceMs),
     dailyReport: (query) => dailyReport(conn, query),
     overview: (query) => overview(conn, query),
+    exportSubject: (subject, options) => exportSubject(conn, subject, options),
+    eraseSubject: (subject, options) => eraseSubject(conn, subject, options),
+    pendingErasures: () => pendingErasures(conn),
+    listAudit: (query) => listAudit(conn, query),
+    recordAudit: (entry) => recordAudit(conn, entry),
     close,
   };
 }
