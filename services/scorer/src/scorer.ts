@@ -7,6 +7,8 @@
  * - Rules come from the rule book (the compacted rules topic): a change applies to the engine
  *   at once, without a restart.
  * - The allowlist is honoured: an allowlisted client is never detected or blocked.
+ * - Withheld requests (their visitor opted out: address `::`, nothing personal) are never
+ *   scored: they name nobody to detect or block; they are counted, skipped.
  * - A rule exempting crawlers has a claimed crawler verified by DNS (crawlers.ts) before
  *   anything is published; only clients about to be detected are ever looked up.
  * - A block in force that lasts longer (a manual block for good, say) is never shortened.
@@ -31,6 +33,7 @@ import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import type { CheckResult } from '@ipwatch/core/observability/health';
 import type { CompactedReader, LogConsumer } from '@ipwatch/core/eventLog';
 import { describeAction, formatDuration } from '@ipwatch/core/rules';
+import { isWithheld } from '@ipwatch/core/privacy';
 import { createDetectionEngine, type Candidate, type DetectionEngine } from './engine/engine.ts';
 import { claimedCrawler, createCrawlerVerifier, KNOWN_CRAWLERS, type CrawlerVerifier } from './crawlers.ts';
 
@@ -113,6 +116,11 @@ export function createScorer(options: ScorerOptions): Scorer {
   const suppressed = metrics.counter<'reason'>({
     name: 'ipwatch_scorer_suppressed_total',
     help: 'Detections not published: allowlisted, verified_crawler; or blocks not made because a longer one is in force (already_blocked). Unit: detections.',
+    labelNames: ['reason'],
+  });
+  const skipped = metrics.counter<'reason'>({
+    name: 'ipwatch_scorer_skipped_total',
+    help: 'Requests not scored: withheld (their visitor opted out, so they carry no address to detect or block). Unit: requests.',
     labelNames: ['reason'],
   });
   metrics.gauge({ name: 'ipwatch_scorer_clients', help: 'Clients tracked in the sliding windows now. Unit: clients.', collect: (g) => g.set(engine.stats().clients) });
@@ -206,6 +214,10 @@ export function createScorer(options: ScorerOptions): Scorer {
     for (const m of batch.messages) {
       const e = await applyStep(decodeEnriched(m), m, { log, metrics });
       if (e === undefined) continue;
+      if (isWithheld(e.request)) {
+        skipped.inc({ reason: 'withheld' });
+        continue;
+      }
       const found = engine.observe(e.request, e.geo);
       if (found.length === 0) continue;
       const settled = await settle(found, e);
@@ -255,7 +267,9 @@ export function createScorer(options: ScorerOptions): Scorer {
         const judgedBefore = committed.get(m.partition);
         if (judgedBefore === undefined || BigInt(m.offset) >= judgedBefore) return;
         try {
-          engine.warm(codecs.EnrichedRequest.decode(m.value).request);
+          const request = codecs.EnrichedRequest.decode(m.value).request;
+          if (isWithheld(request)) return;
+          engine.warm(request);
           state.warmedRequests++;
         } catch {
           // Poison is the live consumer's to send to the DLQ.
