@@ -62,3 +62,4 @@ export { createRateLimitEventAggregator, type RateLimitEventAggregator } from '.
 export { parseRate, type Rate } from './rateLimit/rate.ts';
 export { STORE_FULL_WARNING } from './rateLimit/store.memory.ts';
 export { registerEnforcementMetrics, type EnforcementParts } from './enforcementMetrics.ts';
+export { limitKeyConcerns } from './rateLimit/personalKeys.ts';

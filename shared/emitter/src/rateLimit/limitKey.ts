@@ -126,3 +126,15 @@ export function keyPart(value: string): string | null {
   if (PLAIN_KEY_PART.test(value) && !value.startsWith('sha256:')) return value;
   return `sha256:${createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 32)}`;
 }
+
+/**
+ * The key a login's username is counted under: one person, one key (compatibility forms folded
+ * with NFKC as Django does, invisible characters dropped, case ignored). Null for an empty name.
+ *
+ * @example
+ * usernameKey('Alice');  // 'login-user:alice'
+ */
+export function usernameKey(u: string): string | null {
+  const part = keyPart(u.slice(0, 1024).normalize('NFKC').replace(/\p{Default_Ignorable_Code_Point}/gu, '').trim().toLowerCase());
+  return part === null ? null : `login-user:${part}`;
+}

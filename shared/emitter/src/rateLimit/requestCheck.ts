@@ -10,7 +10,7 @@
  * requests.respond(res, decision);
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ipLimitKey, keyPart } from './limitKey.ts';
+import { ipLimitKey, keyPart, usernameKey } from './limitKey.ts';
 import type { RateLimitEventAggregator } from './rateLimitEvents.ts';
 import { Counted, normalisePath, pathMatches, usernameFromBody as defaultUsernameOf, type CompiledRules } from './rules.ts';
 import type { HitResult, RateLimitStore } from './store.ts';
@@ -59,11 +59,6 @@ export function createRequestCheck(settings: RequestCheckSettings): RequestCheck
   const NOTHING_TO_COUNT = Promise.resolve<RateLimitDecision>(NOT_LIMITED);
   const loginRule = pathRules.find((r) => r.kind === 'login') ?? null;
 
-  function usernameKey(u: string): string | null {
-    // One person, one key: compatibility forms folded (NFKC, as Django does), invisible characters dropped, case ignored.
-    const part = keyPart(u.slice(0, 1024).normalize('NFKC').replace(/\p{Default_Ignorable_Code_Point}/gu, '').trim().toLowerCase());
-    return part === null ? null : `login-user:${part}`;
-  }
 
   /** The login's username keys: one for a string, one per name of a short list, the shared malformed key for anything else; [] when there is none. */
   function loginUsernames(req: IncomingMessage): string[] {
