@@ -24,9 +24,9 @@ export interface CreateEventLogOverrides {
 /**
  * Kafka when the config names brokers, the in-process log otherwise. The in-process log keeps
  * its compacted topics (blocks, allowlist, rules) under `<dataDir>/log`, so they survive a
- * restart as Kafka's would.
+ * restart as Kafka's would, and its streams in memory for the configured retention at most.
  */
-export function createEventLog(config: Pick<IpwatchConfig, 'kafka' | 'dataDir'>, overrides: CreateEventLogOverrides = {}): EventLog {
-  if (config.kafka === null) return createMemoryEventLog({ persistDir: join(config.dataDir, 'log'), ...overrides.memory });
+export function createEventLog(config: Pick<IpwatchConfig, 'kafka' | 'dataDir'> & Partial<Pick<IpwatchConfig, 'retention'>>, overrides: CreateEventLogOverrides = {}): EventLog {
+  if (config.kafka === null) return createMemoryEventLog({ persistDir: join(config.dataDir, 'log'), retention: config.retention, ...overrides.memory });
   return createKafkaEventLog({ ...overrides.kafka, brokers: [...config.kafka.brokers], clientId: config.kafka.clientId });
 }

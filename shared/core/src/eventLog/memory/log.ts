@@ -12,7 +12,8 @@
  * const consumer = await log.consume({ groupId: 'enricher', topics: ['ipwatch.requests.v1'], handle: async (batch) => { ... } });
  */
 import { randomUUID } from 'node:crypto';
-import type { CompactedReadOptions, CompactedReader, ConsumeOptions, EventLog, LogConsumer, OutgoingMessage, RangeReadOptions, RangeReadResult } from '../../eventLog.ts';
+import type { CompactedReadOptions, CompactedReader, ConsumeOptions, EventLog, LogConsumer, LogMessage, OutgoingMessage, RangeReadOptions, RangeReadResult } from '../../eventLog.ts';
+import type { RetentionConfig } from '../../config.ts';
 import { topicSpecs, type TopicSpec } from '../../topics.ts';
 import { nonNegative, positiveInt } from '../numberOptions.ts';
 import { checkRangeOptions } from '../rangeOptions.ts';
@@ -24,6 +25,8 @@ import { readTopicRange } from './rangeRead.ts';
 
 /** ipwatch's own compacted topics are compacted here even when used before ensureTopics(). */
 const KNOWN_COMPACTED = new Map(topicSpecs(1).filter((s) => s.config['cleanup.policy'] === 'compact').map((s) => [s.name, s]));
+/** How often messages past their topic's retention are dropped when nothing is produced. */
+const RETENTION_SWEEP_MS = 60_000;
 
 export interface MemoryEventLogOptions {
   /** Partitions of a topic created implicitly (by produce or consume, not ensureTopics). Default 1, like Kafka's num.partitions. */
@@ -45,6 +48,12 @@ export interface MemoryEventLogOptions {
    * would keep it). Older committed records are dropped, which bounds memory. Default 1000.
    */
   retainCommitted?: number;
+  /**
+   * How long ipwatch's stream topics (topicHours) and its DLQ (dlqDays) keep a message, read or
+   * not: retention.ms's counterpart, applied on produce and once a minute (README, "Retention").
+   * Other topics, and those given to ensureTopics() without retention.ms, have none. Default 168 h and 30 days.
+   */
+  retention?: Pick<RetentionConfig, 'topicHours' | 'dlqDays'>;
   /** Clock, for tests. Default Date.now. */
   now?: () => number;
   /**
@@ -72,6 +81,10 @@ class MemoryEventLog implements EventLog, ConsumerHost {
   private readonly groups = new Map<string, Group>();
   private readonly consumers = new Set<MemoryConsumer>();
   private readonly readers = new Set<MemoryCompactedReader>();
+  /** Delete-policy topics with a retention.ms: the oldest time each keeps, as a distance from now. */
+  private readonly retentionMs = new Map<Topic, number>();
+  private readonly knownStreams: Map<string, TopicSpec>;
+  private readonly sweep: NodeJS.Timeout;
   private closed = false;
   readonly now: () => number;
   readonly defaultPartitions: number;
@@ -91,6 +104,10 @@ class MemoryEventLog implements EventLog, ConsumerHost {
     this.maxRetryBackoffMs = nonNegative('maxRetryBackoffMs', opts.maxRetryBackoffMs ?? 5000);
     this.maxMessagesPerPartition = positiveInt('maxMessagesPerPartition', opts.maxMessagesPerPartition ?? 1_000_000);
     this.retainCommitted = nonNegative('retainCommitted', opts.retainCommitted ?? 1000);
+    this.knownStreams = new Map(topicSpecs(1, opts.retention).filter((s) => s.config['cleanup.policy'] === 'delete').map((s) => [s.name, s]));
+    this.sweep = setInterval(() => {
+      for (const t of this.retentionMs.keys()) this.applyRetention(t);
+    }, RETENTION_SWEEP_MS).unref();
   }
 
   topic(name: string, given?: TopicSpec): Topic {
@@ -101,6 +118,8 @@ class MemoryEventLog implements EventLog, ConsumerHost {
       const compacted = (spec?.config['cleanup.policy'] ?? 'delete').split(',').includes('compact');
       t = new Topic(name, Array.from({ length: n }, (_, i) => new Partition(name, i, compacted)), compacted);
       this.topics.set(name, t);
+      const retentionMs = Number((given ?? this.knownStreams.get(name))?.config['retention.ms'] ?? -1);
+      if (!compacted && retentionMs > 0) this.retentionMs.set(t, retentionMs);
       if (compacted && this.persistDir !== null) loadPersistedTopic(t, this.persistDir);
     }
     return t;
@@ -121,7 +140,7 @@ class MemoryEventLog implements EventLog, ConsumerHost {
     } else {
       appendPersisted(t, t.persistPath, messages, timestamp);
     }
-    if (!t.compacted) for (const p of t.partitions) this.applyRetention(p);
+    if (!t.compacted) this.applyRetention(t);
     for (const l of t.listeners) l.wake();
   }
 
@@ -178,6 +197,7 @@ class MemoryEventLog implements EventLog, ConsumerHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sweep);
     await Promise.all([...this.consumers].map((c) => c.stop()));
     await Promise.all([...this.readers].map((r) => r.stop()));
   }
@@ -194,9 +214,16 @@ class MemoryEventLog implements EventLog, ConsumerHost {
     if (min !== Infinity) p.trimBefore(min - this.retainCommitted);
   }
 
-  private applyRetention(p: Partition): void {
-    const live = p.entries.length - p.head;
-    if (live > this.maxMessagesPerPartition) p.trimBefore(p.firstOffset + (live - this.maxMessagesPerPartition));
+  /** Drops a delete-policy topic's messages beyond its size cap or older than its retention, read or not (as Kafka would). */
+  private applyRetention(t: Topic): void {
+    const oldest = this.now() - (this.retentionMs.get(t) ?? Infinity);
+    for (const p of t.partitions) {
+      const live = p.entries.length - p.head;
+      let i = live > this.maxMessagesPerPartition ? p.head + (live - this.maxMessagesPerPartition) : p.head;
+      // Timestamps rise with the offsets (this log stamps them), so the expired are at the front.
+      while (i < p.entries.length && (p.entries[i] as LogMessage).timestamp < oldest) i++;
+      if (i > p.head) p.trimBefore(i < p.offs.length ? (p.offs[i] as number) : p.nextOffset);
+    }
   }
 
   private assertOpen(): void {
