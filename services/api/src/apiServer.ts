@@ -11,6 +11,7 @@ import { DecisionInputError, parseBlockTarget, refusePort } from '@ipwatch/core/
 import { IpwatchError, isIpwatchError } from '@ipwatch/core/errors';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '@ipwatch/core/ip';
 import type { ListName } from '@ipwatch/core/sharedLists';
+import type { PrivacyService } from './privacy/service.ts';
 import type { ListsView } from './listsView.ts';
 import { type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
 import { authenticate, callerOf, type AuthRefusal } from './authentication.ts';
@@ -40,6 +41,8 @@ export interface ApiOptions {
   lists?: { view: ListsView; changes: ListChanges };
   /** The detection rules: listing and changing them (rulesApi.ts). Without it those endpoints answer 503. */
   rules?: RulesApiOptions;
+  /** Export, erasure and the audit log (privacy/service.ts). Without it those endpoints answer 503. */
+  privacy?: PrivacyService;
   /** The dashboard (dashboard/router.ts), served beside /api; absent: JSON only. */
   dashboard?: Omit<DashboardOptions, 'analytics' | 'lists' | 'rules' | 'now'>;
   now?: () => number;
@@ -207,7 +210,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.use('/api', unknownEndpoint);
 
   if (options.dashboard) {
-    app.use(dashboardRouter({ ...options.dashboard, analytics: options.analytics, now, ...(lists && { lists }), ...(options.rules && { rules: { now, ...options.rules } }) }));
+    app.use(dashboardRouter({ ...options.dashboard, analytics: options.analytics, now, ...(lists && { lists }), ...(options.rules && { rules: { now, ...options.rules } }), ...(options.privacy && { privacy: options.privacy }) }));
   }
 
   // The one place errors become answers: {error, code} with the registry's status.

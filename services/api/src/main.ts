@@ -10,6 +10,7 @@ import { AUTH_REFUSALS } from './authentication.ts';
 import { openListsView } from './listsView.ts';
 import { createListChanges } from './listChanges.ts';
 import { openRulesState } from './rulesApi.ts';
+import { createPrivacyService } from './privacy/service.ts';
 import { hostname } from 'node:os';
 import { ipwatch, createRateLimiter } from '@ipwatch/emitter';
 
@@ -62,8 +63,10 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
     rules: { anonymous: false, authenticated: false, login: { rate: '10/5m', paths: ['/login'] } },
   });
   const tracker = ipwatch({ log: ctx.log, app: 'ipwatch-dashboard', instance: hostname(), rateLimiter, rateLimitAt: 'mounted', login: { paths: ['/login'] } });
+  const privacy = createPrivacyService({ analytics, config: ctx.config, view });
   const app = createApiApp({
     analytics,
+    privacy,
     token,
     scorerToken,
     onAuthRefusal: (reason) => authRefusals.inc({ reason }),
@@ -121,6 +124,7 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
       await rules.stop();
       await tracker.close();
       await rateLimiter.close();
+      await privacy.close();
     },
   };
 }

@@ -15,6 +15,7 @@ import type { AnalyticsStore } from '@ipwatch/store';
 import type { ListsView } from '../listsView.ts';
 import type { ListChanges } from '../listChanges.ts';
 import type { RulesApiOptions } from '../rulesApi.ts';
+import type { PrivacyService } from '../privacy/service.ts';
 import { createAccess, localPath, type Access, type AccessOptions } from './access.ts';
 import { errorPage } from './layout.ts';
 import { html } from './html.ts';
@@ -35,6 +36,8 @@ export interface DashboardDeps {
   rules?: RulesApiOptions;
   /** The event log (the rules' what-if, live data); absent likewise. */
   log?: EventLog;
+  /** Export, erasure and the audit log (absent: the privacy pages say so). */
+  privacy?: PrivacyService;
   now: () => number;
   warn: (message: string, err?: unknown) => void;
 }
