@@ -2,7 +2,8 @@
  * The scorer never scores a withheld request (its visitor opted out: address `::`, nothing
  * personal): no detection, no block, whatever the requests look like; they are counted as
  * skipped. The same traffic from a real address is detected and blocked, so the rules would
- * have fired. The real scorer over the in-process event log, with the default rules.
+ * have fired. The real scorer over the in-process event log, with the default rules; and
+ * detection over history (detectHistory) alike.
  */
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
@@ -12,7 +13,9 @@ import { createMetrics } from '@ipwatch/core/observability/metrics';
 import { codecs, SCHEMA_HEADER, type EnrichedRequest, type RequestEvent } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
 import { WITHHELD_IP } from '@ipwatch/core/privacy';
+import { DEFAULT_RULES } from '@ipwatch/core/rules';
 import { createScorer } from './scorer.ts';
+import { detectHistory } from './history.ts';
 
 const geo = { country: 'DE', region: 'Berlin', city: '', latitude: null, longitude: null, asn: 3320, org: 'Deutsche Telekom AG', source: 'offline' };
 
@@ -69,4 +72,22 @@ test('withheld requests are never scored, detected or blocked; the same traffic 
     await reader.stop();
     await log.close();
   }
+});
+
+test('detection over history (ipwatch detect, the rule what-if) skips withheld rows too, and says how many', async () => {
+  const now = Date.now();
+  const rows = [...attack('198.51.100.7', now).map(withheld), ...attack('198.51.100.8', now)].map(({ request: r }) => ({
+    ts: r.ts, ip: r.ip, ipAnonymisation: r.ipAnonymisation, method: r.method, path: r.path, status: r.status, userAgent: r.userAgent, blocked: r.blocked,
+    login: r.login ?? 'none', loginUser: r.loginUser ?? null, country: geo.country, asn: geo.asn, org: geo.org,
+  }));
+  const found: string[] = [];
+  const result = await detectHistory({
+    store: { scanRequests: async (_q, onRows) => (await onRows(rows), rows.length) },
+    rules: DEFAULT_RULES,
+    sinceMs: now - 60_000,
+    untilMs: now + 60_000,
+    onDetection: (d) => void found.push(d.ip),
+  });
+  assert.deepEqual([result.requests, result.withheld], [144, 72]);
+  assert.ok(found.length >= 2 && found.every((ip) => ip === '198.51.100.8'), found.join(', '));
 });
