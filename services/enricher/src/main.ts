@@ -8,6 +8,7 @@ export async function startEnricherService(ctx: ServiceContext, metrics: Ipwatch
   const { geo: geoConfig } = ctx.config;
   const geo = await createGeoLookup({
     cacheSize: geoConfig.cacheSize,
+    cacheTtlMs: geoConfig.cacheTtlMs,
     onlineProviders: geoConfig.onlineProviders,
     onlineTimeoutMs: geoConfig.onlineTimeoutMs,
   });

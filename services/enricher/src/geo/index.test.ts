@@ -156,3 +156,29 @@ describe('options', () => {
     await assert.rejects(createGeoLookup({ cacheSize: 10, dataFiles: { cityV4: '/nonexistent/city.mmdb' } }), /reinstall @ip-location-db\/dbip-city-mmdb/);
   });
 });
+
+describe('privacy: the cache forgets an erased address', () => {
+  test('an erasure run in this process finds and drops the addresses of the range only, and an answer expires after cacheTtlMs', async () => {
+    const { parseSubject, registeredPersonalState } = await import('@ipwatch/core/dataSubject');
+    const others = new Set(registeredPersonalState());
+    const geo = await createGeoLookup({ cacheSize: 1000, cacheTtlMs: 60 });
+    const mine = registeredPersonalState().filter((h) => !others.has(h));
+    try {
+      for (const ip of ['8.8.8.8', '8.8.4.4', '1.1.1.1']) geo.lookup(ip);
+      assert.deepEqual(mine.map((h) => h.place), ['the geolocation cache of this process'], 'registered while open');
+      const holder = mine[0]!;
+      const subject = parseSubject({ ip: '8.8.8.0/24' });
+      assert.deepEqual((await holder.find(subject, { detectionIds: [] })).map((i) => i.name), ['8.8.8.8']);
+      assert.equal(await holder.forget(subject, { detectionIds: [] }), 1);
+      assert.equal(geo.stats().cacheEntries, 2);
+      // Nothing else is forgotten; and nothing outlives the TTL.
+      await new Promise((r) => setTimeout(r, 120));
+      const before = geo.stats().hits;
+      geo.lookup('1.1.1.1');
+      assert.equal(geo.stats().hits, before, 'expired: looked up again, not a hit');
+    } finally {
+      geo.close();
+    }
+    assert.ok(!registeredPersonalState().includes(mine[0]!), 'unregistered on close');
+  });
+});

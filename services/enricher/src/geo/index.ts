@@ -7,6 +7,7 @@
 import { LRUCache } from 'lru-cache';
 import { classifyIp, formatIp, parseIp, type AddressClass } from '@ipwatch/core/ip';
 import type { Geo } from '@ipwatch/core/schemas';
+import { registerPersonalState, subjectCovers } from '@ipwatch/core/dataSubject';
 import { openOfflineData, type OfflineDataFiles } from './offline.ts';
 import { createOnlineChain, GeoConfigError, parseProvider, type OnlineProvider, type OnlineStats } from './online.ts';
 
@@ -16,6 +17,11 @@ export type { OfflineDataFiles } from './offline.ts';
 export interface GeoLookupOptions {
   /** Entries in the LRU cache of answers (0: no cache). Config: geo.cacheSize. */
   cacheSize: number;
+  /**
+   * Longest an answer stays cached (0 or absent: until evicted). Config: geo.cacheTtlMs
+   * (IPWATCH_GEO_CACHE_TTL_SECONDS): an erased address leaves every enricher's cache within it.
+   */
+  cacheTtlMs?: number;
   /** Tried in order when the offline data has no city; `name=urlTemplate` strings or objects. Default none. */
   onlineProviders?: OnlineProvider[] | string[];
   /** Timeout of one provider call (default 1500 ms). Config: geo.onlineTimeoutMs. */
@@ -58,6 +64,8 @@ export interface GeoLookup {
   /** The offline answer, or when it has no city the first online provider's (source: its name). Never rejects. */
   lookupWithFallback(ip: string): Promise<Geo>;
   stats(): GeoStats;
+  /** Drops the cached answers of the addresses `concerns` says (both caches); returns how many. */
+  forget(concerns: (canonical: string) => boolean): number;
   /** Drops the caches and aborts provider calls in flight; lookups after it throw. */
   close(): void;
 }
@@ -86,6 +94,7 @@ function validate(o: GeoLookupOptions): void {
   };
   if (o.cacheSize === undefined) problems.push('cacheSize is required (0 turns the cache off)');
   int('cacheSize', 0, 10_000_000);
+  int('cacheTtlMs', 0, 30 * 24 * HOUR);
   int('onlineTimeoutMs', 1, 60_000);
   int('onlineCacheTtlMs', 0, 30 * 24 * HOUR);
   int('onlineFailureTtlMs', 0, 30 * 24 * HOUR);
@@ -126,7 +135,8 @@ export async function createGeoLookup(options: GeoLookupOptions): Promise<GeoLoo
           maxResponseBytes: options.onlineMaxResponseBytes ?? 16 * 1024,
           now: options.now ?? Date.now,
         });
-  const cache = options.cacheSize > 0 ? new LRUCache<string, Geo>({ max: options.cacheSize }) : null;
+  const ttl = options.cacheTtlMs ?? 0;
+  const cache = options.cacheSize > 0 ? new LRUCache<string, Geo>({ max: options.cacheSize, ...(ttl > 0 && { ttl, ttlAutopurge: false, updateAgeOnGet: false }) }) : null;
   const c = { lookups: 0, hits: 0, misses: 0, invalid: 0 };
   let closed = false;
 
@@ -161,8 +171,31 @@ export async function createGeoLookup(options: GeoLookupOptions): Promise<GeoLoo
     return geo;
   };
 
+  const forget = (concerns: (canonical: string) => boolean): number => {
+    let gone = online?.forget(concerns) ?? 0;
+    if (cache) {
+      const keys = [...cache.keys()].filter(concerns);
+      for (const k of keys) cache.delete(k);
+      gone += keys.length;
+    }
+    return gone;
+  };
+  // In the embedded `ipwatch dev` the api shares this process: its erasure clears this cache too.
+  const unregister = registerPersonalState({
+    place: 'the geolocation cache of this process',
+    async find(subject) {
+      const keys = new Set([...(cache?.keys() ?? [])].filter((k) => subjectCovers(subject, k)));
+      for (const k of online?.find((x) => subjectCovers(subject, x)) ?? []) keys.add(k);
+      return [...keys].map((k) => ({ kind: 'geolocation cached', name: k, expiresAt: null, detail: 'where the address is located, as looked up for its requests' }));
+    },
+    async forget(subject) {
+      return forget((k) => subjectCovers(subject, k));
+    },
+  });
+
   return {
     lookup,
+    forget,
     async lookupWithFallback(ip) {
       const geo = lookup(ip);
       // Private, reserved, invalid...: the answer is final and the address never leaves the process.
@@ -174,6 +207,7 @@ export async function createGeoLookup(options: GeoLookupOptions): Promise<GeoLoo
       return { ...c, cacheEntries: cache?.size ?? 0, online: online?.stats() ?? null, data: offline.info };
     },
     close() {
+      unregister();
       closed = true;
       cache?.clear();
       online?.close();

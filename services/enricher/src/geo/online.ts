@@ -207,6 +207,10 @@ export interface OnlineChain {
   /** The best answer for a public address whose offline answer lacks a city; never rejects. */
   lookup(ip: ParsedIp, canonical: string, offline: Geo): Promise<Geo>;
   stats(): OnlineStats;
+  /** Drops the cached answers whose address `concerns` says (a privacy erasure); returns how many. */
+  forget(concerns: (canonical: string) => boolean): number;
+  /** The cached addresses `concerns` says. */
+  find(concerns: (canonical: string) => boolean): string[];
   close(): void;
 }
 
@@ -272,6 +276,14 @@ export function createOnlineChain(o: OnlineChainOptions): OnlineChain {
       const providers: Record<string, ProviderStats> = {};
       for (const [k, v] of Object.entries(perProvider)) providers[k] = { ...v };
       return { ...counters, cacheEntries: cache.size, providers };
+    },
+    forget(concerns) {
+      const gone = [...cache.keys()].filter(concerns);
+      for (const k of gone) cache.delete(k);
+      return gone.length;
+    },
+    find(concerns) {
+      return [...cache.keys()].filter(concerns);
     },
     close() {
       closing.abort();
