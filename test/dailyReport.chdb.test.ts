@@ -20,7 +20,8 @@ const DAY = '2015-05-18';
 const SINCE = Date.parse(`${DAY}T00:00:00Z`);
 const H = 3_600_000;
 // The log is of May 2015: kept past the default 90 days (5000 days stays inside DateTime's range for the TTL).
-const ENV = { IPWATCH_API_PORT: '1', IPWATCH_METRICS_PORT: '0', IPWATCH_RETENTION_DAYS: '5000' };
+// The day is of 2015: every table keeps it (detections and block history too, 365 days by default).
+const ENV = { IPWATCH_API_PORT: '1', IPWATCH_METRICS_PORT: '0', IPWATCH_RETENTION_DAYS: '5000', IPWATCH_RETENTION_RATE_LIMIT_DAYS: '5000', IPWATCH_RETENTION_DETECTIONS_DAYS: '5000', IPWATCH_RETENTION_BLOCK_EVENTS_DAYS: '5000', IPWATCH_RETENTION_ROLLUP_DAYS: '5000' };
 const HOSTILE_PATH = '/<script>alert(1)</script>?a=<b>&c=1';
 const HOSTILE_AGENT = '<img src=x onerror=alert(1)>';
 
