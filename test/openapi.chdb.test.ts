@@ -22,6 +22,8 @@ import { createApiApp, type ApiOptions } from '../services/api/src/apiServer.ts'
 import { openListsView } from '../services/api/src/listsView.ts';
 import { createListChanges } from '../services/api/src/listChanges.ts';
 import { openRulesState } from '../services/api/src/rulesApi.ts';
+import { createPrivacyService } from '../services/api/src/privacy/service.ts';
+import { loadConfig } from '@ipwatch/core/config';
 import { API_V1, OPENAPI, type HttpMethod, type JsonObject, type JsonValue } from '../services/api/src/v1/openapi.ts';
 import { FIXTURE, fixtureNow, insertClientFixture } from '../shared/store/src/queries/clientAnalysis.fixture.ts';
 import { testAnalytics } from './support/analytics.ts';
@@ -59,7 +61,11 @@ async function serve(extra: Partial<ApiOptions> = {}, withLists = true) {
     analytics: store,
     token: TOKEN,
     now: () => now,
-    ...(withLists && { lists: { view, changes: createListChanges({ log, view, analytics: store, warn }) }, rules: { rules, log, warn } }),
+    ...(withLists && {
+      lists: { view, changes: createListChanges({ log, view, analytics: store, warn }) },
+      rules: { rules, log, warn },
+      privacy: createPrivacyService({ analytics: store, config: loadConfig({}), view }),
+    }),
     ...extra,
   });
   const server = app.listen(0, '127.0.0.1');
@@ -369,6 +375,31 @@ test('every operation, called with realistic input, answers what its schema says
   assert.equal((await call('delete', '/rules/burst', 200)).body.reset, 'restored');
   assert.equal((await call('delete', '/rules/burst', 200)).body.reset, 'unchanged');
 
+  // Privacy: an export (JSON; CSV as a file named by its audit id), an erasure and its repeat, the audit log, erasures under way.
+  const exported = await call('post', '/privacy/export', 200, { body: { ip: FIXTURE.ip } });
+  assert.ok((exported.body.total as number) > 0, 'the fixture\'s client has rows');
+  assert.equal(exported.headers.get('cache-control'), 'no-store');
+  const csv = await fetch(`http://127.0.0.1:${port}${v('/privacy/export')}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ ip: FIXTURE.ip, format: 'csv' }) });
+  assert.equal(csv.status, 200);
+  assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
+  assert.match(csv.headers.get('content-disposition') ?? '', /^attachment; filename="ipwatch-export-[0-9a-f-]{36}\.csv"$/);
+  assert.equal((await csv.text()).split('\n')[0], 'table,row,field,value,meaning');
+  assert.equal((await call('post', '/privacy/export', 200, { body: { user: 'nobody-here', force: false, format: 'json' } })).body.total, 0);
+  const erased = await call('post', '/privacy/erase', 200, { body: { ip: FIXTURE.ip6Other } });
+  assert.ok(((erased.body.removed as Record<string, number>).requests ?? 0) > 0, 'the erasure removed requests');
+  assert.equal((await call('post', '/privacy/erase', 200, { body: { ip: FIXTURE.ip6Other, force: false } })).body.nothingFound, true);
+  assertRefused(await call('post', '/privacy/erase', 400, { body: { ip: '10.0.0.0/8' } }), 'IPWATCH_ERASE_TOO_WIDE', /IPWATCH_ERASE_MAX_PREFIX_V4/);
+  assertRefused(await call('post', '/privacy/export', 400, { body: JSON.stringify({ ip: FIXTURE.ip, user: 'alice' }) }), 'IPWATCH_USAGE');
+  assertRefused(await call('post', '/privacy/export', 400, { body: JSON.stringify({ ip: FIXTURE.ip, format: 'xml' }) }), 'IPWATCH_USAGE', /json or csv/);
+  assertRefused(await call('post', '/privacy/erase', 415, { body: `ip=${FIXTURE.ip}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 'IPWATCH_NOT_JSON');
+  assertRefused(await call('post', '/privacy/erase', 401, { body: { ip: FIXTURE.ip }, token: null }), 'IPWATCH_BAD_TOKEN');
+  const audit = (await call('get', '/privacy/audit?limit=10&action=erase', 200)).body.rows as Array<{ action: string; outcome: string }>;
+  assert.deepEqual(audit.map((r) => `${r.action} ${r.outcome}`).sort(), ['erase completed', 'erase nothing_found', 'erase started'], 'the erasure (started, completed) and its repeat');
+  assert.ok(!JSON.stringify(audit).includes(FIXTURE.ip6Other), 'the audit log holds no address');
+  await call('get', '/privacy/audit', 200);
+  assertRefused(await call('get', '/privacy/audit?action=read', 400), 'IPWATCH_BAD_FILTER');
+  assert.deepEqual((await call('get', '/privacy/pending', 200)).body.rows, []);
+
   // Refusals before any route: no token, another origin, an unknown endpoint.
   const noToken = await call('get', '/requests', 401, { token: null });
   assert.equal(noToken.headers.get('www-authenticate'), 'Bearer');
@@ -397,6 +428,14 @@ test('the refusals no route makes: 503 without the lists, 429 after wrong tokens
     assertRefused(answer, 'IPWATCH_LISTS_UNAVAILABLE');
     conforms('get', `${API_V1}${path}`, answer);
   }
+  for (const path of ['/privacy/audit', '/privacy/pending']) {
+    const answer = await bare.send('GET', `${API_V1}${path}`);
+    assertRefused(answer, 'IPWATCH_PRIVACY_UNAVAILABLE');
+    conforms('get', `${API_V1}${path}`, answer);
+  }
+  const noPrivacy = await bare.send('POST', `${API_V1}/privacy/erase`, { body: { ip: FIXTURE.ip } });
+  assertRefused(noPrivacy, 'IPWATCH_PRIVACY_UNAVAILABLE');
+  conforms('post', `${API_V1}/privacy/erase`, noPrivacy);
   const throttled = await serve({ authThrottle: { maxFailures: 1 } });
   conforms('get', `${API_V1}/requests`, await throttled.send('GET', `${API_V1}/requests`, { token: 'wrong' }));
   const limited = await throttled.send('GET', `${API_V1}/requests`);
@@ -434,7 +473,7 @@ test('the query parameters and body fields each endpoint takes are those the doc
   }
   assert.ok(probed >= 14, `${probed} operations probed`);
   // Bodies: a field the body schema does not list is refused, and the refusal names the fields the schema lists.
-  for (const [path, body] of [['/blocks', { target: '203.0.113.50' }], ['/allowlist', { target: '203.0.113.50' }], ['/blocks/import', { targets: ['203.0.113.51'] }], ['/rules/burst', {}]] as const) {
+  for (const [path, body] of [['/blocks', { target: '203.0.113.50' }], ['/allowlist', { target: '203.0.113.50' }], ['/blocks/import', { targets: ['203.0.113.51'] }], ['/rules/burst', {}], ['/privacy/export', { ip: FIXTURE.ip }], ['/privacy/erase', { ip: FIXTURE.ip }]] as const) {
     const method: HttpMethod = path === '/rules/burst' ? 'put' : 'post';
     const answer = await send(method.toUpperCase(), `${API_V1}${path}`, { body: { ...body, zzz: 1 } });
     assertRefused(answer, 'IPWATCH_UNKNOWN_PARAMETER');

@@ -18,6 +18,7 @@ import { authenticate, callerOf, type AuthRefusal } from './authentication.ts';
 import type { FailedAuthThrottleOptions } from './failedAuthThrottle.ts';
 import { readQuery } from './queryParameters.ts';
 import { rulesRouter, type RulesApiOptions } from './rulesApi.ts';
+import { privacyRouter } from './privacy/routes.ts';
 import { analysisHandler } from './analysis.ts';
 import { dailyReportHandler } from './reportsApi.ts';
 import { API_V1 } from './v1/openapi.ts';
@@ -202,6 +203,8 @@ export function createApiApp(options: ApiOptions): express.Express {
   api.get('/reports/daily', dailyReportHandler({ analytics: options.analytics, now }));
 
   api.use('/rules', rulesRouter(options.rules && { now, ...options.rules }));
+
+  api.use('/privacy', privacyRouter(options.privacy));
 
   // The dashboard's views came with v1: served under /api/v1 only.
   app.use(API_V1, api, trafficViewsRouter({ analytics: options.analytics, now }));

@@ -207,6 +207,12 @@ export const ERRORS = {
     meaning: 'this api runs without the event log, so it cannot list or change blocks and the allowlist',
     action: 'call an api started by `ipwatch dev` or `ipwatch run api`, which read the lists from the event log',
   },
+  IPWATCH_PRIVACY_UNAVAILABLE: {
+    status: 503,
+    exit: 1,
+    meaning: 'this api was started without the privacy service, so it cannot export or erase what is stored about a person, nor show the privacy audit log',
+    action: 'call the api of `ipwatch dev`, `npm start` or `ipwatch run api`, which serve /api/v1/privacy',
+  },
 
   // The CLI talking to the api.
   IPWATCH_API_UNREACHABLE: {

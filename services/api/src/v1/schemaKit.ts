@@ -94,7 +94,7 @@ export const ERROR_RESPONSES: { [status: string]: { name: string; description: s
   415: { name: 'UnsupportedMediaType', description: 'a change sent as something other than application/json' },
   429: { name: 'TooManyRequests', description: 'too many wrong tokens from this address: wait Retry-After seconds' },
   500: { name: 'InternalError', description: 'an unexpected failure; the service log has the cause (never the answer)' },
-  503: { name: 'ServiceUnavailable', description: 'this api runs without the event log, so it cannot list or change blocks, the allowlist or the rules' },
+  503: { name: 'ServiceUnavailable', description: 'this api runs without the event log, so it cannot list or change blocks, the allowlist or the rules; or without the privacy service, so it cannot export or erase' },
 };
 
 export const errorResponse = (status: string): JsonObject => ({ $ref: `#/components/responses/${ERROR_RESPONSES[status]!.name}` });
