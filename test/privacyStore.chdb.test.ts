@@ -188,6 +188,10 @@ test('an erasure stopped half-way finishes when run again: no table or rollup ho
   assert.match(audit[0]!.note, /stopped half-way/);
   assert.ok(!JSON.stringify(audit).includes(IP));
 
+  // chDB keeps a client's settings for the session: the erasure's own must not outlive it (the sink
+  // relies on deduplication). chDB's own defaults: deduplication on, mutations_sync 1, aliases first.
+  assert.deepEqual(await rows("SELECT getSetting('insert_deduplicate') AS d, getSetting('mutations_sync') AS m, getSetting('prefer_column_name_to_alias') AS p"), [{ d: true, m: 1, p: false }]);
+
   // Again: nothing left, not an error.
   const again = await a.eraseSubject(subject, { actor: 'dpo', holders: [holder] });
   assert.equal(again.nothingFound, true);

@@ -53,3 +53,20 @@ test('a new field without a default breaks compatibility, one with a default doe
   });
   assert.ok(compareSchemas(released, retyped).some((p) => p.schema === 'RateLimitEvent'));
 });
+
+test('an event written by an older emitter (fields added since absent from its bytes) decodes with their defaults', async () => {
+  const { default: avsc } = await import('avsc');
+  const { readFileSync } = await import('node:fs');
+  const released = JSON.parse(readFileSync(new URL('../../../schemas/released/RequestEvent.avsc', import.meta.url), 'utf8')) as avro.Schema;
+  const current = readSchema('RequestEvent') as unknown as { fields: Array<{ name: string }> };
+  // The first release, and the version before `network` (with login and loginUser).
+  const beforeNetwork = { ...current, fields: current.fields.filter((f) => f.name !== 'network') } as unknown as avro.Schema;
+  const { login, loginUser, network, ...firstRelease } = event;
+  assert.deepEqual([login, loginUser, network], ['failed', 'alice', null]);
+  const old = avsc.Type.forSchema(released, { registry: {} }).toBuffer(firstRelease);
+  assert.deepEqual({ ...codecs.RequestEvent.decode(old) }, { ...firstRelease, login: 'none', loginUser: null, network: null });
+  const previous = avsc.Type.forSchema(beforeNetwork, { registry: {} }).toBuffer({ ...firstRelease, login, loginUser });
+  assert.deepEqual({ ...codecs.RequestEvent.decode(previous) }, event);
+  // Still refused: bytes cut inside a field.
+  assert.throws(() => codecs.RequestEvent.decode(previous.subarray(0, previous.length - 2)), DecodeError);
+});

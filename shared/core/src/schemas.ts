@@ -183,7 +183,27 @@ export function loadTypes(schemas: Array<[string, avro.Schema]>): Map<string, av
   return types;
 }
 
-function makeCodec<N extends SchemaName>(name: N, type: avro.Type): Codec<ValueTypes[N]> {
+/**
+ * Readers of the schema as older writers knew it. Events carry no schema id, and a field added
+ * since (always last, with a default: schemas/README.md) is simply absent from an older writer's
+ * bytes: an app on an older emitter writes RequestEvents without `login` or `network`. Each
+ * shorter version of the record (its fields up to one that has no default) is resolved into the
+ * current schema, so those bytes decode with the new fields at their defaults. Tried only when the
+ * current schema finds the bytes truncated, longest version first.
+ */
+function olderWriters(schema: avro.Schema | undefined, type: avro.Type): avro.Resolver[] {
+  const record = schema as { type?: string; fields?: Array<{ default?: unknown }> } | undefined;
+  if (!record || record.type !== 'record' || !record.fields) return [];
+  const out: avro.Resolver[] = [];
+  for (let k = record.fields.length - 1; k >= 1 && record.fields[k]!.default !== undefined; k--) {
+    const writer = avro.Type.forSchema({ ...(record as object), fields: record.fields.slice(0, k) } as avro.Schema, { registry: {} });
+    out.push(type.createResolver(writer));
+  }
+  return out;
+}
+
+function makeCodec<N extends SchemaName>(name: N, type: avro.Type, schema?: avro.Schema): Codec<ValueTypes[N]> {
+  let older: avro.Resolver[] | null = null;
   return {
     name,
     type,
@@ -195,6 +215,17 @@ function makeCodec<N extends SchemaName>(name: N, type: avro.Type): Codec<ValueT
       } catch (err) {
         throw new DecodeError(`not a valid ${name}: ${(err as Error).message}`);
       }
+      if (decoded.offset < 0) {
+        older ??= olderWriters(schema, type);
+        for (const resolver of older) {
+          try {
+            const d = type.decode(bytes, 0, resolver);
+            if (d.offset === bytes.length) return d.value as ValueTypes[N];
+          } catch {
+            // not this version
+          }
+        }
+      }
       // offset -1: truncated; offset short of the end: trailing garbage. Both are corrupt.
       if (decoded.offset !== bytes.length) {
         throw new DecodeError(`not a valid ${name}: ${decoded.offset < 0 ? 'truncated' : 'trailing bytes'}`);
@@ -204,8 +235,9 @@ function makeCodec<N extends SchemaName>(name: N, type: avro.Type): Codec<ValueT
   };
 }
 
-const types = loadTypes(SCHEMA_NAMES.map((n) => [n, readSchema(n)]));
-const codec = <N extends SchemaName>(n: N) => makeCodec(n, types.get(n)!);
+const schemas = new Map(SCHEMA_NAMES.map((n) => [n, readSchema(n)] as const));
+const types = loadTypes([...schemas]);
+const codec = <N extends SchemaName>(n: N) => makeCodec(n, types.get(n)!, schemas.get(n));
 
 export const codecs = {
   RequestEvent: codec('RequestEvent'),

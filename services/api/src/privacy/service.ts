@@ -63,7 +63,8 @@ export function createPrivacyService(options: PrivacyServiceOptions): PrivacySer
       {
         place: config.kafka ? 'Kafka topics (raw and enriched requests, rate-limit events, detections)' : 'the in-process event log (requests, rate-limit events, detections)',
         what: 'events published before now; the pipeline has stored them already and does not read them again',
-        until: t + config.retention.topicHours * H,
+        // Kafka deletes a whole segment once its newest event has passed the retention, and a segment spans at most a day (topics.ts).
+        until: t + config.retention.topicHours * H + (config.kafka ? Math.min(config.retention.topicHours * H, 24 * H) : 0),
         action: 'they age out with the topics\' retention (IPWATCH_TOPIC_RETENTION_HOURS)',
       },
       {

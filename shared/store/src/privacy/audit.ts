@@ -47,8 +47,6 @@ export async function recordAudit(conn: Pick<StoreConnection, 'client'>, entry: 
         note: entry.note.slice(0, 2000),
       },
     ],
-    // A repeated act is a new entry, even when it says the same.
-    clickhouse_settings: { insert_deduplicate: 0 },
   });
 }
 

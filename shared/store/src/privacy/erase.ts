@@ -63,7 +63,15 @@ interface Plan {
   buckets: number[];
 }
 
-const SYNC = { mutations_sync: '2' } as const;
+/**
+ * Settings go in the statements' own SETTINGS clauses, never as the client's clickhouse_settings:
+ * chDB's adapter turns those into session-wide SET statements, which would outlive the erasure
+ * (insert_deduplicate = 0 left on would let the sink store a replayed batch twice).
+ */
+const SYNC = 'SETTINGS mutations_sync = 2';
+
+/** Not deduplicated: a rerun's insert can be byte for byte the one a crashed run made before its delete was repeated. */
+const NO_DEDUP = 'SETTINGS insert_deduplicate = 0';
 
 const DIMENSIONS = "[('client', toString(ip)), ('path', path), ('user_agent', user_agent), ('asn', concat(toString(asn), ' ', org))]";
 
@@ -82,7 +90,7 @@ const REBUILDS = [
     table: 'requests_top_hourly',
     column: 'hour',
     plan: 'hours' as const,
-    insert: `INSERT INTO requests_top_hourly (hour, dimension, sketch, keys)
+    insert: `INSERT INTO requests_top_hourly (hour, dimension, sketch, keys) ${NO_DEDUP}
       SELECT toStartOfHour(ts) AS h, d.1 AS dim, approx_top_countState(100, 1000)(d.2), uniqState(d.2)
       FROM requests ARRAY JOIN ${DIMENSIONS} AS d WHERE has({b:Array(UInt32)}, toUInt32(toStartOfHour(ts))) GROUP BY h, dim`,
   },
@@ -90,7 +98,7 @@ const REBUILDS = [
     table: 'requests_top_5min',
     column: 'bucket',
     plan: 'buckets' as const,
-    insert: `INSERT INTO requests_top_5min (bucket, dimension, sketch, keys)
+    insert: `INSERT INTO requests_top_5min (bucket, dimension, sketch, keys) ${NO_DEDUP}
       SELECT toStartOfFiveMinutes(ts) AS b5, d.1 AS dim, approx_top_countState(100, 1000)(d.2), uniqState(d.2)
       FROM requests ARRAY JOIN ${DIMENSIONS} AS d WHERE has({b:Array(UInt32)}, toUInt32(toStartOfFiveMinutes(ts))) GROUP BY b5, dim`,
   },
@@ -184,7 +192,6 @@ export async function eraseSubject(conn: Pick<StoreConnection, 'client'>, subjec
     table: 'privacy_erasures_pending',
     format: 'JSONEachRow',
     values: [{ id: auditId, started_at: now, actor: options.actor.slice(0, 200), subject: key, minutes: plan.minutes, hours: plan.hours, buckets: plan.buckets }],
-    clickhouse_settings: { insert_deduplicate: 0 },
   });
   await recordAudit(conn, {
     id: auditId,
@@ -201,12 +208,12 @@ export async function eraseSubject(conn: Pick<StoreConnection, 'client'>, subjec
 
   for (const f of found) {
     if (f.where !== null && f.rows > 0) {
-      await conn.client.command({ query: `ALTER TABLE ${f.table} DELETE WHERE ${f.where}`, query_params: f.params, clickhouse_settings: SYNC });
+      await conn.client.command({ query: `ALTER TABLE ${f.table} DELETE WHERE ${f.where} ${SYNC}`, query_params: f.params });
     }
     report.removed[f.table] = f.rows;
     step(`delete:${f.table}`);
     if (f.scrub !== null && f.mentions > 0) {
-      await conn.client.command({ query: `ALTER TABLE ${f.table} UPDATE ${f.scrub.set} WHERE ${f.scrub.where}`, query_params: f.params, clickhouse_settings: SYNC });
+      await conn.client.command({ query: `ALTER TABLE ${f.table} UPDATE ${f.scrub.set} WHERE ${f.scrub.where} ${SYNC}`, query_params: f.params });
       report.scrubbed[f.table] = f.mentions;
       step(`scrub:${f.table}`);
     }
@@ -215,9 +222,8 @@ export async function eraseSubject(conn: Pick<StoreConnection, 'client'>, subjec
   for (const r of REBUILDS) {
     const buckets = plan[r.plan];
     if (buckets.length === 0) continue;
-    await conn.client.command({ query: `ALTER TABLE ${r.table} DELETE WHERE has({b:Array(UInt32)}, toUInt32(${r.column}))`, query_params: { b: buckets }, clickhouse_settings: SYNC });
-    // Not deduplicated: a rerun's insert can be byte for byte the one a crashed run made before its delete was repeated.
-    await conn.client.command({ query: r.insert, query_params: { b: buckets }, clickhouse_settings: { insert_deduplicate: 0 } });
+    await conn.client.command({ query: `ALTER TABLE ${r.table} DELETE WHERE has({b:Array(UInt32)}, toUInt32(${r.column})) ${SYNC}`, query_params: { b: buckets } });
+    await conn.client.command({ query: r.insert, query_params: { b: buckets } });
     step(`rebuild:${r.table}`);
   }
 
@@ -235,7 +241,7 @@ export async function eraseSubject(conn: Pick<StoreConnection, 'client'>, subjec
     rows: { ...report.removed, ...Object.fromEntries(Object.entries(report.scrubbed).map(([t, n]) => [`${t} (field cleared)`, n])), ...report.forgotten },
     note: report.resumed ? 'finished an erasure that had stopped half-way (the rows it deleted are counted in its started entry)' : '',
   });
-  await conn.client.command({ query: 'ALTER TABLE privacy_erasures_pending DELETE WHERE subject = {k:String}', query_params: { k: key }, clickhouse_settings: SYNC });
+  await conn.client.command({ query: `ALTER TABLE privacy_erasures_pending DELETE WHERE subject = {k:String} ${SYNC}`, query_params: { k: key } });
   return report;
 }
 

@@ -70,11 +70,13 @@ export async function exportSubject(conn: Pick<StoreConnection, 'client'>, subje
         ? []
         : await (
             await conn.client.query({
-              query: `SELECT ${exportColumns(t)} FROM ${t.table} WHERE ${where} ORDER BY ${t.time} LIMIT {s_max:UInt32}`,
+              // The ip column read as text keeps its name: the condition must still see the column (a
+              // SETTINGS clause, not the client's settings, which chDB would keep for the session).
+              query: `SELECT ${exportColumns(t)} FROM ${t.table} WHERE ${where} ORDER BY ${t.time} LIMIT {s_max:UInt32}
+                      SETTINGS prefer_column_name_to_alias = 1, date_time_output_format = 'iso'`,
               query_params: params,
               format: 'JSONEachRow',
-              // The ip column read as text keeps its name: the condition must still see the column.
-              clickhouse_settings: { output_format_json_quote_64bit_integers: 0, date_time_output_format: 'iso', prefer_column_name_to_alias: 1 },
+              clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
             })
           ).json<Record<string, unknown>>();
     tables.push({ table: t.table, description: t.description, fields: t.fields, rows });
