@@ -4,9 +4,11 @@
  * cookie, Secure when the page came over TLS), or, with no token configured, anyone whose
  * request is addressed to a loopback name (the demo: every page says so). Every request that
  * changes something must come from the dashboard's own pages (Fetch metadata, with an
- * Origin/Host fallback). Failed sign-ins are slowed down and counted.
+ * Origin/Host fallback). Failed sign-ins are slowed down and counted. Forms that cannot be
+ * undone (a privacy export or erasure) carry a token of the session as well (a hidden `csrf`
+ * field, checked by `checkCsrf`): a page of another site cannot read it, whatever the browser sends.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { IpwatchError } from '@ipwatch/core/errors';
 import { isLoopbackHost } from '@ipwatch/core/hostGuard';
@@ -21,6 +23,8 @@ export interface Viewer {
   caller: Caller;
   /** No sign-in: no token is configured and the request came to a loopback name. */
   open: boolean;
+  /** The session's form token (an HMAC of its id under a key of this process; one for the open mode). */
+  csrf: string;
 }
 
 export interface AccessOptions {
@@ -70,8 +74,10 @@ export function createAccess(options: AccessOptions): Access {
   const match = tokenMatcher(options.token);
   const throttle = createFailedAuthThrottle(options.throttle);
   const sessions = new Map<string, { caller: Caller; expiresAt: number }>();
+  const csrfKey = randomBytes(32);
+  const csrfOf = (sessionId: string) => createHmac('sha256', csrfKey).update(sessionId).digest('base64url');
 
-  function session(req: Request): Caller | null {
+  function session(req: Request): { id: string; caller: Caller } | null {
     const id = cookieOf(req, SESSION_COOKIE);
     if (id === null) return null;
     const s = sessions.get(id);
@@ -81,7 +87,7 @@ export function createAccess(options: AccessOptions): Access {
       return null;
     }
     s.expiresAt = now() + SESSION_MS;
-    return s.caller;
+    return { id, caller: s.caller };
   }
 
   const requireViewer: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
@@ -91,12 +97,12 @@ export function createAccess(options: AccessOptions): Access {
       if (!isLoopbackHost(req.get('host'))) {
         throw new IpwatchError('IPWATCH_LOOPBACK_ONLY', 'without IPWATCH_API_TOKEN the dashboard answers only on 127.0.0.1, localhost or [::1]: open it there, or set IPWATCH_API_TOKEN and sign in with it');
       }
-      res.locals.viewer = { caller: { name: 'local', mayUseRuleSources: false }, open: true } satisfies Viewer;
+      res.locals.viewer = { caller: { name: 'local', mayUseRuleSources: false }, open: true, csrf: csrfOf('open') } satisfies Viewer;
       return next();
     }
-    const caller = session(req);
-    if (caller) {
-      res.locals.viewer = { caller, open: false } satisfies Viewer;
+    const signedIn = session(req);
+    if (signedIn) {
+      res.locals.viewer = { caller: signedIn.caller, open: false, csrf: csrfOf(`session:${signedIn.id}`) } satisfies Viewer;
       return next();
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -146,6 +152,22 @@ export function createAccess(options: AccessOptions): Access {
       res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
     },
   };
+}
+
+/** The hidden field a form that must carry the session's token includes. */
+export const CSRF_FIELD = 'csrf';
+
+/**
+ * Refuses a posted form without the viewer's token (403): it did not come from a page this
+ * session opened (another site's form, or a page from before signing in again).
+ */
+export function checkCsrf(req: Request, res: Response): void {
+  const body = req.body as Record<string, unknown> | undefined;
+  const given = Buffer.from(typeof body?.[CSRF_FIELD] === 'string' ? body[CSRF_FIELD] : '');
+  const expected = Buffer.from(viewerOf(res).csrf);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new IpwatchError('IPWATCH_CROSS_ORIGIN', 'the form came without this session\'s token: it was not sent from a page of this dashboard, or the page is from before you signed in again; open the page again and resubmit');
+  }
 }
 
 function sameOrigin(origin: string, host: string | undefined): boolean {

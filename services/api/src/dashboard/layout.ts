@@ -7,7 +7,7 @@ import type { Response } from 'express';
 import { html, type Html } from './html.ts';
 import { viewerOf } from './access.ts';
 
-export type NavKey = 'overview' | 'requests' | 'detections' | 'blocks' | 'allowlist' | 'rate-limits' | 'rules' | 'client' | 'none';
+export type NavKey = 'overview' | 'requests' | 'detections' | 'blocks' | 'allowlist' | 'rate-limits' | 'rules' | 'privacy' | 'client' | 'none';
 
 const NAV: Array<[NavKey, string, string]> = [
   ['overview', '/', 'Overview'],
@@ -17,6 +17,7 @@ const NAV: Array<[NavKey, string, string]> = [
   ['allowlist', '/allowlist', 'Allowlist'],
   ['rate-limits', '/rate-limits', 'Rate limits'],
   ['rules', '/rules', 'Rules'],
+  ['privacy', '/privacy', 'Privacy'],
 ];
 
 export interface PageOptions {

@@ -26,6 +26,7 @@ import { registerRateLimits } from './pages/rateLimits.ts';
 import { registerClient } from './pages/client.ts';
 import { registerLists } from './pages/lists.ts';
 import { registerRules } from './pages/rules.ts';
+import { registerPrivacy } from './pages/privacy.ts';
 
 /** What pages may use. */
 export interface DashboardDeps {
@@ -133,7 +134,7 @@ export function dashboardRouter(options: DashboardOptions): Router {
 
   const pages = express.Router();
   pages.use(access.requireViewer);
-  const deps: DashboardDeps = { analytics: options.analytics, now: options.now, warn: options.warn, ...(options.lists && { lists: options.lists }), ...(options.rules && { rules: options.rules }), ...(options.log && { log: options.log }) };
+  const deps: DashboardDeps = { analytics: options.analytics, now: options.now, warn: options.warn, ...(options.lists && { lists: options.lists }), ...(options.rules && { rules: options.rules }), ...(options.log && { log: options.log }), ...(options.privacy && { privacy: options.privacy }) };
   registerOverview(pages, deps);
   registerRequests(pages, deps);
   registerDetections(pages, deps);
@@ -141,6 +142,7 @@ export function dashboardRouter(options: DashboardOptions): Router {
   registerClient(pages, deps);
   registerLists(pages, deps);
   registerRules(pages, deps);
+  registerPrivacy(pages, deps);
   router.use(pages);
 
   // Errors on pages become pages (the JSON API has its own handler under /api).

@@ -2,7 +2,8 @@
  * A client's page, `GET /clients/:client` (an IP address, or an IPv6 /64 such as
  * 2001:db8:1:2::/64, URL-encoded): `ipwatch analyze` as a page (the api's client analysis,
  * analysis.ts, with the lists view's verdict), and the forms that act on it: block, unblock,
- * allowlist, remove from the allowlist, through the same list changes as the JSON API. After
+ * allowlist, remove from the allowlist, through the same list changes as the JSON API; at the
+ * bottom, export everything stored about it or erase it (the privacy page's forms). After
  * a change the page is asked for again (303) with a fixed message; a refused change (an
  * invalid target, a range too wide) is shown on the page with the registry's message.
  */
@@ -18,6 +19,7 @@ import { html, href, type Html } from '../html.ts';
 import { sendPage, type PageOptions } from '../layout.ts';
 import { clientHref } from '../links.ts';
 import { analysisSections, verdict } from './clientView.ts';
+import { clientPrivacySection } from './privacyView.ts';
 import { doneFlash, expiryInputs, expiryOf, field, NO_LISTS, refusal, severityInput } from './manageForms.ts';
 
 const HOURS_CHOICES = [1, 6, 24, 72, 168, 720];
@@ -81,7 +83,8 @@ async function render(req: Request, res: Response, deps: DashboardDeps, hoursTex
   const body = html`${verdict(a, now)}
 ${actionForms(deps, a, client.client, hours)}
 ${hoursSelector(client.client, hours)}
-${analysisSections(a)}`;
+${analysisSections(a)}
+${clientPrivacySection(client.client, deps.privacy ? viewerOf(res).csrf : null)}`;
   sendPage(res, { title: client.client, active: 'client', body, flash }, status);
 }
 
