@@ -39,12 +39,15 @@ export function apiGet<T>(config: Readonly<IpwatchConfig>, path: string, query: 
   return apiRequest<T>(config, 'GET', path, { query });
 }
 
-/** Any api call: JSON body out (for POST), JSON answer back. */
+/**
+ * Any api call: JSON body out (for POST), JSON answer back. `timeoutMs` (default 15 s): longer
+ * for what takes ClickHouse a while (an erasure waits for its mutations).
+ */
 export async function apiRequest<T>(
   config: Readonly<IpwatchConfig>,
   method: 'GET' | 'POST' | 'DELETE',
   path: string,
-  options: { query?: Record<string, string | undefined>; body?: unknown } = {},
+  options: { query?: Record<string, string | undefined>; body?: unknown; timeoutMs?: number } = {},
 ): Promise<T> {
   // Every command talks to v1: an unversioned path here is a command left behind, caught by its tests.
   if (!path.startsWith(`${API_V1}/`)) throw new IpwatchError('IPWATCH_INTERNAL', `ipwatch called the api at ${path}, outside ${API_V1}: a bug in this command; report it`);
@@ -58,7 +61,7 @@ export async function apiRequest<T>(
       method,
       headers,
       ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
-      signal: AbortSignal.timeout(15_000),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
     });
   } catch (err) {
     throw new ApiUnreachable(`the api at ${url.origin} does not answer (${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message})`, { cause: err });

@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, Command> = {
   alerts: { summary: 'alerts test [--channel email|webhook|slack]: send a test alert through the configured channels and say which worked', load: () => import('./commands/alerts.ts') },
   rules: { summary: 'the detection rules, changed live: rules list | show <id> | set <id> ... | enable | disable | dry-run | live | reset <id>', load: () => import('./commands/rules.ts') },
   report: { summary: 'the daily report: traffic, top clients, paths, countries, networks, detections, blocks, rate limits, against the day before (--daily, --date, --tz, --format)', load: () => import('./commands/report.ts') },
+  privacy: { summary: 'a data subject\'s request: privacy export | erase <ip|cidr> or --user ID (everything stored, with what it means; erased everywhere it can be, with what stays and until when) | audit | pending', load: () => import('./commands/privacy.ts') },
 };
 
 function usage(): string {
