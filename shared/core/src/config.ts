@@ -32,6 +32,8 @@ export interface IpwatchConfig {
   retention: RetentionConfig;
   /** Erasure's guard against a typo'd range, and the visitors whose addresses are never stored (README, "Privacy"). */
   privacy: PrivacyConfig;
+  /** The guards of `ipwatch sql` and POST /api/v1/sql (README, "SQL for analysts"). */
+  sql: SqlLimits;
   scorer: { warmupMs: number; v6Prefix: number; maxClients: number };
   /** The alerter: channels, storm control, retries, the daily report (alertsConfig.ts). */
   alerts: AlertsConfig;
@@ -65,6 +67,15 @@ export interface PrivacyConfig {
    * them) whose visitors' addresses are never stored: the enricher withholds them.
    */
   optOutRegions: string[];
+}
+
+/** What an analyst's query may read, return, take and hold before ClickHouse stops it. */
+export interface SqlLimits {
+  maxRowsRead: number;
+  maxResultRows: number;
+  maxResultBytes: number;
+  maxSeconds: number;
+  maxMemoryMb: number;
 }
 
 export class ConfigError extends IpwatchError {
@@ -108,6 +119,11 @@ export const CONFIG_VARIABLES: Record<string, string> = {
   IPWATCH_DLQ_RETENTION_DAYS: 'days the dead-letter topic keeps events that could not be read (default 30)',
   IPWATCH_ERASE_MAX_PREFIX_V4: 'widest IPv4 range `ipwatch privacy erase` covers without --force, as a prefix length (default 24)',
   IPWATCH_ERASE_MAX_PREFIX_V6: 'widest IPv6 range `ipwatch privacy erase` covers without --force (default 48)',
+  IPWATCH_SQL_MAX_ROWS_READ: 'rows an `ipwatch sql` query may read before ClickHouse stops it (default 100000000)',
+  IPWATCH_SQL_MAX_RESULT_ROWS: 'rows an `ipwatch sql` query may return (default 10000)',
+  IPWATCH_SQL_MAX_RESULT_BYTES: 'bytes an `ipwatch sql` result may hold (default 52428800)',
+  IPWATCH_SQL_MAX_SECONDS: 'seconds an `ipwatch sql` query may run (default 30)',
+  IPWATCH_SQL_MAX_MEMORY_MB: 'memory an `ipwatch sql` query may hold, in MB (default 2048)',
   IPWATCH_OPT_OUT_REGIONS: 'comma list of countries (DE) and regions (US/California) whose visitors\' addresses are never stored (default none)',
   IPWATCH_SCORER_WARMUP_MINUTES: 'minutes of recent requests a starting scorer re-reads to rebuild its windows (default 15; 0 = start empty)',
   IPWATCH_SCORER_V6_PREFIX: 'IPv6 clients are scored and blocked per network of this prefix length (default 64)',
@@ -207,6 +223,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
       rollupsDays: int('IPWATCH_RETENTION_ROLLUP_DAYS', 400, 1, 10000),
       topicHours: int('IPWATCH_TOPIC_RETENTION_HOURS', 168, 1, 10000 * 24),
       dlqDays: int('IPWATCH_DLQ_RETENTION_DAYS', 30, 1, 10000),
+    },
+    sql: {
+      maxRowsRead: int('IPWATCH_SQL_MAX_ROWS_READ', 100_000_000, 1000, 1_000_000_000_000),
+      maxResultRows: int('IPWATCH_SQL_MAX_RESULT_ROWS', 10_000, 1, 10_000_000),
+      maxResultBytes: int('IPWATCH_SQL_MAX_RESULT_BYTES', 50 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
+      maxSeconds: int('IPWATCH_SQL_MAX_SECONDS', 30, 1, 3600),
+      maxMemoryMb: int('IPWATCH_SQL_MAX_MEMORY_MB', 2048, 16, 1024 * 1024),
     },
     privacy: {
       eraseMaxPrefixV4: int('IPWATCH_ERASE_MAX_PREFIX_V4', 24, 0, 32),

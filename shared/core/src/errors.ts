@@ -121,6 +121,24 @@ export const ERRORS = {
     meaning: 'an erasure would cover a range wider than IPWATCH_ERASE_MAX_PREFIX_V4/_V6 allow (/24 and /48 by default: a typo of /8 for /28 would erase a part of the internet), so it was refused unforced',
     action: 'check the range; if you mean it, repeat with --force (api: "force": true)',
   },
+  IPWATCH_SQL_REFUSED: {
+    status: 403,
+    exit: 2,
+    meaning: 'an `ipwatch sql` query would write, change a setting, or reach files or the network (INSERT, ALTER, DROP, SYSTEM, SET, file(), url(), remote()...): ClickHouse refused it in read-only mode',
+    action: 'ask with SELECT; changes to ipwatch go through its commands and api',
+  },
+  IPWATCH_SQL_LIMIT: {
+    status: 422,
+    exit: 2,
+    meaning: 'an `ipwatch sql` query would read, return, run or hold more than a limit allows (IPWATCH_SQL_MAX_ROWS_READ, _RESULT_ROWS, _RESULT_BYTES, _SECONDS, _MEMORY_MB), so ClickHouse stopped it',
+    action: 'narrow the query (a time range on ts, a LIMIT, a rollup), or raise the variable the message names',
+  },
+  IPWATCH_SQL_INVALID: {
+    status: 400,
+    exit: 2,
+    meaning: 'ClickHouse could not run an `ipwatch sql` query as written (syntax, an unknown table or column, types)',
+    action: 'fix the query; docs/TABLES.md lists every table and column, the README\'s cookbook has examples',
+  },
   IPWATCH_UNKNOWN_PARAMETER: {
     status: 400,
     exit: 2,

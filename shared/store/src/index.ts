@@ -26,3 +26,5 @@ export type { DailyDetections, DailyBlocks, DailyRateLimits, DetectionsByRule, D
 export { overview, type Overview, type OverviewQuery, type OverviewBucket, type OverviewCountry, type OverviewBlock, type OverviewClient, type OverviewPath, type OverviewAsn, type OverviewUserAgent } from './queries/overview.ts';
 export { rangeScope } from './queries/dailyReportRange.ts';
 export * from './privacy/index.ts';
+export { openReadOnlyQueries, explainSqlError, guardSettings, SqlRefusedError, SqlLimitError, SqlInvalidError, MAX_SQL_LENGTH, type ReadOnlyQueries, type SqlResult, type SqlColumn } from './sql/readOnly.ts';
+export { TABLE_DOCS, VIEW_DOCS, type TableDoc, type ViewDoc, type ColumnDoc } from './tableDocs.ts';
