@@ -40,9 +40,10 @@ test('the export downloads every row stored about the address, as JSON and as CS
   const json = await s.post('/privacy/export', { csrf, kind: 'ip', subject: ip, format: 'json' });
   assert.equal(json.status, 200, json.text);
   assert.match(json.type ?? '', /^application\/json/);
-  assert.match(json.disposition ?? '', /^attachment; filename="ipwatch-privacy-export-\d{4}-\d\d-\d\dT\d{4}Z\.json"$/);
+  assert.match(json.disposition ?? '', /^attachment; filename="ipwatch-export-[0-9a-f-]{36}\.json"$/);
   const e = JSON.parse(json.text) as PrivacyExport;
   assert.equal(e.subject, ip);
+  assert.ok(json.disposition?.includes(e.auditId), 'named by its audit entry');
   const stored = await countRows(app.analytics, ip);
   assert.deepEqual(stored, { requests: 7, detections: 1 });
   const requests = e.tables.find((t) => t.table === 'requests')!;
@@ -95,7 +96,7 @@ test('erase through the confirmation: the rows go, another client\'s stay, the r
   assert.match(done.text, /<td>requests<\/td><td class="num">5<\/td>/);
   assert.match(done.text, /<td>detections<\/td><td class="num">1<\/td>/);
   assert.match(done.text, /rollup buckets rebuilt<\/div><div class="value">[1-9]/);
-  assert.match(done.text, /<h2>What could not be removed now<\/h2>[\s\S]*the in-process event log[\s\S]*they age out with the topics/);
+  assert.match(done.text, /<h2 id="remaining">What could not be removed now<\/h2>[\s\S]*the in-process event log[\s\S]*they age out with the topics/);
   assert.deepEqual(await countRows(app.analytics, ip), { requests: 0, detections: 0 });
   assert.deepEqual(await countRows(app.analytics, other), { requests: 5, detections: 1 }, 'another client is untouched');
 
@@ -217,7 +218,7 @@ test('an erasure stopped half-way is listed with its subject and finished from t
   const csrf = await s.csrf();
   const done = await s.post('/privacy/erase/confirmed', { csrf, kind: 'ip', subject: ip, force: '1' });
   assert.equal(done.status, 200, done.text);
-  assert.match(done.text, /this run finished an erasure that had stopped half-way/);
+  assert.match(done.text, /This run finished an erasure that had stopped half-way/);
   assert.deepEqual(await countRows(app.analytics, ip), { requests: 0, detections: 0 });
   assert.equal((await app.privacy.pending()).filter((p) => p.subject === `ip:${ip}`).length, 0);
 });

@@ -22,7 +22,6 @@ import type { DashboardDeps } from '../router.ts';
 import { checkCsrf, viewerOf } from '../access.ts';
 import { html } from '../html.ts';
 import { sendPage, type PageOptions } from '../layout.ts';
-import { csvFileName } from '../csv.ts';
 import { field, refusal } from './manageForms.ts';
 import { auditTable, confirmBody, pendingTable, resultBody, subjectFormHtml, type Covering, type SubjectForm } from './privacyView.ts';
 
@@ -127,9 +126,8 @@ export function registerPrivacy(router: Router, deps: DashboardDeps): void {
     acting(req, res, deps, async (privacy, form, actor) => {
       const e = await privacy.export(requestOf(form), actor);
       const csv = field(req, 'format') === 'csv';
-      // The file's name says when, never whom (a user id is anything the app reported).
-      const name = csvFileName('privacy-export', e.generatedAt).replace(/\.csv$/, csv ? '.csv' : '.json');
-      res.set('Content-Disposition', `attachment; filename="${name}"`);
+      // Named by its audit entry as the api names it, never by whom (a user id is anything the app reported).
+      res.set('Content-Disposition', `attachment; filename="ipwatch-export-${e.auditId}.${csv ? 'csv' : 'json'}"`);
       if (csv) res.type('text/csv; charset=utf-8').send(exportToCsv(e));
       else res.type('application/json; charset=utf-8').send(`${JSON.stringify(e, null, 2)}\n`);
     }),

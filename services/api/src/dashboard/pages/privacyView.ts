@@ -61,6 +61,7 @@ export function subjectFormHtml(csrf: string, form: SubjectForm | null): Html {
 <p class="hint">A range wider than IPWATCH_ERASE_MAX_PREFIX_V4/_V6 (/24 and /48 by default) is refused unless "I mean it" is ticked: a typo of /8 for /28 would reach millions of people. A user id is matched exactly as the app reported it.</p>`;
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const sum = (rows: Record<string, number>) => Object.values(rows).reduce((n, v) => n + v, 0);
 
 function rowsDetail(rows: Record<string, number>): string {
@@ -119,7 +120,7 @@ export function confirmBody(csrf: string, form: SubjectForm, e: PrivacyExport, c
   return html`${
     nothing
       ? html`<p class="verdict clear">Nothing is stored about ${subjectText(canonical)}: no table, rollup, Redis key or cache holds it. Erasing finds nothing to remove; it records the request in the audit log.</p>`
-      : html`<p>Erasing ${subjectText(canonical)} deletes these rows from every table, aggregates the rollup buckets they fell in again without them, clears the subject from other rows that mention it, and forgets what Redis and the caches hold. <b>It cannot be undone.</b></p>`
+      : html`<p>These rows are about ${subjectText(canonical)} or mention it. Erasing deletes those about it from every table, clears it from those that only mention it (a username in another client's login), aggregates the rollup buckets its requests fell in again without them, and forgets what Redis and the caches hold. <b>It cannot be undone.</b></p>`
   }
 <table class="counts"><tr><th>where</th><th>what it holds</th><th class="num">rows</th></tr>${e.tables.map(
     (t) => html`<tr${t.rows.length === 0 ? html` class="none"` : ''}><td>${t.table}</td><td class="text muted">${t.description}</td><td class="num">${t.rows.length}</td></tr>`,
@@ -160,7 +161,7 @@ function remainingTable(items: Remaining[], covering: Covering[], now: number): 
 export function resultBody(r: ErasureReport, covering: Covering[], now: number): Html {
   const form: SubjectForm = { kind: r.subjectKind === 'user' ? 'user' : 'ip', subject: r.subject, force: false };
   const audit = html`<p class="muted">Audit log entry <span class="addr">${r.auditId}</span>: file it with the request.</p>`;
-  const stays = html`<h2>What could not be removed now</h2>${remainingTable(r.remaining, covering, now)}`;
+  const stays = html`<h2 id="remaining">What could not be removed now</h2>${remainingTable(r.remaining, covering, now)}`;
   if (r.nothingFound) {
     return html`<p class="verdict clear">Nothing is stored about ${subjectText(form)}: no table, rollup, Redis key or cache held it, so nothing was removed.</p>
 ${audit}${stays}`;
@@ -168,11 +169,11 @@ ${audit}${stays}`;
   const removed = sum(r.removed);
   const scrubbed = sum(r.scrubbed);
   const rebuilt = r.rebuilt.minutes + r.rebuilt.fiveMinutes + r.rebuilt.hours;
-  return html`<p class="flash ok">Erased ${subjectText(form)}${r.resumed ? ': this run finished an erasure that had stopped half-way (the rows that run deleted are counted in its entry of the audit log)' : ''}.</p>
+  return html`<p class="verdict allowed">Everything ipwatch stored about ${subjectText(form)} is gone, but for what is listed under <a href="#remaining">What could not be removed now</a>.${r.resumed ? ' This run finished an erasure that had stopped half-way: the rows the first run deleted are counted in its entry of the audit log.' : ''}</p>
 <div class="cards">
 <div class="card"><div class="label">rows removed</div><div class="value">${removed}</div></div>
 <div class="card"><div class="label">rows with the subject cleared</div><div class="value">${scrubbed}</div></div>
-<div class="card"><div class="label">rollup buckets rebuilt</div><div class="value">${rebuilt}</div><div class="change">${r.rebuilt.minutes} minutes, ${r.rebuilt.fiveMinutes} five-minute, ${r.rebuilt.hours} hours</div></div>
+<div class="card"><div class="label">rollup buckets rebuilt</div><div class="value">${rebuilt}</div><div class="change">${plural(r.rebuilt.minutes, 'minute')}, ${plural(r.rebuilt.fiveMinutes, 'five-minute bucket')}, ${plural(r.rebuilt.hours, 'hour')}</div></div>
 <div class="card"><div class="label">entries forgotten (Redis, caches)</div><div class="value">${sum(r.forgotten)}</div></div>
 </div>
 <h2>Rows removed per table</h2>
