@@ -28,3 +28,4 @@ export { rangeScope } from './queries/dailyReportRange.ts';
 export * from './privacy/index.ts';
 export { openReadOnlyQueries, explainSqlError, guardSettings, SqlRefusedError, SqlLimitError, SqlInvalidError, MAX_SQL_LENGTH, type ReadOnlyQueries, type SqlResult, type SqlColumn } from './sql/readOnly.ts';
 export { TABLE_DOCS, VIEW_DOCS, type TableDoc, type ViewDoc, type ColumnDoc } from './tableDocs.ts';
+export { COOKBOOK, type CookbookEntry } from './sql/cookbook.ts';
