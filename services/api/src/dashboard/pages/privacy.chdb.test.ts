@@ -11,6 +11,7 @@ import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import type { PrivacyExport } from '@ipwatch/store';
 import { countRows, startPrivacyApp, storeClient } from './privacyTestApp.ts';
+import { startManageApp } from './manageTestApp.ts';
 
 const XSS = '<script>alert(1)</script>';
 const XSS_ESCAPED = '&lt;script&gt;alert(1)&lt;/script&gt;';
@@ -221,4 +222,15 @@ test('an erasure stopped half-way is listed with its subject and finished from t
   assert.match(done.text, /This run finished an erasure that had stopped half-way/);
   assert.deepEqual(await countRows(app.analytics, ip), { requests: 0, detections: 0 });
   assert.equal((await app.privacy.pending()).filter((p) => p.subject === `ip:${ip}`).length, 0);
+});
+
+test('without the privacy service the page says so (503) and the client page offers no buttons', async () => {
+  const app = await startManageApp();
+  const page = await app.get('/privacy');
+  assert.equal(page.status, 503);
+  assert.match(page.text, /This api runs without the privacy service/);
+  const client = await app.get('/clients/198.51.100.159');
+  assert.equal(client.status, 200);
+  assert.match(client.text, /<h2>Privacy<\/h2><p class="muted">This api runs without the privacy service/);
+  assert.ok(!client.text.includes('action="/privacy/erase"'));
 });

@@ -32,8 +32,8 @@ export function subjectText(form: Pick<SubjectForm, 'kind' | 'subject'>): Html {
 
 /** Download buttons (JSON, CSV) for a subject's export. */
 function exportButtons(csrf: string, form: SubjectForm, label: Html | string): Html {
-  return html`<form method="post" action="/privacy/export" class="inline" rel="noreferrer">${hidden(csrf, form)}<input type="hidden" name="format" value="json"><button type="submit">${label}</button></form>
-<form method="post" action="/privacy/export" class="inline" rel="noreferrer">${hidden(csrf, form)}<input type="hidden" name="format" value="csv"><button type="submit" class="link">CSV</button></form>`;
+  return html`<form method="post" action="/privacy/export" class="inline">${hidden(csrf, form)}<input type="hidden" name="format" value="json"><button type="submit">${label}</button></form>
+<form method="post" action="/privacy/export" class="inline">${hidden(csrf, form)}<input type="hidden" name="format" value="csv"><button type="submit" class="link">CSV</button></form>`;
 }
 
 /** The client page's section: export everything about it, or erase it (after a confirmation). */
@@ -42,14 +42,14 @@ export function clientPrivacySection(client: string, csrf: string | null): Html 
   const form: SubjectForm = { kind: 'ip', subject: client, force: false };
   return html`<h2>Privacy</h2>
 <div class="privacy-actions">${exportButtons(csrf, form, `Export everything stored about ${client}`)}
-<form method="post" action="/privacy/erase" class="inline" rel="noreferrer">${hidden(csrf, form)}<button type="submit" class="danger">Erase ${client}…</button></form></div>
+<form method="post" action="/privacy/erase" class="inline">${hidden(csrf, form)}<button type="submit" class="danger">Erase ${client}…</button></form></div>
 <p class="hint">The export holds every row stored about it, in every table, with what each field means. Erasing shows what will go and asks first. Both are recorded in the <a href="/privacy">privacy audit log</a>.</p>`;
 }
 
 /** The form of the privacy page: whom, then export (JSON, CSV) or erase. */
 export function subjectFormHtml(csrf: string, form: SubjectForm | null): Html {
   const f = form ?? { kind: 'ip', subject: '', force: false };
-  return html`<form method="post" action="/privacy/export" class="action-form privacy-form" rel="noreferrer">
+  return html`<form method="post" action="/privacy/export" class="action-form privacy-form">
 <input type="hidden" name="${CSRF_FIELD}" value="${csrf}">
 <label>About <select name="kind"><option value="ip"${f.kind === 'ip' ? html` selected` : ''}>an address or a range</option><option value="user"${f.kind === 'user' ? html` selected` : ''}>a user id</option></select></label>
 <label>Address, range or user id <input name="subject" required maxlength="600" value="${f.subject}" placeholder="203.0.113.7, 2001:db8::/48 or alice@example.com" autocomplete="off"></label>
