@@ -34,6 +34,16 @@ const KAFKA_FIELDS = {
   kafka_offset: 'the event\'s position in that partition (bookkeeping)',
 };
 
+/**
+ * A regular expression finding one address in text (a path, a referer): as written, or with its
+ * colons percent-encoded, and not as part of a longer number (1.2.3.4 is not in 11.2.3.45).
+ * The address is canonical (digits, dots, hex, colons), so it needs only its dots escaped.
+ */
+export function addressPattern(canonical: string): string {
+  const forms = [canonical, ...(canonical.includes(':') ? [canonical.replace(/:/g, '%3[Aa]')] : [])].map((f) => f.replace(/\./g, '\\.'));
+  return `(^|[^0-9A-Fa-f.:])(?:${forms.join('|')})($|[^0-9A-Fa-f.:%])`;
+}
+
 /** The ip column inside the subject's range. */
 function inRange(subject: AddressSubject, params: Record<string, unknown>): string {
   params.s_from = subject.from;
@@ -55,8 +65,9 @@ function targetAbout(subject: AddressSubject, params: Record<string, unknown>): 
   const bits = `(if(position(target, '/') > 0, toUInt8OrZero(splitByChar('/', target)[2]), if(position(target, ':') > 0, 128, 32)) + if(position(target, ':') > 0, 0, 96))`;
   const inside = `(${address} BETWEEN toIPv6({s_from:String}) AND toIPv6({s_to:String}) AND ${bits} >= {s_bits:UInt8})`;
   if (subject.kind === 'cidr') return inside;
-  // One address: also a /64 or narrower range holding it (the network starts at or before it, and the address is within the prefix).
-  const holding = `(${bits} >= 64 AND ${bits} < 128 AND isIPAddressInRange(toString(toIPv6({s_from:String})), concat(toString(ifNull(${address}, toIPv6('::'))), '/', toString(${bits}))))`;
+  // One address: also an IPv6 /64 or narrower range holding it (the network starts at or before it, and the address is within the prefix).
+  // An IPv4 range holding the address (a /16 blocked) is about everyone in it: its history is not this person's.
+  const holding = `(position(target, ':') > 0 AND ${bits} >= 64 AND ${bits} < 128 AND isIPAddressInRange(toString(toIPv6({s_from:String})), concat(toString(ifNull(${address}, toIPv6('::'))), '/', toString(${bits}))))`;
   return `(${inside} OR ${holding})`;
 }
 
@@ -103,10 +114,22 @@ export const PERSONAL_TABLES: readonly PersonalTable[] = [
       return 'user_id = {s_user:String}';
     },
     scrub(subject, params) {
-      // Another client's login attempt naming this user: the username goes, the request stays.
-      if (subject.kind !== 'user') return null;
-      params.s_user = subject.text;
-      return { where: 'login_user = {s_user:String}', set: 'login_user = NULL' };
+      if (subject.kind === 'user') {
+        // Another client's login attempt naming this user: the username goes, the request stays.
+        params.s_user = subject.text;
+        return { where: 'login_user = {s_user:String}', set: 'login_user = NULL' };
+      }
+      if (subject.kind !== 'ip') return null;
+      // Another client's request naming this address in its path or referer (an operator's
+      // /clients/203.0.113.7 in the dashboard's own log): the address is cut out, the request stays.
+      params.s_pattern = addressPattern(subject.text);
+      params.s_from = subject.from;
+      params.s_to = subject.to;
+      params.s_erased = '\\1[erased]\\2';
+      return {
+        where: 'ip NOT BETWEEN toIPv6({s_from:String}) AND toIPv6({s_to:String}) AND (match(path, {s_pattern:String}) OR match(referer, {s_pattern:String}))',
+        set: 'path = replaceRegexpAll(path, {s_pattern:String}, {s_erased:String}), referer = replaceRegexpAll(referer, {s_pattern:String}, {s_erased:String})',
+      };
     },
   },
   {
