@@ -168,6 +168,11 @@ test('export, erase, audit: every row of an address exported, then erased everyw
   // A client blocked by the operator: the block is history in ClickHouse and in force in the list.
   const blocked = await runCli(['block', IP, '--reason', 'scanner', '--expires', '+7d'], env, dir);
   assert.equal(blocked.code, 0, blocked.stderr);
+  // A range holding it, blocked for everyone in it: that history is not this person's.
+  const range = await runCli(['block', '46.105.0.0/16', '--reason', 'hosting range', '--expires', '+1d'], env, dir);
+  assert.equal(range.code, 0, range.stderr);
+  const rangeHistory = () => count('SELECT count() AS n FROM block_events WHERE target = {t:String}', { t: '46.105.0.0/16' });
+  assert.equal(await rangeHistory(), 1);
   const before = await whereIs(IP);
   assert.deepEqual([before.requests, before.rate_limit_events, before.detections, before.block_events], [364, 1, 1, 1], 'the replayed requests, the defence rows and the block');
   // The five-minute sketches keep 8 days: none of 2015 is left; the hourly ones keep it.
@@ -227,10 +232,10 @@ test('export, erase, audit: every row of an address exported, then erased everyw
   // Nothing of it anywhere: no table, no rollup sketch, no api answer, no export.
   assert.deepEqual(await whereIs(IP), { requests: 0, rate_limit_events: 0, detections: 0, block_events: 0, hourly: 0, fiveMinutes: 0 });
   assert.equal((await api<{ total: number }>('GET', `/api/v1/requests?ip=${IP}`)).body.total, 0);
-  const analysisAfter = (await api<{ traffic: { requests: number }; detections: { total: number }; blockHistory: { rows: unknown[] }; topPaths: unknown[] }>('GET', `/api/v1/clients/${IP}/analysis?hours=720`)).body;
+  const analysisAfter = (await api<{ traffic: { requests: number }; detections: { total: number }; blockHistory: { rows: Array<{ target: string }> }; topPaths: unknown[] }>('GET', `/api/v1/clients/${IP}/analysis?hours=720`)).body;
   assert.equal(analysisAfter.traffic.requests, 0);
   assert.equal(analysisAfter.detections.total, 0);
-  assert.deepEqual(analysisAfter.blockHistory.rows, []);
+  assert.deepEqual(analysisAfter.blockHistory.rows.map((r) => r.target), ['46.105.0.0/16'], 'only the range\'s history, which is not its own');
   const exportAfter = await privacyCli(['export', IP]);
   assert.equal(exportAfter.code, 0, exportAfter.stderr);
   assert.equal((JSON.parse(exportAfter.stdout) as PrivacyExport).total, 0);
@@ -238,6 +243,8 @@ test('export, erase, audit: every row of an address exported, then erased everyw
   // The block itself stays in force until the operator lifts it.
   assert.ok(view.all('blocks').some((b) => b.target === IP));
 
+  assert.equal(await rangeHistory(), 1, 'the range\'s block history stays');
+  assert.match(report, /the block list: the block of 46\.105\.0\.0\/16 \(hosting range\), in force\n.*\n.*`ipwatch unblock 46\.105\.0\.0\/16`/, 'the range\'s block is in force for it');
   // Another client: as it was.
   assert.deepEqual(await whereIs(OTHER), other);
   assert.equal((await api<{ total: number }>('GET', `/api/v1/requests?ip=${OTHER}`)).body.total, otherApi);
@@ -245,7 +252,7 @@ test('export, erase, audit: every row of an address exported, then erased everyw
   // Erasing again: nothing stored (exit 0), the block still named.
   const again = await privacyCli(['erase', IP, '--yes']);
   assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stdout, /^nothing stored about 46\.105\.14\.53\n/);
+  assert.match(again.stdout, /^nothing stored about 46\.105\.14\.53 \(/);
   assert.match(again.stdout, /`ipwatch unblock 46\.105\.14\.53`/);
 
   // The audit log: the exports and erasures, who made them, no address anywhere.
@@ -284,7 +291,7 @@ test('a crashed erasure is listed as pending and finished by running it again', 
 test('bad input: an unknown address is nothing found, a /8 wants --force, whom it is about must be said once, the api wants its token', async () => {
   const unknown = await privacyCli(['erase', '192.0.2.77', '--yes']);
   assert.equal(unknown.code, 0, unknown.stderr);
-  assert.match(unknown.stdout, /^nothing stored about 192\.0\.2\.77\n/);
+  assert.match(unknown.stdout, /^nothing stored about 192\.0\.2\.77 \(an app that truncates addresses stores its network instead: ask for 192\.0\.2\.0\/24, .*\)\n/);
   assert.doesNotMatch(unknown.stdout, /What ipwatch cannot remove/);
   const unknownUser = await privacyCli(['export', '--user', 'nobody@example.com']);
   assert.equal(unknownUser.code, 0, unknownUser.stderr);

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { loadConfig, type IpwatchConfig } from '@ipwatch/core/config';
 import { parseBlockTarget } from '@ipwatch/core/blockTarget';
 import { parseSubject, type PrivacySubject, type SubjectInput } from '@ipwatch/core/dataSubject';
+import { formatIp, mask, parseIp } from '@ipwatch/core/ip';
 import { exportToCsv, type AuditEntry, type ErasureReport, type PrivacyExport, type Remaining } from '@ipwatch/store';
 import { apiRequest, ApiUnreachable } from '../apiClient.ts';
 import { out, info, printable, UsageError } from '../output.ts';
@@ -81,6 +82,19 @@ function checkSubject(config: Readonly<IpwatchConfig>, input: SubjectInput, forc
 
 const named = (s: PrivacySubject) => (s.kind === 'user' ? `user ${printable(JSON.stringify(s.text))}` : s.text);
 
+/**
+ * Nothing found about one address: an app that truncates addresses stored its network (its /24
+ * or /48 by default), one that hashes them a pseudonym; said, so that "nothing" is not taken
+ * for an answer when the rows are stored under another name.
+ */
+function nothingFound(s: PrivacySubject): string {
+  if (s.kind !== 'ip') return `nothing stored about ${named(s)}`;
+  const ip = parseIp(s.text)!;
+  const bits = ip.version === 4 ? 24 : 48;
+  const network = `${formatIp({ version: ip.version, value: ip.value & mask(ip.version, bits) })}/${bits}`;
+  return `nothing stored about ${s.text} (an app that truncates addresses stores its network instead: ask for ${network}, which covers its neighbours too; one that hashes them, the pseudonym)`;
+}
+
 /** Aligned "name  n" lines. */
 function counts(entries: Array<[string, number]>, indent = '  '): string[] {
   const width = Math.max(0, ...entries.map(([k]) => printable(k).length));
@@ -102,7 +116,7 @@ async function exportCommand(config: Readonly<IpwatchConfig>, argv: string[]): P
 
   const held = e.held.reduce((n, h) => n + h.items.length, 0);
   if (e.total === 0 && held === 0) {
-    info(`nothing stored about ${named(subject)} (audit id ${e.auditId})`);
+    info(`${nothingFound(subject)}; audit id ${e.auditId}`);
     return 0;
   }
   info(`export of ${named(subject)}: ${e.total} row(s) in ClickHouse${held ? `, ${held} entr${held === 1 ? 'y' : 'ies'} elsewhere` : ''}`);
@@ -196,7 +210,7 @@ async function eraseCommand(config: Readonly<IpwatchConfig>, argv: string[]): Pr
   const report = await callApi<ErasureReport>(config, 'POST', '/api/v1/privacy/erase', { body, timeoutMs: ERASE_TIMEOUT_MS });
   const lists = report.remaining.filter((r) => r.place === 'the block list' || r.place === 'the allowlist');
   if (report.nothingFound) {
-    out(`nothing stored about ${named(subject)}`);
+    out(nothingFound(subject));
     printRemaining(lists);
   } else {
     printReport(report, subject);
