@@ -46,6 +46,11 @@ async function whereIs(ip: string) {
     rate_limit_events: await count('SELECT count() AS n FROM rate_limit_events WHERE ip = toIPv6({c:String})', { c: col }),
     detections: await count('SELECT count() AS n FROM detections WHERE ip = toIPv6({c:String})', { c: col }),
     block_events: await count('SELECT count() AS n FROM block_events WHERE target = {ip:String}', { ip }),
+    named: await count('SELECT count() AS n FROM requests WHERE position(path, {ip:String}) > 0 OR position(referer, {ip:String}) > 0', { ip }),
+    pathSketch: await count(
+      "SELECT count() AS n FROM (SELECT hour FROM requests_top_hourly WHERE dimension = 'path' GROUP BY hour HAVING arrayExists(x -> position(x.1, {ip:String}) > 0, approx_top_countMerge(100, 1000)(sketch)))",
+      { ip },
+    ),
     hourly: await count(
       "SELECT count() AS n FROM (SELECT hour FROM requests_top_hourly WHERE dimension = 'client' GROUP BY hour HAVING arrayExists(x -> x.1 = {c:String}, approx_top_countMerge(100, 1000)(sketch)))",
       { c: col },
@@ -104,6 +109,13 @@ beforeAll(async () => {
   assert.equal(replay.code, 0, replay.stderr);
   a = await openAnalytics({ clickhouse: null, dataDir: join(dir, '.ipwatch') });
   await defenceRows(IP, '2015-05-18 10:00:00.000');
+  // An operator looking the address up: the dashboard's own log names it in a path and a referer.
+  const at = '2015-05-18 10:00:00.000';
+  await a.client.insert({
+    table: 'requests',
+    format: 'JSONEachRow',
+    values: [{ event_id: 'dash-1', ts: at, ip: '::ffff:127.0.0.1', ip_anonymisation: 'off', app: 'ipwatch-dashboard', instance: 't', method: 'GET', host: '127.0.0.1:7070', path: `/clients/${IP}`, status: 200, latency_ms: 3, bytes: 100, user_agent: 'Mozilla/5.0', referer: `http://127.0.0.1:7070/clients/${IP}?hours=24`, user_id: null, authenticated: true, blocked: false, rate_limited: false, login: 'none', login_user: null, country: '', region: '', city: '', asn: 0, org: '', geo_source: 'loopback', enriched_at: at, log_epoch: 'test', kafka_partition: 0, kafka_offset: 999 }],
+  });
   await defenceRows('75.97.9.59', '2015-05-18 10:00:00.000');
 }, 180_000);
 
@@ -125,13 +137,15 @@ test('an export holds every row stored about the address, each field explained; 
   assert.ok(stored.hourly > 0 && stored.detections === 1 && stored.rate_limit_events === 1);
   const e = await a.exportSubject(parseSubject({ ip: IP }), { actor: 'dpo', holders: [holder] });
   const byTable = Object.fromEntries(e.tables.map((t) => [t.table, t]));
-  assert.equal(byTable.requests!.rows.length, stored.requests);
+  // Its own requests, and the operator's request naming it.
+  assert.equal(byTable.requests!.rows.length, stored.requests + 1);
+  assert.equal(stored.named, 1);
   assert.equal(byTable.rate_limit_events!.rows.length, 1);
   assert.equal(byTable.detections!.rows.length, 1);
   // The unblock written here and the block the detection's view wrote.
   assert.equal(byTable.block_events!.rows.length, 2);
-  assert.ok(byTable.requests!.rows.every((r) => r.ip === IP), 'addresses as text, never another client');
-  assert.equal(e.total, stored.requests + 4);
+  assert.deepEqual([...new Set(byTable.requests!.rows.map((r) => r.ip))].sort(), ['127.0.0.1', IP], 'addresses as text');
+  assert.equal(e.total, stored.requests + 5);
   assert.deepEqual(e.held, [{ place: 'test holder', items: [{ kind: 'rate-limit counter', name: `rl:anonymous:${IP}`, expiresAt: null, detail: '' }] }]);
   assert.match(byTable.requests!.fields.user_agent!, /User-Agent/);
 
@@ -139,7 +153,7 @@ test('an export holds every row stored about the address, each field explained; 
   assert.equal(none.total, 0);
   const audit = await a.listAudit({ action: 'export' });
   assert.deepEqual(audit.slice(0, 2).map((x) => [x.outcome, x.subjectKind, x.subjectBits, x.actor]), [['nothing_found', 'ip', 32, 'dpo'], ['completed', 'ip', 32, 'dpo']]);
-  assert.equal(audit[1]!.rows.requests, 364);
+  assert.equal(audit[1]!.rows.requests, 365);
   assert.ok(!JSON.stringify(audit).includes(IP), 'the audit log holds no address');
 });
 
@@ -158,7 +172,8 @@ test('an erasure stopped half-way finishes when run again: no table or rollup ho
   const report = await a.eraseSubject(subject, { actor: 'dpo', holders: [holder], remaining: [{ place: 'Kafka', what: 'events', until: 1 }] });
   assert.equal(report.resumed, true);
   assert.equal(report.nothingFound, false);
-  assert.deepEqual(await whereIs(IP), { requests: 0, rate_limit_events: 0, detections: 0, block_events: 0, hourly: 0, fiveMinutes: 0 });
+  assert.deepEqual(await whereIs(IP), { requests: 0, rate_limit_events: 0, detections: 0, block_events: 0, named: 0, pathSketch: 0, hourly: 0, fiveMinutes: 0 });
+  assert.deepEqual(await rows("SELECT path, referer FROM requests WHERE event_id = 'dash-1'"), [{ path: '/clients/[erased]', referer: 'http://127.0.0.1:7070/clients/[erased]?hours=24' }], 'the operator\'s request kept, the address cut out');
   assert.deepEqual(report.forgotten, { 'test holder': 1 });
   assert.deepEqual([...holder.keys], ['rl:anonymous:198.51.100.1']);
   assert.deepEqual(await a.pendingErasures(), []);
@@ -166,6 +181,7 @@ test('an erasure stopped half-way finishes when run again: no table or rollup ho
 
   // Everyone else as before, and the rollups as ClickHouse counts the requests that remain.
   assert.equal(await count('SELECT count() AS n FROM requests'), others);
+  // (others counts the operator's request, which stays.)
   assert.deepEqual(await whereIs('75.97.9.59'), neighbour);
   assert.equal(await count('SELECT sum(requests) AS n FROM requests_per_minute'), others);
   const minutes = await rows<{ m: number; u: number; x: number }>(

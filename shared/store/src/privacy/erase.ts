@@ -150,11 +150,13 @@ export async function eraseSubject(conn: Pick<StoreConnection, 'client'>, subjec
     found.push({ table: t.table, where, scrub, params, rows: Number(counted?.n ?? 0), mentions: Number(counted?.m ?? 0) });
   }
   const requests = found.find((f) => f.table === 'requests')!;
-  if (requests.rows > 0 && requests.where !== null) {
+  // The buckets of the rows deleted, and of those whose path or referer is rewritten (the sketches keep paths too).
+  const touched = [requests.rows > 0 ? requests.where : null, requests.mentions > 0 ? (requests.scrub?.where ?? null) : null].filter((c): c is string => c !== null);
+  if (touched.length > 0) {
     const [b] = await rows<Plan>(
       conn,
       `SELECT groupUniqArray(toUInt32(toStartOfMinute(ts))) AS minutes, groupUniqArray(toUInt32(toStartOfHour(ts))) AS hours, groupUniqArray(toUInt32(toStartOfFiveMinutes(ts))) AS buckets
-       FROM requests WHERE ${requests.where}`,
+       FROM requests WHERE ${touched.map((c) => `(${c})`).join(' OR ')}`,
       requests.params,
     );
     // Only the buckets a rollup holds: one its TTL has dropped is not made again.
