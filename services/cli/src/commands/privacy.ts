@@ -254,7 +254,7 @@ async function auditCommand(config: Readonly<IpwatchConfig>, argv: string[]): Pr
     out('the privacy audit log is empty: no export or erasure yet');
     return 0;
   }
-  const lines = rows.map((e) => [localTime(e.ts), printable(e.actor).slice(0, 40), e.action, e.subjectKind, e.subjectKind === 'user' ? '' : `/${e.subjectBits}`, e.outcome, String(rowsOf(e)), e.id]);
+  const lines = rows.map((e) => [localTime(e.ts), printable(e.actor).slice(0, 40), e.action, printable(e.subjectKind).slice(0, 10), e.subjectKind === 'ip' || e.subjectKind === 'cidr' ? `/${e.subjectBits}` : '', e.outcome, String(rowsOf(e)), e.id]);
   const header = ['WHEN', 'WHO', 'ACTION', 'SUBJECT', 'BITS', 'OUTCOME', 'ROWS', 'AUDIT ID'];
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : i === 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
