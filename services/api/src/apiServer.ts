@@ -12,6 +12,7 @@ import { IpwatchError, isIpwatchError } from '@ipwatch/core/errors';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '@ipwatch/core/ip';
 import type { ListName } from '@ipwatch/core/sharedLists';
 import type { PrivacyService } from './privacy/service.ts';
+import type { SqlService } from './sql/service.ts';
 import type { ListsView } from './listsView.ts';
 import { type ListChanges, type ChangeInput, type ImportInput } from './listChanges.ts';
 import { authenticate, callerOf, type AuthRefusal } from './authentication.ts';
@@ -44,6 +45,8 @@ export interface ApiOptions {
   rules?: RulesApiOptions;
   /** Export, erasure and the audit log (privacy/service.ts). Without it those endpoints answer 503. */
   privacy?: PrivacyService;
+  /** Analysts' read-only SQL (sql/service.ts). Without it POST /sql answers 503. */
+  sql?: SqlService;
   /** The dashboard (dashboard/router.ts), served beside /api; absent: JSON only. */
   dashboard?: Omit<DashboardOptions, 'analytics' | 'lists' | 'rules' | 'now'>;
   now?: () => number;
@@ -213,7 +216,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.use('/api', unknownEndpoint);
 
   if (options.dashboard) {
-    app.use(dashboardRouter({ ...options.dashboard, analytics: options.analytics, now, ...(lists && { lists }), ...(options.rules && { rules: { now, ...options.rules } }), ...(options.privacy && { privacy: options.privacy }) }));
+    app.use(dashboardRouter({ ...options.dashboard, analytics: options.analytics, now, ...(lists && { lists }), ...(options.rules && { rules: { now, ...options.rules } }), ...(options.privacy && { privacy: options.privacy }), ...(options.sql && { sql: options.sql }) }));
   }
 
   // The one place errors become answers: {error, code} with the registry's status.

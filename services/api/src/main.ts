@@ -11,6 +11,7 @@ import { openListsView } from './listsView.ts';
 import { createListChanges } from './listChanges.ts';
 import { openRulesState } from './rulesApi.ts';
 import { createPrivacyService } from './privacy/service.ts';
+import { createSqlService } from './sql/service.ts';
 import { hostname } from 'node:os';
 import { ipwatch, createRateLimiter } from '@ipwatch/emitter';
 
@@ -64,9 +65,11 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
   });
   const tracker = ipwatch({ log: ctx.log, app: 'ipwatch-dashboard', instance: hostname(), rateLimiter, rateLimitAt: 'mounted', login: { paths: ['/login'] } });
   const privacy = createPrivacyService({ analytics, config: ctx.config, view });
+  const sql = createSqlService({ analytics, config: ctx.config });
   const app = createApiApp({
     analytics,
     privacy,
+    sql,
     token,
     scorerToken,
     onAuthRefusal: (reason) => authRefusals.inc({ reason }),
@@ -125,6 +128,7 @@ export async function startApiService(ctx: ServiceContext, analytics: AnalyticsS
       await tracker.close();
       await rateLimiter.close();
       await privacy.close();
+      await sql.close();
     },
   };
 }

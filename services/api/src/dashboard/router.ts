@@ -16,6 +16,7 @@ import type { ListsView } from '../listsView.ts';
 import type { ListChanges } from '../listChanges.ts';
 import type { RulesApiOptions } from '../rulesApi.ts';
 import type { PrivacyService } from '../privacy/service.ts';
+import type { SqlService } from '../sql/service.ts';
 import { createAccess, localPath, type Access, type AccessOptions } from './access.ts';
 import { errorPage } from './layout.ts';
 import { html } from './html.ts';
@@ -39,6 +40,8 @@ export interface DashboardDeps {
   log?: EventLog;
   /** Export, erasure and the audit log (absent: the privacy pages say so). */
   privacy?: PrivacyService;
+  /** Analysts' read-only SQL (absent: the SQL page says so). */
+  sql?: SqlService;
   now: () => number;
   warn: (message: string, err?: unknown) => void;
 }
@@ -134,7 +137,7 @@ export function dashboardRouter(options: DashboardOptions): Router {
 
   const pages = express.Router();
   pages.use(access.requireViewer);
-  const deps: DashboardDeps = { analytics: options.analytics, now: options.now, warn: options.warn, ...(options.lists && { lists: options.lists }), ...(options.rules && { rules: options.rules }), ...(options.log && { log: options.log }), ...(options.privacy && { privacy: options.privacy }) };
+  const deps: DashboardDeps = { analytics: options.analytics, now: options.now, warn: options.warn, ...(options.lists && { lists: options.lists }), ...(options.rules && { rules: options.rules }), ...(options.log && { log: options.log }), ...(options.privacy && { privacy: options.privacy }), ...(options.sql && { sql: options.sql }) };
   registerOverview(pages, deps);
   registerRequests(pages, deps);
   registerDetections(pages, deps);
