@@ -34,6 +34,7 @@ export const privacySchemas: { [name: string]: JsonObject } = {
     description: described(text, 'what a row is'),
     fields: described({ type: 'object', additionalProperties: text }, 'every column, with what it means'),
     rows: list({ type: 'object', description: 'a row: column -> value (times in ISO 8601, UTC)' }, { description: 'oldest first' }),
+    truncated: described({ type: 'boolean' }, 'true when the table held more rows about the subject than an export takes (1,000,000): ask for a narrower range'),
   }),
   PrivacyExport: object({
     subject: described(text, 'the subject as asked, canonical'),

@@ -14,6 +14,8 @@ export interface ExportedTable {
   description: string;
   fields: Record<string, string>;
   rows: Array<Record<string, unknown>>;
+  /** True when the table held more rows about the subject than the export takes (maxRowsPerTable): ask for a narrower range. */
+  truncated: boolean;
 }
 
 export interface PrivacyExport {
@@ -63,7 +65,8 @@ export async function exportSubject(conn: Pick<StoreConnection, 'client'>, subje
   const max = options.maxRowsPerTable ?? 1_000_000;
   const tables: ExportedTable[] = [];
   for (const t of PERSONAL_TABLES) {
-    const params: Record<string, unknown> = { s_max: max };
+    // One row more than taken, to know whether the table held more.
+    const params: Record<string, unknown> = { s_max: max + 1 };
     const where = exportCondition(t, subject, params);
     const rows =
       where === null
@@ -79,7 +82,7 @@ export async function exportSubject(conn: Pick<StoreConnection, 'client'>, subje
               clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
             })
           ).json<Record<string, unknown>>();
-    tables.push({ table: t.table, description: t.description, fields: t.fields, rows });
+    tables.push({ table: t.table, description: t.description, fields: t.fields, rows: rows.slice(0, max), truncated: rows.length > max });
   }
   const detectionIds = await subjectDetectionIds(conn, subject);
   const held: PrivacyExport['held'] = [];
