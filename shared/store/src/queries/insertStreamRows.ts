@@ -11,17 +11,25 @@ export interface StreamRowsInsert {
   deduplicationToken: string;
 }
 
-export async function insertStreamRows(conn: Pick<StoreConnection, 'client'>, insert: StreamRowsInsert): Promise<void> {
+export async function insertStreamRows(conn: Pick<StoreConnection, 'client' | 'rawInsert'>, insert: StreamRowsInsert): Promise<void> {
   assertStreamTable(insert.table);
+  const settings = {
+    insert_deduplication_token: insert.deduplicationToken,
+    // Without this a dropped block would still be counted by the rollup view.
+    deduplicate_blocks_in_dependent_materialized_views: 1,
+  } as const;
+  if (conn.rawInsert) {
+    // One JSON array per line, as the client would write them, as bytes for chDB's own parser.
+    let text = '';
+    for (const row of insert.rows) text += `${JSON.stringify(row)}\n`;
+    await conn.rawInsert(insert.table, insert.columns, Buffer.from(text), { ...settings });
+    return;
+  }
   await conn.client.insert({
     table: insert.table,
     values: insert.rows,
     format: 'JSONCompactEachRow',
     columns: [...insert.columns] as [string, ...string[]],
-    clickhouse_settings: {
-      insert_deduplication_token: insert.deduplicationToken,
-      // Without this a dropped block would still be counted by the rollup view.
-      deduplicate_blocks_in_dependent_materialized_views: 1,
-    },
+    clickhouse_settings: settings,
   });
 }
