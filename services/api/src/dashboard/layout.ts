@@ -7,7 +7,7 @@ import type { Response } from 'express';
 import { html, type Html } from './html.ts';
 import { viewerOf } from './access.ts';
 
-export type NavKey = 'overview' | 'requests' | 'detections' | 'blocks' | 'allowlist' | 'rate-limits' | 'rules' | 'privacy' | 'client' | 'none';
+export type NavKey = 'overview' | 'requests' | 'detections' | 'blocks' | 'allowlist' | 'rate-limits' | 'rules' | 'sql' | 'privacy' | 'client' | 'none';
 
 const NAV: Array<[NavKey, string, string]> = [
   ['overview', '/', 'Overview'],
@@ -17,6 +17,7 @@ const NAV: Array<[NavKey, string, string]> = [
   ['allowlist', '/allowlist', 'Allowlist'],
   ['rate-limits', '/rate-limits', 'Rate limits'],
   ['rules', '/rules', 'Rules'],
+  ['sql', '/sql', 'SQL'],
   ['privacy', '/privacy', 'Privacy'],
 ];
 
@@ -50,6 +51,7 @@ export function page(res: Response, options: PageOptions): Html {
 <link rel="stylesheet" href="/assets/overview.css">
 <link rel="stylesheet" href="/assets/log.css">
 <link rel="stylesheet" href="/assets/manage.css">
+<link rel="stylesheet" href="/assets/sql.css">
 <script src="/assets/htmx.min.js" defer></script>
 <script src="/assets/uPlot.iife.min.js" defer></script>
 <script src="/assets/dashboard.js" defer></script>

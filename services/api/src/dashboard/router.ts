@@ -28,6 +28,7 @@ import { registerClient } from './pages/client.ts';
 import { registerLists } from './pages/lists.ts';
 import { registerRules } from './pages/rules.ts';
 import { registerPrivacy } from './pages/privacy.ts';
+import { registerSql } from './pages/sql.ts';
 
 /** What pages may use. */
 export interface DashboardDeps {
@@ -68,10 +69,14 @@ const ASSETS: Record<string, string> = {
   'overview.css': join(here, 'assets', 'overview.css'),
   'log.css': join(here, 'assets', 'log.css'),
   'manage.css': join(here, 'assets', 'manage.css'),
+  'sql.css': join(here, 'assets', 'sql.css'),
   'htmx.min.js': join(pkgDir('htmx.org'), 'dist', 'htmx.min.js'),
   'uPlot.iife.min.js': join(pkgDir('uplot'), 'dist', 'uPlot.iife.min.js'),
   'uPlot.min.css': join(pkgDir('uplot'), 'dist', 'uPlot.min.css'),
 };
+
+/** The SQL page's form: a query of MAX_SQL_LENGTH characters, percent-encoded (3 bytes a character at worst, more for non-ASCII text). */
+const SQL_FORM_LIMIT = '400kb';
 
 /** No inline script or style anywhere: pages carry data in attributes, dashboard.js draws. */
 export const CONTENT_SECURITY_POLICY =
@@ -107,7 +112,10 @@ export function dashboardRouter(options: DashboardOptions): Router {
   });
   router.get('/favicon.ico', (_req, res) => void res.status(204).end());
   if (options.emitter) router.use(options.emitter.track);
-  router.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }));
+  // Forms are small; the SQL page's posts a query (up to MAX_SQL_LENGTH characters, percent-encoded).
+  const forms = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
+  const sqlForm = express.urlencoded({ extended: false, limit: SQL_FORM_LIMIT, parameterLimit: 10 });
+  router.use((req, res, next) => (req.path === '/sql' ? sqlForm : forms)(req, res, next));
   if (options.emitter) router.use(options.emitter.limit);
   router.use(access.sameSiteOnly);
 
@@ -146,11 +154,16 @@ export function dashboardRouter(options: DashboardOptions): Router {
   registerLists(pages, deps);
   registerRules(pages, deps);
   registerPrivacy(pages, deps);
+  registerSql(pages, deps);
   router.use(pages);
 
   // Errors on pages become pages (the JSON API has its own handler under /api).
   router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (req.path.startsWith('/api')) return next(err);
+    if ((err as { type?: unknown } | null)?.type === 'entity.too.large') {
+      res.status(413).type('html').send(errorPage(`The form is larger than the dashboard takes (${req.path === '/sql' ? SQL_FORM_LIMIT : '32kb'}): shorten it and send it again.`, 'IPWATCH_BODY_TOO_LARGE').toString());
+      return;
+    }
     if (isIpwatchError(err)) {
       res.status(err.status).type('html').send(errorPage(err.message, err.code).toString());
       return;
