@@ -15,7 +15,7 @@
  */
 import type { StoreConnection } from '../analytics.ts';
 import { PERSONAL_TABLES } from './catalog.ts';
-import { newAuditId, recordAudit } from './audit.ts';
+import { newAuditId, recordAudit, type AuditOutcome } from './audit.ts';
 import { subjectDetectionIds } from './export.ts';
 import type { PersonalStateHolder, Remaining } from '@ipwatch/core/dataSubject';
 import { subjectBits, subjectKey, type PrivacySubject } from '@ipwatch/core/dataSubject';
@@ -170,6 +170,9 @@ export async function eraseSubject(conn: Pick<StoreConnection, 'client'>, subjec
   const related = { detectionIds: await subjectDetectionIds(conn, subject) };
   const heldCounts = await Promise.all((options.holders ?? []).map(async (h) => (await h.find(subject, related)).length));
   const auditId = newAuditId();
+  /** This erasure's entry in the audit log: the subject's kind and prefix only, never the subject. */
+  const audit = (outcome: AuditOutcome, counts: Record<string, number>, note: string) =>
+    recordAudit(conn, { id: auditId, ts: now, actor: options.actor, action: 'erase', subjectKind: subject.kind, subjectBits: subjectBits(subject), outcome, rows: counts, note });
   const report: ErasureReport = {
     auditId,
     subject: subject.text,
@@ -185,7 +188,7 @@ export async function eraseSubject(conn: Pick<StoreConnection, 'client'>, subjec
   const somethingStored = pending.length > 0 || found.some((f) => f.rows + f.mentions > 0) || heldCounts.some((n) => n > 0);
   if (!somethingStored) {
     report.nothingFound = true;
-    await recordAudit(conn, { id: auditId, ts: now, actor: options.actor, action: 'erase', subjectKind: subject.kind, subjectBits: subjectBits(subject), outcome: 'nothing_found', rows: {}, note: '' });
+    await audit('nothing_found', {}, '');
     return report;
   }
 
@@ -195,17 +198,7 @@ export async function eraseSubject(conn: Pick<StoreConnection, 'client'>, subjec
     format: 'JSONEachRow',
     values: [{ id: auditId, started_at: now, actor: options.actor.slice(0, 200), subject: key, minutes: plan.minutes, hours: plan.hours, buckets: plan.buckets }],
   });
-  await recordAudit(conn, {
-    id: auditId,
-    ts: now,
-    actor: options.actor,
-    action: 'erase',
-    subjectKind: subject.kind,
-    subjectBits: subjectBits(subject),
-    outcome: 'started',
-    rows: Object.fromEntries(found.flatMap((f) => [[f.table, f.rows], ...(f.mentions > 0 ? [[`${f.table} (field cleared)`, f.mentions]] : [])])),
-    note: report.resumed ? 'resumes an erasure that had stopped half-way' : '',
-  });
+  await audit('started', Object.fromEntries(found.flatMap((f) => [[f.table, f.rows], ...(f.mentions > 0 ? [[`${f.table} (field cleared)`, f.mentions]] : [])])), report.resumed ? 'resumes an erasure that had stopped half-way' : '');
   step('journal');
 
   for (const f of found) {
@@ -232,17 +225,11 @@ export async function eraseSubject(conn: Pick<StoreConnection, 'client'>, subjec
   for (const h of options.holders ?? []) report.forgotten[h.place] = await h.forget(subject, related);
   step('holders');
 
-  await recordAudit(conn, {
-    id: auditId,
-    ts: now,
-    actor: options.actor,
-    action: 'erase',
-    subjectKind: subject.kind,
-    subjectBits: subjectBits(subject),
-    outcome: 'completed',
-    rows: { ...report.removed, ...Object.fromEntries(Object.entries(report.scrubbed).map(([t, n]) => [`${t} (field cleared)`, n])), ...report.forgotten },
-    note: report.resumed ? 'finished an erasure that had stopped half-way (the rows it deleted are counted in its started entry)' : '',
-  });
+  await audit(
+    'completed',
+    { ...report.removed, ...Object.fromEntries(Object.entries(report.scrubbed).map(([t, n]) => [`${t} (field cleared)`, n])), ...report.forgotten },
+    report.resumed ? 'finished an erasure that had stopped half-way (the rows it deleted are counted in its started entry)' : '',
+  );
   await conn.client.command({ query: `ALTER TABLE privacy_erasures_pending DELETE WHERE subject = {k:String} ${SYNC}`, query_params: { k: key } });
   return report;
 }
