@@ -45,6 +45,7 @@ test('the page lists the cookbook, the limits and the tables; ?example= puts an 
   const filled = await s.get(`/sql?example=${entry.id}`);
   assert.equal(filled.status, 200);
   assert.equal(textarea(filled.text), entry.sql);
+  assert.match(filled.text, /<aside class="cookbook"><details open><summary>/, 'the cookbook open without a result');
   assert.match(filled.text, /<li class="chosen"><a href="\/sql\?example=client-per-minute" aria-current="true">/);
   assert.doesNotMatch(filled.text, /class="sql-result"/, 'choosing an entry does not run it');
 
@@ -72,6 +73,7 @@ test('a query posted runs and shows its rows with their types, numbers right-ali
   assert.ok(stats, 'rows, rows read, time and the audit entry');
   assert.ok(Number(stats[1]!.replace(/,/g, '')) >= 6);
   assert.doesNotMatch(page.text, /data-chart=/, 'not a time series: no chart');
+  assert.match(page.text, /<aside class="cookbook"><details><summary>/, 'the cookbook folded under a result');
 
   // The audit log has the query, under the signed-in name.
   const audit = await (await app.analytics.client.query({ query: 'SELECT actor, action, outcome, note FROM privacy_audit WHERE id = {id:String}', query_params: { id: stats[3] }, format: 'JSONEachRow' })).json<{ actor: string; action: string; outcome: string; note: string }>();

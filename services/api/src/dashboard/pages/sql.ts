@@ -45,7 +45,7 @@ function renderPage(res: Response, deps: DashboardDeps, state: PageState, status
 ${sqlFormHtml(viewerOf(res).csrf, state.sql, state.error)}
 ${limitsHtml(sql.limits)}
 </section>
-${cookbookHtml(state.example)}
+${cookbookHtml(state.example, state.answer === null)}
 </div>
 ${state.answer ? resultHtml(state.answer) : ''}
 ${tablesHtml()}`;

@@ -116,10 +116,9 @@ const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').repl
 
 /**
  * Requests from `ip` as the sink stores them: one per entry of `paths`, a minute apart, the
- * last a minute ago; every third a 404; `userAgent` on each.
+ * last a minute before `now`; every third a 404; `userAgent` on each.
  */
-export async function storeRequests(analytics: Analytics, ip: string, tag: string, paths: string[], userAgent = 'Mozilla/5.0'): Promise<void> {
-  const now = Date.now();
+export async function storeRequests(analytics: Analytics, ip: string, tag: string, paths: string[], userAgent = 'Mozilla/5.0', now = Date.now()): Promise<void> {
   const base = { ip_anonymisation: 'off', app: 'shop', instance: 't', method: 'GET', host: 'shop.example', latency_ms: 3, bytes: 100, referer: '', user_id: null, authenticated: false, blocked: false, rate_limited: false, login: 'none', login_user: null, country: 'FR', region: '', city: '', asn: 16276, org: 'OVH', geo_source: 'none', log_epoch: tag, kafka_partition: 0 };
   const values = paths.map((path, i) => {
     const ts = chTime(now - 60_000 * (paths.length - i));

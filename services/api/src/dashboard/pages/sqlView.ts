@@ -161,7 +161,7 @@ export function sqlFormHtml(csrf: string, sql: string, error: string | null): Ht
 <input type="hidden" name="${CSRF_FIELD}" value="${csrf}">
 <label for="sql-text">Query <span class="hint">(read-only: SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)</span></label>
 ${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}
-<textarea id="sql-text" name="sql" rows="14" spellcheck="false" autocomplete="off" required maxlength="${MAX_SQL_LENGTH}" placeholder="SELECT count() FROM requests WHERE ts &gt;= now() - INTERVAL 1 HOUR">${sql}</textarea>
+<textarea id="sql-text" name="sql" rows="${Math.min(30, Math.max(8, sql.split('\n').length + 1))}" spellcheck="false" autocomplete="off" required maxlength="${MAX_SQL_LENGTH}" placeholder="SELECT count() FROM requests WHERE ts &gt;= now() - INTERVAL 1 HOUR">${sql}</textarea>
 <div class="buttons"><button type="submit" class="primary">Run</button></div>
 </form>`;
 }
@@ -171,14 +171,17 @@ export function limitsHtml(limits: Readonly<SqlLimits>): Html {
   return html`<p class="hint sql-limits">Each query runs read-only (ClickHouse <code>readonly=1</code>) and stops when it would read more than <b>${plural(limits.maxRowsRead, 'row')}</b> (IPWATCH_SQL_MAX_ROWS_READ), return more than <b>${plural(limits.maxResultRows, 'row')}</b> (IPWATCH_SQL_MAX_RESULT_ROWS) or ${count(limits.maxResultBytes)} bytes (IPWATCH_SQL_MAX_RESULT_BYTES), run longer than <b>${plural(limits.maxSeconds, 'second')}</b> (IPWATCH_SQL_MAX_SECONDS) or hold more than ${count(limits.maxMemoryMb)} MB (IPWATCH_SQL_MAX_MEMORY_MB). Every query is recorded in the audit log (the privacy page lists it), with who ran it.</p>`;
 }
 
-/** The cookbook: each entry's title (a link filling the form with it) and its question. */
-export function cookbookHtml(selected: string | null): Html {
-  return html`<aside class="cookbook" aria-labelledby="cookbook-title"><h2 id="cookbook-title">Cookbook</h2>
-<p class="hint">Starting points: pick one to put it in the form, then change it and run it.</p>
+/**
+ * The cookbook: each entry's title (a link filling the form with it) and its question; folded
+ * (a summary to open) under a result, which then follows the form closely.
+ */
+export function cookbookHtml(selected: string | null, open: boolean): Html {
+  return html`<aside class="cookbook"><details${open ? html` open` : ''}><summary><h2>Cookbook</h2> <span class="hint">${COOKBOOK.length} starting points</span></summary>
+<p class="hint">Pick one to put it in the form, then change it and run it.</p>
 <ul>${COOKBOOK.map(
     (e: CookbookEntry) =>
       html`<li${e.id === selected ? html` class="chosen"` : ''}><a href="${href('/sql', { example: e.id })}"${e.id === selected ? html` aria-current="true"` : ''}>${e.title}</a>${e.chart === 'time' ? html` <span class="tag">chart</span>` : ''}<p class="hint">${e.question}</p></li>`,
-  )}</ul></aside>`;
+  )}</ul></details></aside>`;
 }
 
 /** The tables analysts query and their columns (each column's meaning in its title); docs/TABLES.md has the rest. */
