@@ -20,6 +20,7 @@ import type { FailedAuthThrottleOptions } from './failedAuthThrottle.ts';
 import { readQuery } from './queryParameters.ts';
 import { rulesRouter, type RulesApiOptions } from './rulesApi.ts';
 import { privacyRouter } from './privacy/routes.ts';
+import { sqlRouter } from './sql/routes.ts';
 import { analysisHandler } from './analysis.ts';
 import { dailyReportHandler } from './reportsApi.ts';
 import { API_V1 } from './v1/openapi.ts';
@@ -208,6 +209,8 @@ export function createApiApp(options: ApiOptions): express.Express {
   api.use('/rules', rulesRouter(options.rules && { now, ...options.rules }));
 
   api.use('/privacy', privacyRouter(options.privacy));
+
+  api.use('/sql', sqlRouter(options.sql));
 
   // The dashboard's views came with v1: served under /api/v1 only.
   app.use(API_V1, api, trafficViewsRouter({ analytics: options.analytics, now }));

@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, Command> = {
   rules: { summary: 'the detection rules, changed live: rules list | show <id> | set <id> ... | enable | disable | dry-run | live | reset <id>', load: () => import('./commands/rules.ts') },
   report: { summary: 'the daily report: traffic, top clients, paths, countries, networks, detections, blocks, rate limits, against the day before (--daily, --date, --tz, --format)', load: () => import('./commands/report.ts') },
   privacy: { summary: 'a data subject\'s request: privacy export | erase <ip|cidr> or --user ID (everything stored, with what it means; erased everywhere it can be, with what stays and until when) | audit | pending', load: () => import('./commands/privacy.ts') },
+  sql: { summary: 'run a read-only SQL query against the store (ClickHouse\'s guards, recorded in the audit log): sql "<query>" | --file PATH | - [--format table|json|csv]', load: () => import('./commands/sql.ts') },
 };
 
 function usage(): string {

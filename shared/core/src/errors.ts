@@ -231,6 +231,12 @@ export const ERRORS = {
     meaning: 'this api was started without the privacy service, so it cannot export or erase what is stored about a person, nor show the privacy audit log',
     action: 'call the api of `ipwatch dev`, `npm start` or `ipwatch run api`, which serve /api/v1/privacy',
   },
+  IPWATCH_SQL_UNAVAILABLE: {
+    status: 503,
+    exit: 1,
+    meaning: 'this api was started without the SQL service, so it cannot run analysts\' queries (POST /api/v1/sql, `ipwatch sql`)',
+    action: 'call the api of `ipwatch dev`, `npm start` or `ipwatch run api`, which serve /api/v1/sql; against a ClickHouse server, `ipwatch sql` runs the query itself (IPWATCH_CLICKHOUSE_URL)',
+  },
 
   // The CLI talking to the api.
   IPWATCH_API_UNREACHABLE: {

@@ -29,3 +29,4 @@ export * from './privacy/index.ts';
 export { openReadOnlyQueries, explainSqlError, guardSettings, SqlRefusedError, SqlLimitError, SqlInvalidError, MAX_SQL_LENGTH, type ReadOnlyQueries, type SqlResult, type SqlColumn } from './sql/readOnly.ts';
 export { TABLE_DOCS, VIEW_DOCS, type TableDoc, type ViewDoc, type ColumnDoc } from './tableDocs.ts';
 export { COOKBOOK, type CookbookEntry } from './sql/cookbook.ts';
+export { sqlResultToCsv, isNumericColumn, cellText } from './sql/csv.ts';

@@ -16,6 +16,7 @@ import { BUCKET, DETECTION_RULE, LIMIT_RULE, MAX_DETECTIONS_PAGE, MAX_OVERVIEW_D
 import { API_V1, type HttpMethod, type Operation, type OpenApiDocument, ref, query, pathParam, wholeNumber, IP_OR_CIDR, ONE_IP, TIME_BOUND, RULE_ID_PATTERN, STATUS_FILTER, CURSOR, BOOLEAN_TEXT, LOG_FIELDS, errorResponse, responses, jsonBody } from './schemaKit.ts';
 import { SEVERITY, schemas, errorComponents } from './components.ts';
 import { privacyPaths, privacySchemas } from './privacyDoc.ts';
+import { sqlPaths, sqlSchemas } from './sqlDoc.ts';
 
 export { API_V1, codesWithStatus, type HttpMethod, type JsonObject, type JsonValue, type OpenApiDocument, type Operation } from './schemaKit.ts';
 
@@ -241,6 +242,7 @@ for (const [name, summary] of Object.entries(SHORTHANDS)) {
 }
 
 Object.assign(paths, privacyPaths);
+Object.assign(paths, sqlPaths);
 
 // Last, so that listings name the resources first.
 paths['/openapi.json'] = {
@@ -277,7 +279,7 @@ export const OPENAPI: OpenApiDocument = deepFreeze({
     title: 'ipwatch API',
     version: '1',
     description:
-      'The request log, blocks, the allowlist, detection rules, client analysis, reports, and a person\'s export and erasure of ipwatch. Authenticate with the api\'s token (IPWATCH_API_TOKEN) as "Authorization: Bearer <token>"; an api started without a token answers only requests addressed to 127.0.0.1, localhost or [::1], without one. Every query parameter is typed and checked: an unknown or repeated one is refused (400), never ignored. The same paths without /v1 (/api/...) still answer, deprecated (Deprecation and Link headers name the successor).',
+      'The request log, blocks, the allowlist, detection rules, client analysis, reports, a person\'s export and erasure, and analysts\' read-only SQL, of ipwatch. Authenticate with the api\'s token (IPWATCH_API_TOKEN) as "Authorization: Bearer <token>"; an api started without a token answers only requests addressed to 127.0.0.1, localhost or [::1], without one. Every query parameter is typed and checked: an unknown or repeated one is refused (400), never ignored. The same paths without /v1 (/api/...) still answer, deprecated (Deprecation and Link headers name the successor).',
     license: { name: 'proprietary' },
   },
   servers: [{ url: API_V1, description: 'relative to the api (e.g. http://127.0.0.1:7070)' }],
@@ -287,6 +289,7 @@ export const OPENAPI: OpenApiDocument = deepFreeze({
     { name: 'lists', description: 'the block list and the allowlist, with their audit trail' },
     { name: 'rules', description: 'the detection rules' },
     { name: 'privacy', description: 'a data subject\'s export and erasure, and the audit log of both' },
+    { name: 'sql', description: 'analysts\' own read-only SQL against the store (README, "SQL for analysts"; docs/TABLES.md)' },
     { name: 'service', description: 'the api itself' },
   ],
   paths,
@@ -294,7 +297,7 @@ export const OPENAPI: OpenApiDocument = deepFreeze({
     securitySchemes: {
       bearerAuth: { type: 'http', scheme: 'bearer', description: 'IPWATCH_API_TOKEN (or the scorer\'s IPWATCH_SCORER_TOKEN); not needed from loopback when the api has no token' },
     },
-    schemas: { ...schemas, ...privacySchemas },
+    schemas: { ...schemas, ...privacySchemas, ...sqlSchemas },
     responses: errorComponents,
   },
 });

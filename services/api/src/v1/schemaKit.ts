@@ -88,13 +88,14 @@ export function codesWithStatus(status: number): ErrorCode[] {
 export const ERROR_RESPONSES: { [status: string]: { name: string; description: string } } = {
   400: { name: 'BadRequest', description: 'the request is malformed: a bad filter, parameter, address, change or body (the message names it)' },
   401: { name: 'Unauthorized', description: 'missing or wrong bearer token (WWW-Authenticate: Bearer)' },
-  403: { name: 'Forbidden', description: 'refused: a page of another origin, a non-loopback Host when the api has no token, or a block in a rule\'s name without the scorer\'s token' },
+  403: { name: 'Forbidden', description: 'refused: a page of another origin, a non-loopback Host when the api has no token, a block in a rule\'s name without the scorer\'s token, or an SQL query that would write, change a setting or reach files or the network' },
   404: { name: 'NotFound', description: 'nothing of that name: the rule, the entry to remove, or the endpoint' },
-  413: { name: 'PayloadTooLarge', description: 'the body is larger than the api accepts (16 kB; 256 kB for a rule; 8 MB for an import)' },
+  413: { name: 'PayloadTooLarge', description: 'the body is larger than the api accepts (16 kB; 256 kB for a rule or an SQL query; 8 MB for an import)' },
   415: { name: 'UnsupportedMediaType', description: 'a change sent as something other than application/json' },
+  422: { name: 'UnprocessableContent', description: 'an SQL query stopped by one of its limits (rows read, result rows or bytes, time, memory): the message names the IPWATCH_SQL_MAX_* variable' },
   429: { name: 'TooManyRequests', description: 'too many wrong tokens from this address: wait Retry-After seconds' },
   500: { name: 'InternalError', description: 'an unexpected failure; the service log has the cause (never the answer)' },
-  503: { name: 'ServiceUnavailable', description: 'this api runs without the event log, so it cannot list or change blocks, the allowlist or the rules; or without the privacy service, so it cannot export or erase' },
+  503: { name: 'ServiceUnavailable', description: 'this api runs without the event log, so it cannot list or change blocks, the allowlist or the rules; or without the privacy service, so it cannot export or erase; or without the SQL service, so it cannot run queries' },
 };
 
 export const errorResponse = (status: string): JsonObject => ({ $ref: `#/components/responses/${ERROR_RESPONSES[status]!.name}` });
