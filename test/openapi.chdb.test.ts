@@ -23,6 +23,7 @@ import { openListsView } from '../services/api/src/listsView.ts';
 import { createListChanges } from '../services/api/src/listChanges.ts';
 import { openRulesState } from '../services/api/src/rulesApi.ts';
 import { createPrivacyService } from '../services/api/src/privacy/service.ts';
+import { createSqlService } from '../services/api/src/sql/service.ts';
 import { loadConfig } from '@ipwatch/core/config';
 import { API_V1, OPENAPI, type HttpMethod, type JsonObject, type JsonValue } from '../services/api/src/v1/openapi.ts';
 import { FIXTURE, fixtureNow, insertClientFixture } from '../shared/store/src/queries/clientAnalysis.fixture.ts';
@@ -36,6 +37,12 @@ const H = 3_600_000;
 const now = fixtureNow();
 let stored: Promise<Analytics> | undefined;
 const analytics = () => (stored ??= testAnalytics().then(async (a) => (await insertClientFixture(a, now, 'openapi'), a)));
+/** The test store's data directory (chDB takes one per process: the SQL service's session must open the same). */
+async function dataDirOf(store: Analytics): Promise<string> {
+  const rs = await store.client.query({ query: "SELECT data_path FROM system.databases WHERE name = 'default'", format: 'JSONEachRow' });
+  const [row] = await rs.json<{ data_path: string }>();
+  return row!.data_path.replace(/\/chdb\/?$/, '');
+}
 
 interface Answer {
   status: number;
@@ -52,6 +59,7 @@ async function serve(extra: Partial<ApiOptions> = {}, withLists = true) {
   await view.ready;
   const rules = openRulesState({ log, warn });
   await rules.book.ready;
+  const sql = createSqlService({ analytics: store, config: { ...loadConfig({}), dataDir: await dataDirOf(store) } });
   // A rule's block on the fixture's client (as the scorer writes it), so its analysis shows evidence; an allowlisted range.
   await log.produce(LIST_TOPICS.blocks, [blockMessage({ target: FIXTURE.ip, reason: 'sensitive files', source: 'sensitive-files', severity: 'high', createdAt: now - H, expiresAt: now + 6 * H, createdBy: 'scorer' })]);
   await log.produce(LIST_TOPICS.allow, [allowMessage({ target: '2001:db8:1::/48', reason: 'office', createdAt: now - 2 * H, expiresAt: null, createdBy: 'alice' })]);
@@ -65,6 +73,7 @@ async function serve(extra: Partial<ApiOptions> = {}, withLists = true) {
       lists: { view, changes: createListChanges({ log, view, analytics: store, warn }) },
       rules: { rules, log, warn },
       privacy: createPrivacyService({ analytics: store, config: loadConfig({}), view }),
+      sql,
     }),
     ...extra,
   });
@@ -75,6 +84,7 @@ async function serve(extra: Partial<ApiOptions> = {}, withLists = true) {
     await view.stop();
     await rules.stop();
     await log.close();
+    await sql.close();
   });
   const port = (server.address() as AddressInfo).port;
   const base = `http://127.0.0.1:${port}`;
@@ -375,6 +385,23 @@ test('every operation, called with realistic input, answers what its schema says
   assert.equal((await call('delete', '/rules/burst', 200)).body.reset, 'restored');
   assert.equal((await call('delete', '/rules/burst', 200)).body.reset, 'unchanged');
 
+  // SQL: a query (JSON; CSV as a file named by its audit id), refused by ClickHouse's guards, stopped by a limit, invalid, not JSON.
+  const answered = await call('post', '/sql', 200, { body: { query: `SELECT status, count() AS n FROM requests WHERE ip = toIPv6('${FIXTURE.ip}') GROUP BY status ORDER BY status` } });
+  assert.ok((answered.body.rows as unknown[]).length > 0, 'the fixture\'s requests are counted');
+  assert.equal(answered.headers.get('cache-control'), 'no-store');
+  const sqlCsv = await fetch(`http://127.0.0.1:${port}${v('/sql')}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ query: 'SELECT 1 AS one', format: 'csv' }) });
+  assert.equal(sqlCsv.status, 200);
+  assert.match(sqlCsv.headers.get('content-disposition') ?? '', /^attachment; filename="ipwatch-sql-[0-9a-f-]{36}\.csv"$/);
+  assert.equal(await sqlCsv.text(), 'one\n1\n');
+  await call('post', '/sql', 200, { body: { query: 'SELECT 1', format: 'json' } });
+  assertRefused(await call('post', '/sql', 403, { body: { query: 'DROP TABLE requests' } }), 'IPWATCH_SQL_REFUSED', /read-only/);
+  assertRefused(await call('post', '/sql', 422, { body: { query: 'SELECT number FROM numbers(20000)' } }), 'IPWATCH_SQL_LIMIT', /IPWATCH_SQL_MAX_RESULT_ROWS/);
+  assertRefused(await call('post', '/sql', 400, { body: { query: 'SELEC 1' } }), 'IPWATCH_SQL_INVALID');
+  assertRefused(await call('post', '/sql', 400, { body: JSON.stringify({ query: 'SELECT 1', format: 'xml' }) }), 'IPWATCH_USAGE', /json or csv/);
+  assertRefused(await call('post', '/sql', 415, { body: 'query=SELECT+1', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 'IPWATCH_NOT_JSON');
+  assertRefused(await call('post', '/sql', 413, { body: JSON.stringify({ query: `SELECT '${'x'.repeat(300_000)}'` }) }), 'IPWATCH_BODY_TOO_LARGE');
+  assertRefused(await call('post', '/sql', 401, { body: { query: 'SELECT 1' }, token: null }), 'IPWATCH_BAD_TOKEN');
+
   // Privacy: an export (JSON; CSV as a file named by its audit id), an erasure and its repeat, the audit log, erasures under way.
   const exported = await call('post', '/privacy/export', 200, { body: { ip: FIXTURE.ip } });
   assert.ok((exported.body.total as number) > 0, 'the fixture\'s client has rows');
@@ -436,6 +463,9 @@ test('the refusals no route makes: 503 without the lists, 429 after wrong tokens
   const noPrivacy = await bare.send('POST', `${API_V1}/privacy/erase`, { body: { ip: FIXTURE.ip } });
   assertRefused(noPrivacy, 'IPWATCH_PRIVACY_UNAVAILABLE');
   conforms('post', `${API_V1}/privacy/erase`, noPrivacy);
+  const noSql = await bare.send('POST', `${API_V1}/sql`, { body: { query: 'SELECT 1' } });
+  assertRefused(noSql, 'IPWATCH_SQL_UNAVAILABLE');
+  conforms('post', `${API_V1}/sql`, noSql);
   const throttled = await serve({ authThrottle: { maxFailures: 1 } });
   conforms('get', `${API_V1}/requests`, await throttled.send('GET', `${API_V1}/requests`, { token: 'wrong' }));
   const limited = await throttled.send('GET', `${API_V1}/requests`);
@@ -473,7 +503,7 @@ test('the query parameters and body fields each endpoint takes are those the doc
   }
   assert.ok(probed >= 14, `${probed} operations probed`);
   // Bodies: a field the body schema does not list is refused, and the refusal names the fields the schema lists.
-  for (const [path, body] of [['/blocks', { target: '203.0.113.50' }], ['/allowlist', { target: '203.0.113.50' }], ['/blocks/import', { targets: ['203.0.113.51'] }], ['/rules/burst', {}], ['/privacy/export', { ip: FIXTURE.ip }], ['/privacy/erase', { ip: FIXTURE.ip }]] as const) {
+  for (const [path, body] of [['/blocks', { target: '203.0.113.50' }], ['/allowlist', { target: '203.0.113.50' }], ['/blocks/import', { targets: ['203.0.113.51'] }], ['/rules/burst', {}], ['/privacy/export', { ip: FIXTURE.ip }], ['/privacy/erase', { ip: FIXTURE.ip }], ['/sql', { query: 'SELECT 1' }]] as const) {
     const method: HttpMethod = path === '/rules/burst' ? 'put' : 'post';
     const answer = await send(method.toUpperCase(), `${API_V1}${path}`, { body: { ...body, zzz: 1 } });
     assertRefused(answer, 'IPWATCH_UNKNOWN_PARAMETER');
