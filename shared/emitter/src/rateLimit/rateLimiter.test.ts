@@ -15,7 +15,13 @@ function req(method: string, url: string, body?: unknown): IncomingMessage {
 const anon = (ip: string) => ({ ip, userId: null, authenticated: false });
 const user = (ip: string, id: string) => ({ ip, userId: id, authenticated: true });
 
-/** The memory store on a test clock, recording every call's keys. */
+/**
+ * The memory store on a test clock, recording every call's keys. Its figures are the bucketed
+ * window's (buckets.ts): a count leaves with its whole bucket (a tenth of the window). The
+ * clock starts at 1,000,000 ms, 4 s into a 6 s bucket of a 1-minute window (996,000 to
+ * 1,002,000), so a count made then leaves at 1,062,000: t=62 where a log said 60. For 5
+ * minutes (30 s buckets, 990,000 to 1,020,000): 1,320,000, 320 s.
+ */
 function setup(options: Omit<RateLimiterOptions, 'store'> = {}) {
   let t = 1_000_000;
   const inner = createMemoryRateLimitStore({ now: () => t });
@@ -39,7 +45,7 @@ test('defaults: anonymous 5 per minute per IP, one store call with one key', asy
     const d = await limiter.check(req('GET', '/'), anon('203.0.113.7'));
     assert.equal(d.limited, false);
     assert.equal(header(d, 'RateLimit-Policy'), '"anonymous";q=5;w=60');
-    assert.equal(header(d, 'RateLimit'), `"anonymous";r=${4 - i};t=${60 - i}`, 't: until the oldest counted request leaves');
+    assert.equal(header(d, 'RateLimit'), `"anonymous";r=${4 - i};t=${62 - i}`, 't: until the oldest counted request leaves');
     advance(1000);
   }
   const d = await limiter.check(req('GET', '/'), anon('203.0.113.7'));
@@ -47,11 +53,12 @@ test('defaults: anonymous 5 per minute per IP, one store call with one key', asy
   assert.equal(d.rule, 'anonymous');
   assert.equal(d.limitKey, '203.0.113.7');
   assert.equal(d.statusCode, 429);
-  assert.equal(d.retryAfterS, 55);
+  // two were counted in the bucket that leaves at 1,062,000, three in the next: one under the limit once it has left
+  assert.equal(d.retryAfterS, 57);
   assert.deepEqual(d.headers, [
     ['RateLimit-Policy', '"anonymous";q=5;w=60'],
-    ['RateLimit', '"anonymous";r=0;t=55'],
-    ['Retry-After', '55'],
+    ['RateLimit', '"anonymous";r=0;t=57'],
+    ['Retry-After', '57'],
   ]);
   assert.equal((await limiter.check(req('GET', '/'), anon('203.0.113.8'))).limited, false, 'another IP has its own limit');
   assert.deepEqual(calls[0], ['ipwatch:rl:anonymous:203.0.113.7']);
@@ -91,9 +98,9 @@ test('login: 3 per 5 minutes per IP and per username, usernames compared case-in
   assert.ok(d.limited, 'a fourth IP trying the same username is refused');
   assert.equal(d.rule, 'login-user');
   assert.equal(d.limitKey, 'login-user:alice');
-  assert.equal(d.retryAfterS, 300);
+  assert.equal(d.retryAfterS, 320);
   assert.equal(header(d, 'RateLimit-Policy'), '"login";q=3;w=300, "login-user";q=3;w=300');
-  assert.equal(header(d, 'RateLimit'), '"login";r=3;t=0, "login-user";r=0;t=300');
+  assert.equal(header(d, 'RateLimit'), '"login";r=3;t=0, "login-user";r=0;t=320');
   // per IP too, across usernames
   for (const name of ['a', 'b', 'c']) await limiter.check(req('POST', '/login', { username: name }), anon('192.0.2.99'));
   const perIp = await limiter.check(req('POST', '/login', { username: 'd' }), anon('192.0.2.99'));
@@ -160,7 +167,7 @@ test('a refused request is counted under no key', async () => {
   await limiter.check(req('POST', '/login', { username: 'x' }), anon('192.0.2.1'));
   for (let i = 0; i < 5; i++) assert.ok((await limiter.check(req('POST', '/login', { username: 'x' }), anon('192.0.2.1'))).limited);
   const d = await limiter.check(req('GET', '/'), anon('192.0.2.1'));
-  assert.equal(header(d, 'RateLimit'), '"anonymous";r=8;t=60', 'only the admitted login counted against the class limit');
+  assert.equal(header(d, 'RateLimit'), '"anonymous";r=8;t=62', 'only the admitted login counted against the class limit');
 });
 
 test('nothing to count: no store call', async () => {
@@ -177,7 +184,7 @@ test('403 instead of 429, and no headers on admitted responses when asked', asyn
   const d = await limiter.check(req('GET', '/'), anon('192.0.2.1'));
   assert.ok(d.limited);
   assert.equal(d.statusCode, 403);
-  assert.equal(header(d, 'Retry-After'), '60');
+  assert.equal(header(d, 'Retry-After'), '62');
 });
 
 test('respond() writes the refusal with its headers and a small JSON body; sets headers on admitted ones', async () => {
@@ -195,13 +202,13 @@ test('respond() writes the refusal with its headers and a small JSON body; sets 
     const ok = await fetch(url);
     assert.equal(ok.status, 200);
     assert.equal(await ok.text(), 'hello');
-    assert.equal(ok.headers.get('ratelimit'), '"anonymous";r=0;t=60');
+    assert.equal(ok.headers.get('ratelimit'), '"anonymous";r=0;t=62');
     const refused = await fetch(url);
     assert.equal(refused.status, 429);
-    assert.equal(refused.headers.get('retry-after'), '60');
+    assert.equal(refused.headers.get('retry-after'), '62');
     assert.equal(refused.headers.get('ratelimit-policy'), '"anonymous";q=1;w=60');
     assert.equal(refused.headers.get('content-type'), 'application/json; charset=utf-8');
-    assert.deepEqual(await refused.json(), { error: 'rate limited', rule: 'anonymous', retryAfter: 60 });
+    assert.deepEqual(await refused.json(), { error: 'rate limited', rule: 'anonymous', retryAfter: 62 });
   } finally {
     server.closeAllConnections();
     server.close();
@@ -231,7 +238,7 @@ test('refusals go to the events sink and onLimited', async () => {
   assert.equal(recorded[0]![0].rule, 'authenticated');
   assert.equal(recorded[0]![0].limitKey, 'user:7');
   assert.deepEqual(recorded[0]!.slice(1), ['192.0.2.1', '/a?b=c', '7']);
-  assert.deepEqual(seen, [{ rule: 'authenticated', limitKey: 'user:7', limit: 1, windowMs: 60_000, retryAfterS: 60, ip: '192.0.2.1', path: '/a?b=c', userId: '7' }]);
+  assert.deepEqual(seen, [{ rule: 'authenticated', limitKey: 'user:7', limit: 1, windowMs: 60_000, retryAfterS: 62, ip: '192.0.2.1', path: '/a?b=c', userId: '7' }]);
   assert.equal(limiter.stats().onLimitedErrors, 1);
 });
 

@@ -1,8 +1,9 @@
 /**
- * The sliding-window log in this process: the embedded default, and the fallback while
- * Redis is down (limits then hold per process, not across instances). Keys are
- * attacker-chosen (an IPv6 prefix or a username each), so the store is bounded in keys and
- * in counted entries, evicting the least recently used keys beyond either bound.
+ * The bucketed sliding window (buckets.ts) in this process: the embedded default, and the
+ * fallback while Redis is down (limits then hold per process, not across instances), with
+ * the same counting as the Redis script, so both admit and refuse alike. A key holds N + 1
+ * counts whatever its limit. Keys are attacker-chosen (an IPv6 prefix or a username each),
+ * so the store is bounded in keys, evicting the least recently used beyond the bound.
  *
  * A flood of fresh keys must not buy an attacker a fresh count: a key at its limit, or that
  * refused a request, is guarded for its window and never evicted. Guarded keys leave the
@@ -12,13 +13,19 @@
  */
 import { EmitterOptionError } from '../errors.ts';
 import { wholeNumber } from '../optionChecks.ts';
+import { BucketCounts, bucketOf, bucketsOption, msUntilLeaves } from './buckets.ts';
 import type { HitResult, RateLimitCheck, RateLimitCheckResult, RateLimitStore } from './store.ts';
 
 export interface MemoryRateLimitStoreOptions {
   /** Keys held at most. Default 100,000. */
   maxKeys?: number;
-  /** Counted requests held at most, over all keys (8 bytes each plus overhead). Default 1,000,000. */
+  /**
+   * @deprecated No longer used: a key holds N + 1 counts whatever its limit, so maxKeys bounds
+   * the memory. Still checked (a whole number from 1), so old code keeps working.
+   */
   maxEntries?: number;
+  /** Buckets a window is cut into (buckets.ts): a count leaves up to W/N after its window. Default 10, as in the Redis store. */
+  buckets?: number;
   /** Clock in ms (injectable for tests). Default Date.now. */
   now?: () => number;
 }
@@ -48,38 +55,14 @@ export const STORE_FULL_WARNING = 'IPWATCH_RATE_LIMIT_STORE_FULL';
 /** A store that stays full warns again at most this often. */
 const WARN_INTERVAL_MS = 10 * 60_000;
 
-/** One key's log: admitted request times in order, a queue over an array (head moves forward, compacted when half is dead). */
-class KeyLog {
-  times: number[] = [];
-  head = 0;
-  /** Guarded from eviction until then (ms): the end of the window in which it hit its limit or refused. */
+/** One key's bucket counts (buckets.ts), and where it is in the store's bookkeeping. */
+class KeyCounts extends BucketCounts {
+  /** The window the counts are bucketed for: a key checked with another window length starts afresh. */
+  windowMs = 0;
+  /** Guarded from eviction until then (ms): when the counts of the window in which it hit its limit or refused have left. */
   guardedUntil = 0;
   /** Window length of the guard queue holding it, or -1 while it is in the LRU. */
   guardWindow = -1;
-
-  /** Drops entries at or before `cutoff`; returns how many it dropped. */
-  trim(cutoff: number): number {
-    const start = this.head;
-    while (this.head < this.times.length && this.times[this.head]! <= cutoff) this.head++;
-    const dropped = this.head - start;
-    if (this.head === this.times.length) {
-      this.times.length = 0;
-      this.head = 0;
-    } else if (this.head > 32 && this.head * 2 > this.times.length) {
-      this.times = this.times.slice(this.head);
-      this.head = 0;
-    }
-    return dropped;
-  }
-
-  get count(): number {
-    return this.times.length - this.head;
-  }
-
-  /** Time of the i-th oldest counted entry (0-based). */
-  at(i: number): number {
-    return this.times[this.head + i]!;
-  }
 }
 
 /**
@@ -90,20 +73,20 @@ class KeyLog {
  */
 export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions = {}): MemoryRateLimitStore {
   const maxKeys = wholeNumber('maxKeys', options.maxKeys ?? 100_000, 1, 100_000_000);
-  const maxEntries = wholeNumber('maxEntries', options.maxEntries ?? 1_000_000, 1, 100_000_000);
+  wholeNumber('maxEntries', options.maxEntries ?? 1_000_000, 1, 100_000_000);
+  const buckets = bucketsOption(options.buckets);
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') throw new EmitterOptionError('now must be a function returning ms, like Date.now');
   // Unguarded keys, in recency order: a used key is moved to the end, eviction takes from the front.
-  const open = new Map<string, KeyLog>();
+  const open = new Map<string, KeyCounts>();
   // Guarded keys, one queue per window length: a guard ends at (when it was set + window), so each queue is in order of its end.
-  const guarded = new Map<number, Map<string, KeyLog>>();
+  const guarded = new Map<number, Map<string, KeyCounts>>();
   let guardedKeys = 0;
-  let entries = 0;
   let evicted = 0;
   let refusedWhenFull = 0;
   let lastWarnAt = Number.NEGATIVE_INFINITY;
 
-  function find(key: string): KeyLog | undefined {
+  function find(key: string): KeyCounts | undefined {
     const log = open.get(key);
     if (log !== undefined || guardedKeys === 0) return log;
     for (const queue of guarded.values()) {
@@ -113,7 +96,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
     return undefined;
   }
 
-  function unlink(key: string, log: KeyLog): void {
+  function unlink(key: string, log: KeyCounts): void {
     if (log.guardWindow === -1) {
       open.delete(key);
       return;
@@ -124,7 +107,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
   }
 
   /** At its limit or refusing: out of the LRU until `until`. */
-  function guard(key: string, log: KeyLog, until: number, windowMs: number): void {
+  function guard(key: string, log: KeyCounts, until: number, windowMs: number): void {
     if (log.guardWindow !== -1 && until < log.guardedUntil) return; // a longer guard from another window already holds it
     unlink(key, log);
     let queue = guarded.get(windowMs);
@@ -136,17 +119,17 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
   }
 
   /** Used and under its limit: to the end of the LRU (a guard that has ended is lifted here). */
-  function touch(key: string, log: KeyLog, t: number): void {
+  function touch(key: string, log: KeyCounts, t: number): void {
     if (log.guardWindow !== -1 && log.guardedUntil > t) return;
     unlink(key, log);
     open.set(key, log);
   }
 
   // One iterator kept across evictions: a fresh one would step over every entry deleted from the front since the Map last compacted.
-  let cursor: MapIterator<[string, KeyLog]> | null = null;
+  let cursor: MapIterator<[string, KeyCounts]> | null = null;
 
   /** The least recently used unguarded key not in `keep`, removed; null when there is none. */
-  function evictOpen(keep: ReadonlySet<KeyLog>): KeyLog | null {
+  function evictOpen(keep: ReadonlySet<KeyCounts>): KeyCounts | null {
     // A used key is re-inserted at the end, so the cursor meets it again in its new place; a second pass starts over once.
     for (let pass = 0; pass < 2; pass++) {
       cursor ??= open.entries();
@@ -162,7 +145,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
   }
 
   /** Frees one key not in `keep`: the least recently used unguarded one, else one whose guard has ended. */
-  function evictOne(keep: ReadonlySet<KeyLog>, t: number): boolean {
+  function evictOne(keep: ReadonlySet<KeyCounts>, t: number): boolean {
     const lru = evictOpen(keep);
     if (lru !== null) return dropped(lru);
     for (const queue of guarded.values()) {
@@ -177,8 +160,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
     return false;
   }
 
-  function dropped(log: KeyLog): true {
-    entries -= log.count;
+  function dropped(log: KeyCounts): true {
     evicted++;
     return true;
   }
@@ -199,7 +181,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
     if (t - lastWarnAt < WARN_INTERVAL_MS) return;
     lastWarnAt = t;
     process.emitWarning(
-      `ipwatch: the in-process rate-limit store is full (${maxKeys} keys, ${maxEntries} counted requests at most) of keys at their limit or refused within their window, which it never evicts, so requests that need room are refused until those windows end (counted in the limiter's stats, memoryStore.refusedWhenFull). A flood of new addresses or usernames does this; raise maxKeys (createMemoryRateLimitStore({ maxKeys })) if it is real traffic, or share a Redis store (store: 'redis://…').`,
+      `ipwatch: the in-process rate-limit store is full (${maxKeys} keys) of keys at their limit or refused within their window, which it never evicts, so requests that need room are refused until those windows end (counted in the limiter's stats, memoryStore.refusedWhenFull). A flood of new addresses or usernames does this; raise maxKeys (createMemoryRateLimitStore({ maxKeys })) if it is real traffic, or share a Redis store (store: 'redis://…').`,
       { code: STORE_FULL_WARNING },
     );
   }
@@ -207,29 +189,37 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
   function hitSync(checks: readonly RateLimitCheck[]): HitResult {
     const t = now();
     const n = checks.length;
-    const used: KeyLog[] = new Array(n);
+    const used: KeyCounts[] = new Array(n);
+    const cur: number[] = new Array(n);
+    const totals: number[] = new Array(n);
     const isNew: boolean[] = new Array(n);
     let newKeys = 0;
     let allowed = true;
     for (let i = 0; i < n; i++) {
       const c = checks[i]!;
-      let log = find(c.key);
-      isNew[i] = log === undefined;
-      if (log === undefined) {
+      let counts = find(c.key);
+      isNew[i] = counts === undefined;
+      if (counts === undefined) {
         // Stored only if the request is admitted: refused requests (a flood of fresh usernames,
         // say) must not create keys and so push other clients' live history out of the LRU.
-        log = new KeyLog();
+        counts = new KeyCounts(buckets);
         newKeys++;
-      } else {
-        entries -= log.trim(t - c.windowMs);
       }
-      used[i] = log;
-      if (log.count >= c.limit) allowed = false;
+      if (counts.windowMs !== c.windowMs) {
+        // New, or counted for another window length until now (a changed rule): start afresh.
+        counts.counts.fill(0);
+        counts.windowMs = c.windowMs;
+      }
+      cur[i] = bucketOf(t, c.windowMs, buckets);
+      counts.advance(cur[i]!, buckets);
+      used[i] = counts;
+      totals[i] = counts.total();
+      if (totals[i]! >= c.limit) allowed = false;
     }
     let full = false;
-    if (allowed && (open.size + guardedKeys + newKeys > maxKeys || entries + n > maxEntries)) {
+    if (allowed && open.size + guardedKeys + newKeys > maxKeys) {
       const keep = new Set(used);
-      while (open.size + guardedKeys + newKeys > maxKeys || entries + n > maxEntries) {
+      while (open.size + guardedKeys + newKeys > maxKeys) {
         if (!evictOne(keep, t)) {
           allowed = false;
           full = true;
@@ -240,23 +230,25 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
     const results: RateLimitCheckResult[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const c = checks[i]!;
-      const log = used[i]!;
+      const counts = used[i]!;
+      let total = totals[i]!;
       if (allowed) {
-        if (isNew[i] && find(c.key) === undefined) open.set(c.key, log);
-        log.times.push(t);
-        entries++;
+        if (isNew[i] && find(c.key) === undefined) open.set(c.key, counts);
+        counts.add();
+        total++;
       }
-      const count = log.count;
-      if (count >= c.limit) guard(c.key, log, t + c.windowMs, c.windowMs);
-      else if (!isNew[i] || allowed) touch(c.key, log, t);
-      const resetMs = count > 0 ? log.at(0) + c.windowMs - t : 0;
+      // At its limit (or refused): kept until a count made now would have left the window.
+      if (total >= c.limit) guard(c.key, counts, t + msUntilLeaves(Math.max(cur[i]!, counts.newest), t, c.windowMs, buckets), c.windowMs);
+      else if (!isNew[i] || allowed) touch(c.key, counts, t);
+      const oldest = total > 0 ? counts.oldest() : -1;
+      const resetMs = oldest === -1 ? 0 : msUntilLeaves(oldest, t, c.windowMs, buckets);
       if (full) {
         results[i] = { remaining: 0, resetMs, retryAfterMs: fullRetryAfter(t, c.windowMs) };
         continue;
       }
-      // Over the limit: admitted again once enough old entries have left for the count to drop under it.
-      const retryAfterMs = !allowed && count >= c.limit ? log.at(count - c.limit) + c.windowMs - t : 0;
-      results[i] = { remaining: Math.max(0, c.limit - count), resetMs, retryAfterMs };
+      // Over the limit: admitted again once enough of the oldest buckets have left for the sum to drop under it.
+      const retryAfterMs = !allowed && total >= c.limit ? msUntilLeaves(counts.freesAt(total, c.limit), t, c.windowMs, buckets) : 0;
+      results[i] = { remaining: Math.max(0, c.limit - total), resetMs, retryAfterMs };
     }
     if (full) {
       refusedWhenFull++;
@@ -283,7 +275,6 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
       open.clear();
       guarded.clear();
       guardedKeys = 0;
-      entries = 0;
       return Promise.resolve();
     },
   };

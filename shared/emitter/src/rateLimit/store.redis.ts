@@ -1,69 +1,138 @@
 /**
- * The sliding-window log in Redis, shared by every instance of an app. One request check
- * is ONE script call (EVALSHA; EVAL when the server does not have the script), whatever
- * the number of keys, so "admit only if every key is under its limit, then record in every
- * key" is atomic across instances. Time is the Redis server's (TIME inside the script):
- * app clocks that disagree cannot widen a window. A command error or timeout rejects (the
- * fallback policy decides, store.fallback.ts); it is never read as a verdict.
+ * The bucketed sliding window (buckets.ts) in Redis, shared by every instance of an app. One
+ * request check is ONE script call (EVALSHA; EVAL when the server does not have the script),
+ * whatever the number of keys, so "admit only if every key is under its limit, then count
+ * in every key" is atomic across instances. Time is the Redis server's (TIME inside the
+ * script): app clocks that disagree cannot widen a window. A command error or timeout
+ * rejects (the fallback policy decides, store.fallback.ts); it is never read as a verdict.
  *
- * Key layout: one sorted set per key, members "<sec>.<usec>-<n>" scored by the admission
- * time in microseconds, PEXPIRE'd by the window at each admission (an idle key vanishes
- * once its last entry is out of the window). Keys are used as the limiter names them:
- * "<keyPrefix><rule>:<limitKey>", e.g. "ipwatch:rl:anonymous:203.0.113.7",
- * "ipwatch:rl:anonymous:2001:db8:1:2::/64", "ipwatch:rl:authenticated:user:42",
- * "ipwatch:rl:login:login-user:alice". A check's keys may hash to different slots, so this
- * store needs one Redis (with replicas if you like), not Redis Cluster. Needs Redis >= 3.2
- * (script effects replication; the default from 5).
+ * Key layout: one short string per key, whatever the limit: the newest bucket's index
+ * (modulo 2^32) and the N + 1 counts, packed little-endian as a 4-byte and N + 1 2-byte
+ * unsigned integers (26 bytes with N = 10; about 120 bytes of Redis memory with the key, see
+ * bench/ratelimit.bench.ts). It is written only when a request is admitted, with an expiry
+ * at the moment its newest count leaves the window (at most W + W/N later), so an idle key
+ * vanishes. Keys are used as the limiter names them: "<keyPrefix><rule>:<limitKey>", e.g.
+ * "ipwatch:rl:anonymous:203.0.113.7", "ipwatch:rl:anonymous:2001:db8:1:2::/64",
+ * "ipwatch:rl:authenticated:user:42", "ipwatch:rl:login:login-user:alice". A check's keys may
+ * hash to different slots, so this store needs one Redis (with replicas if you like), not
+ * Redis Cluster. Needs Redis >= 3.2 (script effects replication; the default from 5).
+ *
+ * Every instance sharing a Redis must cut windows into the same number of buckets: a key
+ * packed with another number (or for another window length) is read as empty, once. A key
+ * the previous design left (a sorted set of admission times) is converted on first use.
  */
 import { createHash } from 'node:crypto';
 import { firstEvent } from '@ipwatch/core/deadline';
 import { createRedisClient, type Redis } from '@ipwatch/core/redis';
 import { EmitterOptionError } from '../errors.ts';
 import { wholeNumber } from '../optionChecks.ts';
+import { bucketsOption } from './buckets.ts';
 import type { HitResult, RateLimitCheck, RateLimitCheckResult, RateLimitStore } from './store.ts';
 
 /**
- * KEYS[i]: the i-th key; ARGV[2i-1], ARGV[2i]: its limit and window in ms.
- * Returns { allowed (1|0), then per key: remaining, resetMs, retryAfterMs }.
+ * KEYS[i]: the i-th key; ARGV[1]: N, the buckets per window; ARGV[2i], ARGV[2i+1]: the i-th
+ * key's limit and window in ms. Returns { allowed (1|0), then per key: remaining, resetMs,
+ * retryAfterMs }. Times are whole ms of the server's clock; bucket b of a window W holds the
+ * requests of [b*W/N, (b+1)*W/N), and all arithmetic is on whole numbers below 2^53 (exact
+ * in Lua's doubles).
  */
 export const SLIDING_WINDOW_SCRIPT = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local N = tonumber(ARGV[1])
+local SLOTS = N + 1                         -- the bucket now is in, and the N before it
+local FORMAT = '<I4' .. string.rep('H', SLOTS)
+local WRAP = 4294967296                     -- the newest index is stored modulo 2^32
+
+-- ms from now until bucket b has left every window: at (b + N + 1) * W / N
+local function untilLeaves(b, window)
+  return math.ceil(((b + SLOTS) * window - now * N) / N)
+end
+
+-- A key's counts brought to now: returns newest (the full index of counts[1]) and counts,
+-- where counts[j] is the number admitted in bucket newest - (j - 1), j = 1..SLOTS.
+local function load(key, window, cur)
+  local counts = {}
+  for j = 1, SLOTS do counts[j] = 0 end
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' and value.err then
+    if redis.call('TYPE', key).ok ~= 'zset' then error(value) end
+    -- Left by the previous design: one member per admitted request, scored by its time in us.
+    -- Count each one still in the window into its bucket, then replace the set.
+    local scored = redis.call('ZRANGEBYSCORE', key, (now - 2 * window) * 1000, '+inf', 'WITHSCORES')
+    for k = 2, #scored, 2 do
+      local b = math.floor(math.floor(tonumber(scored[k]) / 1000) * N / window)
+      local j = cur - b + 1
+      if j < 1 then j = 1 end
+      if j <= SLOTS then counts[j] = counts[j] + 1 end
+    end
+    redis.call('DEL', key)
+    return cur, counts, true
+  end
+  if type(value) ~= 'string' or #value ~= 4 + 2 * SLOTS then
+    return cur, counts, false               -- no key, or packed for another N: empty
+  end
+  local stored = { struct.unpack(FORMAT, value) }
+  local shift = (cur - stored[1]) % WRAP    -- buckets passed since the newest count
+  local back = (stored[1] - cur) % WRAP     -- or, if the clock went back, how far
+  if shift <= N then
+    -- Move each count shift buckets older; those pushed past the oldest have left.
+    for j = SLOTS, shift + 1, -1 do counts[j] = stored[1 + j - shift] end
+    return cur, counts, false
+  elseif back <= N then
+    -- The clock is behind the newest count (a failover, a clock step): keep counting into
+    -- the newest bucket, which then leaves later than it would have (the safe side).
+    for j = 1, SLOTS do counts[j] = stored[1 + j] end
+    return cur + back, counts, false
+  end
+  return cur, counts, false                 -- every count left long ago, or another window length
+end
+
 local n = #KEYS
-local counts = {}
+local newest, counts, totals, dirty = {}, {}, {}, {}
 local allowed = 1
 for i = 1, n do
-  local key = KEYS[i]
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - tonumber(ARGV[2 * i]) * 1000)
-  local count = redis.call('ZCARD', key)
-  counts[i] = count
-  if count >= tonumber(ARGV[2 * i - 1]) then allowed = 0 end
+  local limit = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  local cur = math.floor(now * N / window)
+  newest[i], counts[i], dirty[i] = load(KEYS[i], window, cur)
+  local total = 0
+  for j = 1, SLOTS do total = total + counts[i][j] end
+  totals[i] = total
+  -- The oldest bucket is partly out of the window, but counted whole: never over the limit.
+  if total >= limit then allowed = 0 end
 end
+
 local out = { allowed }
-local member = t[1] .. '.' .. t[2] .. '-'
 for i = 1, n do
-  local key = KEYS[i]
-  local limit = tonumber(ARGV[2 * i - 1])
-  local windowMs = tonumber(ARGV[2 * i])
-  local win = windowMs * 1000
-  local count = counts[i]
-  local reset = 0
-  local retry = 0
+  local limit = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  local c = counts[i]
+  local total = totals[i]
   if allowed == 1 then
-    redis.call('ZADD', key, now, member .. count)
-    redis.call('PEXPIRE', key, windowMs)
-    if count == 0 then reset = windowMs end
-    count = count + 1
-  elseif count >= limit then
-    local e = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
-    retry = math.ceil((tonumber(e[2]) + win - now) / 1000)
+    c[1] = c[1] + 1
+    total = total + 1
   end
-  if count > 0 and reset == 0 then
-    local o = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    reset = math.ceil((tonumber(o[2]) + win - now) / 1000)
+  if allowed == 1 or dirty[i] then
+    -- Kept until its newest count leaves the window: at most W + W/N from now.
+    local value = struct.pack(FORMAT, newest[i] % WRAP, unpack(c))
+    redis.call('SET', KEYS[i], value, 'PX', untilLeaves(newest[i], window))
   end
-  local remaining = limit - count
+  -- resetMs: until the oldest counted request leaves; retryAfterMs (refused by this key):
+  -- until enough of the oldest buckets have left for the sum to drop under the limit.
+  local reset, retry = 0, 0
+  local left = total
+  for j = SLOTS, 1, -1 do
+    if c[j] > 0 then
+      if reset == 0 then reset = untilLeaves(newest[i] - j + 1, window) end
+      left = left - c[j]
+      if allowed == 0 and total >= limit and retry == 0 and left < limit then
+        retry = untilLeaves(newest[i] - j + 1, window)
+      end
+    end
+  end
+  local remaining = limit - total
   if remaining < 0 then remaining = 0 end
   out[3 * i - 1] = remaining
   out[3 * i] = reset
@@ -87,6 +156,11 @@ export interface RedisRateLimitStoreOptions {
   commandTimeoutMs?: number;
   /** Batch the checks issued in one tick into one write, for a client made from a URL (default true). */
   autoPipelining?: boolean;
+  /**
+   * Buckets a window is cut into (buckets.ts; default 10): a key's memory grows with them, and
+   * a count stays up to W/N after its window. Every instance sharing the Redis must use the same.
+   */
+  buckets?: number;
 }
 
 export interface RedisRateLimitStore extends RateLimitStore {
@@ -106,15 +180,16 @@ class UnexpectedReplyError extends Error {
   override readonly name = 'UnexpectedReplyError';
 }
 
-/** KEYS then ARGV (limit, window per key), as the script reads them. */
-function scriptArgs(checks: readonly RateLimitCheck[]): ScriptArg[] {
+/** KEYS then ARGV (buckets, then limit and window per key), as the script reads them. */
+function scriptArgs(checks: readonly RateLimitCheck[], buckets: number): ScriptArg[] {
   const n = checks.length;
-  const args: ScriptArg[] = new Array(3 * n);
+  const args: ScriptArg[] = new Array(3 * n + 1);
+  args[n] = buckets;
   for (let i = 0; i < n; i++) {
     const c = checks[i]!;
     args[i] = c.key;
-    args[n + 2 * i] = c.limit;
-    args[n + 2 * i + 1] = c.windowMs;
+    args[n + 1 + 2 * i] = c.limit;
+    args[n + 2 + 2 * i] = c.windowMs;
   }
   return args;
 }
@@ -156,6 +231,7 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
     throw new EmitterOptionError('redis must be a Redis URL (redis://host:port) or an ioredis client made with createRedisClient');
   }
   const deadlineMs = client.options.commandTimeout ?? 250;
+  const buckets = bucketsOption(options.buckets);
   // Load the script on every (re)connection, so checks after a Redis restart do not each
   // pay a NOSCRIPT round trip first. Best effort: a check that meets NOSCRIPT sends EVAL.
   const loadScript = (): void => void client.script('LOAD', SLIDING_WINDOW_SCRIPT).catch(() => {});
@@ -189,14 +265,14 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
     // One key (nearly every request) without building an argument array.
     if (n === 1) {
       const a = checks[0]!;
-      return client.evalsha(SCRIPT_SHA, 1, a.key, a.limit, a.windowMs).then(parseReply, (err: unknown) => retryAsEval(err, checks));
+      return client.evalsha(SCRIPT_SHA, 1, a.key, buckets, a.limit, a.windowMs).then(parseReply, (err: unknown) => retryAsEval(err, checks));
     }
-    return client.evalsha(SCRIPT_SHA, n, ...scriptArgs(checks)).then(parseReply, (err: unknown) => retryAsEval(err, checks));
+    return client.evalsha(SCRIPT_SHA, n, ...scriptArgs(checks, buckets)).then(parseReply, (err: unknown) => retryAsEval(err, checks));
   }
 
   function retryAsEval(err: unknown, checks: readonly RateLimitCheck[]): Promise<HitResult> {
     if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) return Promise.reject(err);
-    return client.eval(SLIDING_WINDOW_SCRIPT, checks.length, ...scriptArgs(checks)).then(parseReply);
+    return client.eval(SLIDING_WINDOW_SCRIPT, checks.length, ...scriptArgs(checks, buckets)).then(parseReply);
   }
 
   return {
