@@ -165,6 +165,8 @@ export interface Remaining {
   until: number | null;
   /** What the operator can do about it. */
   action?: string;
+  /** A list entry in force (a block, an allowlist entry): which list and target, for a button that lifts it. */
+  entry?: { list: 'blocks' | 'allow'; target: string };
 }
 
 const registered = new Set<PersonalStateHolder>();

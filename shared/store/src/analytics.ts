@@ -25,10 +25,10 @@ import type { DetectionRow } from './queries/clientAnalysisDetections.ts';
 import { scanRequests, storedDetectionIds, type ScanRequestsQuery, type ScannedRequest } from './queries/scanRequests.ts';
 import { dailyReport, type DailyReport, type DailyReportQuery } from './queries/dailyReport.ts';
 import { overview, type Overview, type OverviewQuery } from './queries/overview.ts';
-import { exportSubject, type ExportOptions, type PrivacyExport } from './privacy/export.ts';
+import { exportSubject, previewSubject, type ExportOptions, type PrivacyExport, type PrivacyPreview } from './privacy/export.ts';
 import { eraseSubject, pendingErasures, type EraseOptions, type ErasureReport } from './privacy/erase.ts';
 import { listAudit, recordAudit, type AuditEntry, type ListAuditQuery } from './privacy/audit.ts';
-import type { PrivacySubject } from '@ipwatch/core/dataSubject';
+import type { PersonalStateHolder, PrivacySubject } from '@ipwatch/core/dataSubject';
 
 type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
 
@@ -74,6 +74,8 @@ export interface AnalyticsStore {
   overview(query: OverviewQuery): Promise<Overview>;
   /** Everything stored about an address, a range or a user (privacy/export.ts); recorded in the audit log. */
   exportSubject(subject: PrivacySubject, options: ExportOptions): Promise<PrivacyExport>;
+  /** What an erasure would find, counted only, not recorded (the confirmation before it). */
+  previewSubject(subject: PrivacySubject, holders?: readonly PersonalStateHolder[]): Promise<PrivacyPreview>;
   /** Removes it everywhere it can be removed (privacy/erase.ts); idempotent, finishes a half-done run. */
   eraseSubject(subject: PrivacySubject, options: EraseOptions): Promise<ErasureReport>;
   pendingErasures(): ReturnType<typeof pendingErasures>;
@@ -109,6 +111,7 @@ function withQueries(conn: StoreConnection, close: () => Promise<void>): Analyti
     dailyReport: (query) => dailyReport(conn, query),
     overview: (query) => overview(conn, query),
     exportSubject: (subject, options) => exportSubject(conn, subject, options),
+    previewSubject: (subject, holders) => previewSubject(conn, subject, holders),
     eraseSubject: (subject, options) => eraseSubject(conn, subject, options),
     pendingErasures: () => pendingErasures(conn),
     listAudit: (query) => listAudit(conn, query),

@@ -6,7 +6,7 @@
 import type { IpwatchConfig } from '@ipwatch/core/config';
 import { parseSubject, registeredPersonalState, subjectCovers, type PersonalStateHolder, type PrivacySubject, type Remaining, type SubjectInput } from '@ipwatch/core/dataSubject';
 import { createRedisClient, type Redis } from '@ipwatch/core/redis';
-import type { AnalyticsStore, AuditEntry, EraseStep, ErasureReport, ListAuditQuery, PrivacyExport } from '@ipwatch/store';
+import type { AnalyticsStore, AuditEntry, EraseStep, ErasureReport, ListAuditQuery, PrivacyExport, PrivacyPreview } from '@ipwatch/store';
 import type { ListsView } from '../listsView.ts';
 import { redisAlertLedgerHolder, redisRateLimitHolder } from './redisHolders.ts';
 
@@ -17,6 +17,8 @@ export interface PrivacyRequest extends SubjectInput {
 
 export interface PrivacyService {
   export(request: PrivacyRequest, actor: string): Promise<PrivacyExport>;
+  /** What an erasure would find, counted only and not recorded (the dashboard's confirmation). */
+  preview(request: PrivacyRequest): Promise<PrivacyPreview>;
   erase(request: PrivacyRequest, actor: string, test?: { crashAfter?: EraseStep }): Promise<ErasureReport>;
   audit(query?: ListAuditQuery): Promise<AuditEntry[]>;
   pending(): ReturnType<AnalyticsStore['pendingErasures']>;
@@ -90,8 +92,8 @@ export function createPrivacyService(options: PrivacyServiceOptions): PrivacySer
           if (!subjectCovers(subject, r.target) && !(r.target.includes('/') && subjectCovers(subject, r.target.split('/')[0]!))) continue;
           out.push(
             list === 'blocks'
-              ? { place: 'the block list', what: `the block of ${r.target} (${r.reason || 'no reason given'}), in force`, until: r.expiresAt, action: `kept under your legitimate interest in defending the site; lift it with \`ipwatch unblock ${r.target}\` if it is no longer needed` }
-              : { place: 'the allowlist', what: `the allowlist entry of ${r.target} (${r.reason || 'no reason given'})`, until: r.expiresAt, action: `remove it with \`ipwatch allow --remove ${r.target}\` if it is no longer needed` },
+              ? { place: 'the block list', what: `the block of ${r.target} (${r.reason || 'no reason given'}), in force`, until: r.expiresAt, action: `kept under your legitimate interest in defending the site; lift it with \`ipwatch unblock ${r.target}\` if it is no longer needed`, entry: { list, target: r.target } }
+              : { place: 'the allowlist', what: `the allowlist entry of ${r.target} (${r.reason || 'no reason given'})`, until: r.expiresAt, action: `remove it with \`ipwatch allow --remove ${r.target}\` if it is no longer needed`, entry: { list, target: r.target } },
           );
         }
       }
@@ -102,6 +104,9 @@ export function createPrivacyService(options: PrivacyServiceOptions): PrivacySer
   return {
     async export(request, actor) {
       return analytics.exportSubject(subjectOf(request), { actor, holders: holders(), now: now() });
+    },
+    async preview(request) {
+      return analytics.previewSubject(subjectOf(request), holders());
     },
     async erase(request, actor, test) {
       const subject = subjectOf(request);

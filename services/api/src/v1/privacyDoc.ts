@@ -51,8 +51,12 @@ export const privacySchemas: { [name: string]: JsonObject } = {
       what: text,
       until: described(nullable(epochMs), 'when it is gone by itself; null: it stays until someone acts'),
       action: described(text, 'what the operator can do about it'),
+      entry: described(
+        object({ list: { type: 'string', enum: ['blocks', 'allow'] }, target: described(text, 'the address or range listed') }),
+        'a list entry in force (a block, an allowlist entry): which one, to lift it',
+      ),
     },
-    ['action'],
+    ['action', 'entry'],
   ),
   ErasureReport: object({
     auditId: described(text, 'the audit log\'s id of this erasure: what the operator files with the request'),

@@ -106,6 +106,40 @@ export async function exportSubject(conn: Pick<StoreConnection, 'client'>, subje
   return { subject: subject.text, subjectKind: subject.kind, generatedAt: now, auditId, tables, held, total };
 }
 
+/** What an erasure would find, counted only (the confirmation before it): nothing recorded, no rows read out. */
+export interface PrivacyPreview {
+  subject: string;
+  subjectKind: PrivacySubject['kind'];
+  tables: Array<{ table: string; description: string; rows: number }>;
+  held: Array<{ place: string; kinds: string[]; count: number }>;
+  total: number;
+}
+
+/**
+ * @example
+ * const p = await previewSubject(store, parseSubject({ ip: '203.0.113.7' }), holders);
+ * p.total; // rows an erasure would delete or clear, in all tables
+ */
+export async function previewSubject(conn: Pick<StoreConnection, 'client'>, subject: PrivacySubject, holders: readonly PersonalStateHolder[] = []): Promise<PrivacyPreview> {
+  const tables: PrivacyPreview['tables'] = [];
+  for (const t of PERSONAL_TABLES) {
+    const params: Record<string, unknown> = {};
+    const where = exportCondition(t, subject, params);
+    const n =
+      where === null
+        ? 0
+        : Number((await (await conn.client.query({ query: `SELECT count() AS n FROM ${t.table} WHERE ${where}`, query_params: params, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json<{ n: number }>())[0]?.n ?? 0);
+    tables.push({ table: t.table, description: t.description, rows: n });
+  }
+  const related = { detectionIds: await subjectDetectionIds(conn, subject) };
+  const held: PrivacyPreview['held'] = [];
+  for (const h of holders) {
+    const items = await h.find(subject, related);
+    held.push({ place: h.place, kinds: [...new Set(items.map((i) => i.kind))], count: items.length });
+  }
+  return { subject: subject.text, subjectKind: subject.kind, tables, held, total: tables.reduce((n, t) => n + t.rows, 0) };
+}
+
 /** A CSV cell: quoted when it must be, and never read as a formula by a spreadsheet. */
 function cell(value: unknown): string {
   let s = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);

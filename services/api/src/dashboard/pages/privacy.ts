@@ -135,9 +135,10 @@ export function registerPrivacy(router: Router, deps: DashboardDeps): void {
 
   router.post('/privacy/erase', (req, res) =>
     acting(req, res, deps, async (privacy, form, actor) => {
-      const e = await privacy.export(requestOf(form), actor);
-      const covering = coveringEntries(deps, e.subjectKind, e.subject);
-      sendPage(res, { title: `Erase ${form.kind === 'user' ? `user ${e.subject}` : e.subject}?`, active: 'privacy', body: confirmBody(viewerOf(res).csrf, form, e, covering, deps.now()) });
+      // Counted, not exported: the confirmation reads no rows out and records nothing.
+      const p = await privacy.preview(requestOf(form));
+      const covering = coveringEntries(deps, p.subjectKind, p.subject);
+      sendPage(res, { title: `Erase ${form.kind === 'user' ? `user ${p.subject}` : p.subject}?`, active: 'privacy', body: confirmBody(viewerOf(res).csrf, form, p, covering, deps.now()) });
     }),
   );
 

@@ -8,7 +8,7 @@
  * behind in a URL of that log.
  */
 import type { ListRecord } from '@ipwatch/core/decisions';
-import type { AuditEntry, ErasureReport, PrivacyExport, Remaining } from '@ipwatch/store';
+import type { AuditEntry, ErasureReport, PrivacyPreview, Remaining } from '@ipwatch/store';
 import { html, type Html } from '../html.ts';
 import { CSRF_FIELD } from '../access.ts';
 import { targetHref, timeLeft, when } from './manageForms.ts';
@@ -112,9 +112,9 @@ export interface Covering {
   entry: ListRecord;
 }
 
-/** The confirmation before an erasure: what is stored (from an export), what stays, and the button. */
-export function confirmBody(csrf: string, form: SubjectForm, e: PrivacyExport, covering: Covering[], now: number): Html {
-  const held = e.held.reduce((n, h) => n + h.items.length, 0);
+/** The confirmation before an erasure: what is stored (counted), what stays, and the button. */
+export function confirmBody(csrf: string, form: SubjectForm, e: PrivacyPreview, covering: Covering[], now: number): Html {
+  const held = e.held.reduce((n, h) => n + h.count, 0);
   const canonical: SubjectForm = { ...form, subject: e.subject };
   const nothing = e.total === 0 && held === 0;
   return html`${
@@ -123,8 +123,8 @@ export function confirmBody(csrf: string, form: SubjectForm, e: PrivacyExport, c
       : html`<p>These rows are about ${subjectText(canonical)} or mention it. Erasing deletes those about it from every table, clears it from those that only mention it (a username in another client's login), aggregates the rollup buckets its requests fell in again without them, and forgets what Redis and the caches hold. <b>It cannot be undone.</b></p>`
   }
 <table class="counts"><tr><th>where</th><th>what it holds</th><th class="num">rows</th></tr>${e.tables.map(
-    (t) => html`<tr${t.rows.length === 0 ? html` class="none"` : ''}><td>${t.table}</td><td class="text muted">${t.description}</td><td class="num">${t.rows.length}</td></tr>`,
-  )}${e.held.map((h) => html`<tr${h.items.length === 0 ? html` class="none"` : ''}><td>${h.place}</td><td class="text muted">${h.items.map((i) => i.kind).filter((k, i, all) => all.indexOf(k) === i).join(', ')}</td><td class="num">${h.items.length}</td></tr>`)}
+    (t) => html`<tr${t.rows === 0 ? html` class="none"` : ''}><td>${t.table}</td><td class="text muted">${t.description}</td><td class="num">${t.rows}</td></tr>`,
+  )}${e.held.map((h) => html`<tr${h.count === 0 ? html` class="none"` : ''}><td>${h.place}</td><td class="text muted">${h.kinds.join(', ')}</td><td class="num">${h.count}</td></tr>`)}
 <tr class="total"><td>in all</td><td></td><td class="num">${e.total + held}</td></tr></table>
 ${
   covering.length
@@ -133,7 +133,6 @@ ${
       )}</ul></div>`
     : ''
 }
-<p class="muted">These counts come from an export of the subject, recorded in the audit log as such (entry ${e.auditId.slice(0, 8)}).</p>
 <div class="privacy-actions">
 <form method="post" action="/privacy/erase/confirmed" class="inline">${hidden(csrf, canonical)}<button type="submit" class="danger">Erase ${canonical.kind === 'user' ? `user ${canonical.subject}` : canonical.subject} now</button></form>
 ${exportButtons(csrf, canonical, 'Download the export first (JSON)')}
@@ -149,9 +148,8 @@ function removedTable(r: ErasureReport): Html {
 
 function remainingTable(items: Remaining[], covering: Covering[], now: number): Html {
   if (items.length === 0) return html`<p class="muted">Nothing: it is gone everywhere.</p>`;
-  // The service says which entry in its text ("the block of 203.0.113.0/24 (...)"): the buttons go on that line.
-  const lift = (r: Remaining) =>
-    covering.filter((c) => (c.list === 'blocks' ? r.place === 'the block list' && r.what.startsWith(`the block of ${c.entry.target} `) : r.place === 'the allowlist' && r.what.startsWith(`the allowlist entry of ${c.entry.target} `)));
+  // The service names the list entry an item is: the buttons go on that line.
+  const lift = (r: Remaining) => covering.filter((c) => r.entry !== undefined && c.list === r.entry.list && c.entry.target === r.entry.target);
   return html`<table class="remaining"><tr><th>where</th><th>what</th><th>until</th><th>what to do</th></tr>${items.map(
     (r) => html`<tr><td>${r.place}</td><td class="text">${r.what}</td><td class="addr">${r.until === null ? html`until someone acts` : html`${when(r.until)}<br><span class="muted">${timeLeft(r.until, now)} left</span>`}</td><td class="text">${r.action ?? ''}${lift(r).length ? html`<div class="lift">${liftButtons(lift(r))}</div>` : ''}</td></tr>`,
   )}</table>`;
