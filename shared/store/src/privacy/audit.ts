@@ -52,7 +52,8 @@ export async function recordAudit(conn: Pick<StoreConnection, 'client'>, entry: 
 
 export interface ListAuditQuery {
   limit?: number;
-  action?: AuditAction;
+  /** One action, or several. */
+  action?: AuditAction | readonly AuditAction[];
   sinceMs?: number;
 }
 
@@ -73,8 +74,8 @@ export async function listAudit(conn: Pick<StoreConnection, 'client'>, query: Li
   const where: string[] = [];
   const params: Record<string, unknown> = { limit: Math.min(Math.max(query.limit ?? 100, 1), 10_000) };
   if (query.action) {
-    where.push('action = {action:String}');
-    params.action = query.action;
+    where.push('has({actions:Array(String)}, action)');
+    params.actions = typeof query.action === 'string' ? [query.action] : [...query.action];
   }
   if (query.sinceMs !== undefined) {
     where.push('ts >= fromUnixTimestamp64Milli({since:Int64})');

@@ -84,7 +84,7 @@ async function renderPage(res: Response, deps: DashboardDeps, form: SubjectForm 
   const privacy = deps.privacy;
   if (!privacy) return sendPage(res, { title: 'Privacy', active: 'privacy', body: html`<p class="flash error">${NO_PRIVACY}</p>`, flash }, status === 200 ? 503 : status);
   const csrf = viewerOf(res).csrf;
-  const [audit, pending] = await Promise.all([privacy.audit({ limit: AUDIT_SHOWN }), privacy.pending()]);
+  const [audit, pending] = await Promise.all([privacy.audit({ limit: AUDIT_SHOWN, action: ['export', 'erase'] }), privacy.pending()]);
   const body = html`<p>Everything ipwatch stores about a person, found by their address, a range of addresses or their user id: every table (requests, detections, rate-limit refusals, block history, alerts sent), what Redis and the caches hold. An export is a file to hand to them; an erasure removes it and says what stays and until when. Both are recorded in the audit log below, which keeps no address and no user id.</p>
 <h2>Export or erase</h2>
 ${subjectFormHtml(csrf, form)}
