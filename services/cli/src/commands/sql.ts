@@ -29,6 +29,7 @@ export const help = `ipwatch sql "<query>" | --file PATH | - [--format table|jso
                Rows read, time and the audit id go to stderr.
   --file PATH  read the query from a file
   --via-api    with IPWATCH_CLICKHOUSE_URL set, run it through the api anyway
+  A query that starts with - (a -- comment) goes after --: ipwatch sql -- "$(cat query.sql)".
   Examples:
     ipwatch sql "SELECT status, count() AS n FROM requests WHERE ts > now() - INTERVAL 1 HOUR GROUP BY status ORDER BY n DESC"
     ipwatch sql --file top-errors.sql --format csv > top-errors.csv
