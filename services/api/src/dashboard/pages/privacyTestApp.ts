@@ -17,26 +17,11 @@ import { createListChanges, type ListChanges } from '../../listChanges.ts';
 import { createPrivacyService, type PrivacyService } from '../../privacy/service.ts';
 import { testAnalytics } from '../../../../../test/support/analytics.ts';
 import { afterThisTest } from '../../../../../test/support/afterThisTest.ts';
+import { session, signIn, type Session } from './signedInSession.ts';
+
+export type { Answer, Session } from './signedInSession.ts';
 
 export const TOKEN = 'ops:privacy-pages-test-secret-0123456789';
-
-export interface Answer {
-  status: number;
-  location: string | null;
-  type: string | null;
-  disposition: string | null;
-  text: string;
-}
-
-export interface Session {
-  /** The session cookie ('' when signed out). */
-  cookie: string;
-  get(path: string): Promise<Answer>;
-  /** A form post as the dashboard's page sends it (same-origin); redirects are not followed. */
-  post(path: string, form: Record<string, string>, headers?: Record<string, string>): Promise<Answer>;
-  /** The form token of this session, read from a page as a browser would. */
-  csrf(): Promise<string>;
-}
 
 export interface PrivacyApp {
   base: string;
@@ -49,10 +34,6 @@ export interface PrivacyApp {
   signIn(): Promise<Session>;
   /** No cookie at all. */
   signedOut(): Session;
-}
-
-async function answer(res: globalThis.Response): Promise<Answer> {
-  return { status: res.status, location: res.headers.get('location'), type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition'), text: await res.text() };
 }
 
 export async function startPrivacyApp(): Promise<PrivacyApp> {
@@ -73,29 +54,6 @@ export async function startPrivacyApp(): Promise<PrivacyApp> {
   });
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const session = (cookie: string): Session => ({
-    cookie,
-    async get(path) {
-      return answer(await fetch(`${base}${path}`, { redirect: 'manual', headers: cookie ? { cookie } : {} }));
-    },
-    async post(path, form, headers = { 'sec-fetch-site': 'same-origin' }) {
-      return answer(
-        await fetch(`${base}${path}`, {
-          method: 'POST',
-          redirect: 'manual',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie && { cookie }), ...headers },
-          body: new URLSearchParams(form).toString(),
-        }),
-      );
-    },
-    async csrf() {
-      const page = await this.get('/privacy');
-      const m = /name="csrf" value="([^"]+)"/.exec(page.text);
-      if (!m) throw new Error(`no form token on /privacy (status ${page.status})`);
-      return m[1]!;
-    },
-  });
-
   return {
     base,
     analytics,
@@ -103,13 +61,8 @@ export async function startPrivacyApp(): Promise<PrivacyApp> {
     view,
     changes,
     privacy,
-    signedOut: () => session(''),
-    async signIn() {
-      const res = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' }, body: new URLSearchParams({ token: TOKEN, next: '/privacy' }).toString() });
-      const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-      if (res.status !== 303 || !cookie.startsWith('ipwatch_session=')) throw new Error(`sign-in failed: ${res.status}`);
-      return session(cookie);
-    },
+    signedOut: () => session(base, '', '/privacy'),
+    signIn: () => signIn(base, TOKEN, '/privacy'),
   };
 }
 

@@ -15,26 +15,14 @@ import { migrate, openAnalytics, type Analytics } from '@ipwatch/store';
 import { createApiApp } from '../../apiServer.ts';
 import { createSqlService, type SqlService } from '../../sql/service.ts';
 import { afterThisTest } from '../../../../../test/support/afterThisTest.ts';
+import { session, signIn, type Session } from './signedInSession.ts';
+
+export type { Answer, Session } from './signedInSession.ts';
 
 export const TOKEN = 'analyst:sql-page-test-secret-0123456789abcdef';
 
 /** Low enough that a test reaches the rows-read limit with numbers(). */
 export const LIMITS: SqlLimits = { maxRowsRead: 100_000, maxResultRows: 5_000, maxResultBytes: 8 * 1024 * 1024, maxSeconds: 20, maxMemoryMb: 1024 };
-
-export interface Answer {
-  status: number;
-  location: string | null;
-  text: string;
-}
-
-export interface Session {
-  cookie: string;
-  get(path: string): Promise<Answer>;
-  /** A form post as the dashboard's page sends it (same-origin); redirects are not followed. */
-  post(path: string, form: Record<string, string>, headers?: Record<string, string>): Promise<Answer>;
-  /** The form token of this session, read from the SQL page as a browser would. */
-  csrf(): Promise<string>;
-}
 
 export interface SqlApp {
   base: string;
@@ -57,10 +45,6 @@ function sharedStore(): Promise<{ analytics: Analytics; dataDir: string }> {
   return store;
 }
 
-async function answer(res: globalThis.Response): Promise<Answer> {
-  return { status: res.status, location: res.headers.get('location'), text: await res.text() };
-}
-
 /** The api and its dashboard, with the SQL service unless `withSql` is false. */
 export async function startSqlApp(options: { withSql?: boolean } = {}): Promise<SqlApp> {
   const { analytics, dataDir } = await sharedStore();
@@ -74,40 +58,12 @@ export async function startSqlApp(options: { withSql?: boolean } = {}): Promise<
   });
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const session = (cookie: string): Session => ({
-    cookie,
-    async get(path) {
-      return answer(await fetch(`${base}${path}`, { redirect: 'manual', headers: cookie ? { cookie } : {} }));
-    },
-    async post(path, form, headers = { 'sec-fetch-site': 'same-origin' }) {
-      return answer(
-        await fetch(`${base}${path}`, {
-          method: 'POST',
-          redirect: 'manual',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie && { cookie }), ...headers },
-          body: new URLSearchParams(form).toString(),
-        }),
-      );
-    },
-    async csrf() {
-      const page = await this.get('/sql');
-      const m = /name="csrf" value="([^"]+)"/.exec(page.text);
-      if (!m) throw new Error(`no form token on /sql (status ${page.status})`);
-      return m[1]!;
-    },
-  });
-
   return {
     base,
     analytics,
     sql,
-    signedOut: () => session(''),
-    async signIn() {
-      const res = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' }, body: new URLSearchParams({ token: TOKEN, next: '/sql' }).toString() });
-      const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-      if (res.status !== 303 || !cookie.startsWith('ipwatch_session=')) throw new Error(`sign-in failed: ${res.status}`);
-      return session(cookie);
-    },
+    signedOut: () => session(base, '', '/sql'),
+    signIn: () => signIn(base, TOKEN, '/sql'),
   };
 }
 
