@@ -1,5 +1,5 @@
 /**
- * Rate limiting in the emitter: sliding-window-log limits per IP (IPv6 per prefix), per user
+ * Rate limiting in the emitter: sliding-window limits (bucketed, never over) per IP (IPv6 per prefix), per user
  * and per login username, in Redis (shared by every instance, one atomic script call per
  * request, the server's clock) or in process, with an explicit policy while Redis is down,
  * IETF RateLimit headers, and refusals folded into RateLimitEvents.
@@ -29,6 +29,7 @@ export { parseRate, MAX_RATE_LIMIT, MAX_WINDOW_MS, type Rate } from './rate.ts';
 export { ipLimitKey, keyPart, validIpv6Prefix, MAX_KEY_PART_LENGTH } from './limitKey.ts';
 export type { RateLimitStore, RateLimitCheck, RateLimitCheckResult, HitResult, FallbackAnswer } from './store.ts';
 export { createMemoryRateLimitStore, STORE_FULL_WARNING, type MemoryRateLimitStore, type MemoryRateLimitStoreOptions, type MemoryRateLimitStoreStats } from './store.memory.ts';
+export { DEFAULT_BUCKETS, MAX_BUCKETS } from './buckets.ts';
 export { createRedisRateLimitStore, SLIDING_WINDOW_SCRIPT, type RedisRateLimitStore, type RedisRateLimitStoreOptions } from './store.redis.ts';
 export {
   createFallbackRateLimitStore,

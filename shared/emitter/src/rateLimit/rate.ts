@@ -13,9 +13,9 @@ export interface Rate {
 }
 
 /**
- * Most requests counted in one window. A sliding log keeps one entry per counted request
- * for the whole window (in Redis and in the fallback), so the limit bounds the memory of
- * one key; a higher rate is the same rate over a shorter window.
+ * Most requests counted in one window. A key's memory no longer grows with its limit (a
+ * count per bucket, buckets.ts), but each count is 16 bits in Redis; a higher rate is the
+ * same rate over a shorter window.
  */
 export const MAX_RATE_LIMIT = 10_000;
 /** Longest window: 30 days. */
@@ -57,7 +57,7 @@ export function parseRate(text: unknown, name = 'rate'): Rate {
     const factor = Math.ceil(limit / MAX_RATE_LIMIT);
     const suggestion = windowMs / factor >= 1000 ? `${Math.floor(limit / factor)}/${windowText(Math.floor(windowMs / factor / 1000) * 1000)}` : null;
     throw new EmitterOptionError(
-      `${name}: ${JSON.stringify(text)} counts more than ${MAX_RATE_LIMIT} requests per window, and the sliding log keeps one entry per counted request for the whole window; ` +
+      `${name}: ${JSON.stringify(text)} counts more than ${MAX_RATE_LIMIT} requests per window, the most a limit counts; ` +
         (suggestion ? `write the same rate over a shorter window, e.g. '${suggestion}'` : 'write the same rate over a shorter window'),
     );
   }

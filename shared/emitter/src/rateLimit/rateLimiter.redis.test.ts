@@ -72,7 +72,8 @@ test('login: the per-username limit holds across IPs and across instances', asyn
   assert.equal(refused.rule, 'login-user');
   assert.equal(refused.limitKey, 'login-user:alice');
   assert.equal(refused.statusCode, 429);
-  assert.ok(refused.retryAfterS > 295 && refused.retryAfterS <= 300);
+  // until the oldest counts leave the window whole (with their bucket, a tenth of it): 300 to 330 s
+  assert.ok(refused.retryAfterS > 295 && refused.retryAfterS <= 330, `Retry-After ${refused.retryAfterS}`);
   // another username from those IPs is still fine: only the IPs' own counts apply
   assert.equal((await a.check(req('POST', '/login', { username: 'bob' }), anon('198.51.100.1'))).limited, false);
   const redis = createRedisClient(server.url);
@@ -133,7 +134,8 @@ test('Redis stopped, hung, and back: checks stay within the deadline on the fall
   assert.equal(l.health().state, 'ok');
   const back = await timed('192.0.2.40');
   assert.equal(back.d.limited, false);
-  assert.equal(back.d.headers.find(([n]) => n === 'RateLimit')?.[1], '"anonymous";r=2;t=60');
+  // t: until the count leaves with its 6 s bucket, 60 to 66 s from now
+  assert.match(back.d.headers.find(([n]) => n === 'RateLimit')?.[1] ?? '', /^"anonymous";r=2;t=6[1-6]$/);
   const fallbackChecks = l.stats().store.fallbackChecks;
   await timed('192.0.2.40');
   assert.equal(l.stats().store.fallbackChecks, fallbackChecks, 'Redis answers, not the fallback');

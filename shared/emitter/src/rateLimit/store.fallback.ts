@@ -1,7 +1,7 @@
 /**
  * What happens while the shared store (Redis) is down, decided up front and visible:
  *
- * - 'memory' (default): the same sliding-window log in this process. Limits keep holding,
+ * - 'memory' (default): the same bucketed sliding window in this process. Limits keep holding,
  *   per process instead of across instances (N instances admit up to N times the limit).
  * - 'allow': fail open, every request is admitted (availability over protection).
  * - 'deny': fail closed, every request is refused until the store is back (protection over

@@ -1,10 +1,11 @@
-/** The sliding-window script against a real redis-server of the test's own (test/support/redisServer.ts). */
+/** The bucketed sliding-window script against a real redis-server of the test's own (test/support/redisServer.ts), on its clock. */
 import { test, beforeAll, afterAll } from '@jest/globals';
-import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import assert from 'node:assert/strict';
 import { createRedisClient } from '@ipwatch/core/redis';
 import { startRedisServer, type TestRedis } from '../../../../test/support/redisServer.ts';
 import { EmitterOptionError } from '../errors.ts';
+import { patterns } from './adversary.test-support.ts';
 import { createRedisRateLimitStore, type RedisRateLimitStore } from './store.redis.ts';
 
 let server: TestRedis;
@@ -23,65 +24,131 @@ afterAll(async () => {
 let keyN = 0;
 const fresh = (name: string) => `test:${name}:${process.pid}:${keyN++}`;
 
-test('never more than N admitted in any window of W, by the server clock, under concurrent load', async () => {
+/** A time in ms (fractional) on this machine's clock, which the local redis-server's TIME reads too. */
+const clockMs = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * Hits one key at the given local times (ms), concurrently; returns each admitted request's
+ * bracket (sent, answered): the server's time of the check lies within it.
+ */
+async function press(key: string, limit: number, windowMs: number, at: readonly number[]) {
+  const admitted: Array<{ sent: number; answered: number }> = [];
+  const refused: Array<{ answered: number; retryAfterMs: number }> = [];
+  await Promise.all(
+    at.map(async (when) => {
+      const wait = when - clockMs();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const sent = clockMs();
+      const r = await store.hit([{ key, limit, windowMs }]);
+      const answered = clockMs();
+      if (r.allowed) admitted.push({ sent, answered });
+      else refused.push({ answered, retryAfterMs: r.results[0]!.retryAfterMs });
+    }),
+  );
+  return { admitted, refused };
+}
+
+/**
+ * Never more than the limit in any window of W by the server's clock, checked from the
+ * brackets: L + 1 admitted requests span more than W - 1 ms of server time (whole ms), so the
+ * last answer of any L + 1 (in the order sent) comes more than W - 1 ms after the first was sent.
+ */
+function assertNeverOverByBrackets(admitted: ReadonlyArray<{ sent: number; answered: number }>, limit: number, windowMs: number, what: string): void {
+  const bySent = [...admitted].sort((a, b) => a.sent - b.sent);
+  for (let i = 0; i + limit < bySent.length; i++) {
+    let last = 0;
+    for (let j = i; j <= i + limit; j++) last = Math.max(last, bySent[j]!.answered);
+    assert.ok(last - bySent[i]!.sent > windowMs - 1, `${what}: ${limit + 1} admitted within ${(last - bySent[i]!.sent).toFixed(1)} ms`);
+  }
+}
+
+test('never more than N admitted in any window of W, by the server clock, under concurrent load; N/(N+1) of it to a client that presses on', async () => {
   const key = fresh('sliding');
   const limit = 5;
   const windowMs = 1000;
-  const observer = createRedisClient(server.url, { name: 'test-observer' });
-  await once(observer, 'ready');
-  const seen = new Map<string, number>(); // member -> score (server µs)
-  let stop = false;
-  // Every admitted entry lives in the set for W; sampling it every 50 ms sees each one.
-  const watch = (async () => {
-    while (!stop) {
-      const flat = await observer.zrange(key, 0, -1, 'WITHSCORES');
-      for (let i = 0; i < flat.length; i += 2) seen.set(flat[i]!, Number(flat[i + 1]));
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  let admitted = 0;
+  const admitted: Array<{ sent: number; answered: number }> = [];
   let refused = 0;
-  const deadline = Date.now() + 3500;
+  const started = clockMs();
+  const deadline = started + 3500;
   await Promise.all(
     Array.from({ length: 16 }, async () => {
-      while (Date.now() < deadline) {
+      while (clockMs() < deadline) {
+        const sent = clockMs();
         const r = await store.hit([{ key, limit, windowMs }]);
-        if (r.allowed) admitted++;
+        if (r.allowed) admitted.push({ sent, answered: clockMs() });
         else refused++;
       }
     }),
   );
-  stop = true;
-  await watch;
-  const flat = await observer.zrange(key, 0, -1, 'WITHSCORES');
-  for (let i = 0; i < flat.length; i += 2) seen.set(flat[i]!, Number(flat[i + 1]));
-  const ttl = await observer.pttl(key);
-  await observer.quit();
-
-  assert.equal(seen.size, admitted, 'every admitted request was recorded once');
+  const ttl = await store.client.pttl(key);
   assert.ok(refused > 1000, `the loop pressed hard (${refused} refused)`);
-  const times = [...seen.values()].sort((a, b) => a - b);
-  for (let i = 0; i + limit < times.length; i++) {
-    assert.ok(times[i + limit]! - times[i]! >= windowMs * 1000, `${limit + 1} admitted within ${(times[i + limit]! - times[i]!) / 1000} ms`);
+  assertNeverOverByBrackets(admitted, limit, windowMs, 'hammered by 16 callers');
+  // and not stricter than the bucketed window: L per W + W/N at least (a count leaves at most W/N after its window), at most L per W
+  const ran = clockMs() - started;
+  assert.ok(admitted.length >= limit * Math.floor(ran / (windowMs * 1.1)) && admitted.length <= limit * Math.ceil(ran / windowMs), `admitted ${admitted.length} in ${ran.toFixed(0)} ms`);
+  assert.ok(ttl > 0 && ttl <= windowMs * 1.1, `the key expires when its newest count leaves the window, W + W/N at most (pttl ${ttl})`);
+});
+
+test('an adversary timing its requests on the server clock (bucket-edge bursts, the fixed-window attack, steady, random) never gets more than the limit in a window', async () => {
+  const windowMs = 2000;
+  const limit = 10;
+  const buckets = 10;
+  const start = Math.ceil((clockMs() + 200) / windowMs) * windowMs; // a window edge of the server's grid (epoch-based, as the script's)
+  const chosen = patterns(start, 2 * windowMs, windowMs, buckets, limit).filter((p) => !/seed ([4-9]|\d\d)$/.test(p.name)); // edge bursts, doubles, 4 steady rates, 3 seeds of each random kind
+  const runs = await Promise.all(chosen.map(async (p) => ({ name: p.name, ...(await press(fresh('adversary'), limit, windowMs, p.times)) })));
+  for (const { name, admitted, refused } of runs) {
+    assertNeverOverByBrackets(admitted, limit, windowMs, name);
+    for (const { retryAfterMs } of refused) assert.ok(retryAfterMs >= 1 && retryAfterMs <= windowMs * 1.1, `${name}: Retry-After ${retryAfterMs} ms`);
   }
-  // and not stricter than the rate: about 5 per second over 3.5 s
-  assert.ok(admitted >= 15 && admitted <= 20, `admitted ${admitted}`);
-  assert.ok(ttl > 0 && ttl <= windowMs, `the key expires with its window (pttl ${ttl})`);
+  const edges = runs.find((r) => r.name === 'bursts at every bucket edge')!;
+  assert.ok(edges.admitted.length >= limit, `the edge bursts were admitted up to the limit (${edges.admitted.length})`);
+});
+
+test('Retry-After is never 0 on a refusal, and the request is admitted after waiting it', async () => {
+  const key = fresh('retry');
+  const check = [{ key, limit: 3, windowMs: 1000 }];
+  for (let round = 0; round < 3; round++) {
+    let r = await store.hit(check);
+    while (r.allowed) r = await store.hit(check);
+    const wait = r.results[0]!.retryAfterMs;
+    assert.ok(wait >= 1 && wait <= 1100, `Retry-After ${wait} ms`);
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    assert.equal((await store.hit(check)).allowed, true, `round ${round}: admitted after waiting ${wait} ms`);
+  }
 });
 
 test('remaining, reset and retry-after from the script', async () => {
   const key = fresh('figures');
   const check = [{ key, limit: 2, windowMs: 10_000 }];
   const first = await store.hit(check);
-  assert.deepEqual(first, { allowed: true, results: [{ remaining: 1, resetMs: 10_000, retryAfterMs: 0 }] });
+  assert.equal(first.allowed, true);
+  assert.equal(first.results[0]!.remaining, 1);
+  assert.equal(first.results[0]!.retryAfterMs, 0);
+  // the count leaves with its whole bucket (1 s of the 10 s window): 10 to 11 s from now
+  assert.ok(first.results[0]!.resetMs > 10_000 && first.results[0]!.resetMs <= 11_000, `resetMs ${first.results[0]!.resetMs}`);
   const second = await store.hit(check);
   assert.equal(second.results[0]!.remaining, 0);
-  assert.ok(second.results[0]!.resetMs <= 10_000 && second.results[0]!.resetMs > 9_000);
+  assert.ok(second.results[0]!.resetMs <= first.results[0]!.resetMs && second.results[0]!.resetMs > 9_000);
   const third = await store.hit(check);
   assert.equal(third.allowed, false);
   assert.equal(third.results[0]!.remaining, 0);
-  assert.ok(third.results[0]!.retryAfterMs > 9_000 && third.results[0]!.retryAfterMs <= 10_000);
-  assert.equal(await store.client.zcard(key), 2, 'the refusal was not recorded');
+  assert.ok(third.results[0]!.retryAfterMs > 9_000 && third.results[0]!.retryAfterMs <= 11_000);
+  const fourth = await store.hit(check);
+  assert.equal(fourth.results[0]!.remaining, 0, 'the refusals were not counted');
+});
+
+test('one short string per key, whatever the limit: a key at 1,000 an hour with 1,000 counted takes <= 256 bytes of Redis memory', async () => {
+  const key = `ipwatch:rl:anonymous:203.0.113.${keyN++}`;
+  await store.client.del(key);
+  const check = [{ key, limit: 1000, windowMs: 3_600_000 }];
+  const replies = await Promise.all(Array.from({ length: 1001 }, () => store.hit(check)));
+  assert.equal(replies.filter((r) => r.allowed).length, 1000);
+  assert.equal(await store.client.type(key), 'string');
+  assert.equal(await store.client.strlen(key), 4 + 2 * 11, 'the newest bucket and 11 counts of 16 bits');
+  const bytes = Number(await store.client.memory('USAGE', key));
+  assert.ok(bytes <= 256, `MEMORY USAGE ${bytes}`);
+  const ttl = await store.client.pttl(key);
+  assert.ok(ttl > 3_600_000 && ttl <= 3_960_000, `expires when its newest count leaves: W to W + W/N (pttl ${ttl})`);
 });
 
 test('several keys in one call: admitted only if all are under, then recorded in all, atomically across concurrent callers', async () => {
@@ -91,9 +158,10 @@ test('several keys in one call: admitted only if all are under, then recorded in
     Array.from({ length: 60 }, (_, i) => store.hit([{ key: ips[i % 3]!, limit: 100, windowMs: 60_000 }, { key: user, limit: 7, windowMs: 60_000 }])),
   );
   assert.equal(results.filter((r) => r.allowed).length, 7);
-  assert.equal(await store.client.zcard(user), 7);
-  const perIp = await Promise.all(ips.map((k) => store.client.zcard(k)));
-  assert.equal(perIp.reduce((a, b) => a + b, 0), 7, 'refused requests charged no IP key');
+  const after = await Promise.all([...ips, user].map((key) => store.hit([{ key, limit: 100, windowMs: 60_000 }])));
+  assert.equal(after[3]!.results[0]!.remaining, 100 - 8, 'the user key counted the 7 admitted (and this one)');
+  const perIp = after.slice(0, 3).reduce((n, r) => n + (100 - 1 - r.results[0]!.remaining), 0);
+  assert.equal(perIp, 7, 'refused requests charged no IP key');
   const refused = results.find((r) => !r.allowed)!;
   assert.equal(refused.results[0]!.retryAfterMs, 0);
   assert.ok(refused.results[1]!.retryAfterMs > 0);
@@ -104,7 +172,23 @@ test('several keys in one call: admitted only if all are under, then recorded in
     { key: fresh('z'), limit: 3, windowMs: 3000 },
   ]);
   assert.deepEqual(three.results.map((r) => r.remaining), [0, 1, 2]);
-  assert.deepEqual(three.results.map((r) => r.resetMs), [1000, 2000, 3000]);
+  three.results.forEach((r, i) => {
+    const w = (i + 1) * 1000;
+    assert.ok(r.resetMs > w && r.resetMs <= w * 1.1, `key ${i}: resetMs ${r.resetMs}`);
+  });
+});
+
+test("a key the previous design left (a sorted set of admission times) is converted on first use, its counts kept", async () => {
+  const key = fresh('zset');
+  const [s, us] = await store.client.time();
+  const nowUs = Number(s) * 1e6 + Number(us);
+  // two admitted 0.5 s and 0.1 s ago, one long gone
+  await store.client.zadd(key, nowUs - 500_000, `a`, nowUs - 100_000, 'b', nowUs - 50_000_000, 'old');
+  const r = await store.hit([{ key, limit: 3, windowMs: 2000 }]);
+  assert.equal(r.allowed, true);
+  assert.equal(r.results[0]!.remaining, 0, 'the two recent ones still count');
+  assert.equal(await store.client.type(key), 'string');
+  assert.equal((await store.hit([{ key, limit: 3, windowMs: 2000 }])).allowed, false);
 });
 
 test('a server that lost the script (SCRIPT FLUSH, restart) gets it again', async () => {
@@ -115,9 +199,19 @@ test('a server that lost the script (SCRIPT FLUSH, restart) gets it again', asyn
   assert.equal(r.results[0]!.remaining, 3);
 });
 
+test('a key packed with another number of buckets reads as empty (every instance must use the same), then as its own', async () => {
+  const key = fresh('buckets');
+  const other = createRedisRateLimitStore({ redis: store.client, buckets: 4 });
+  await other.hit([{ key, limit: 2, windowMs: 60_000 }]);
+  assert.equal(await store.client.strlen(key), 4 + 2 * 5);
+  assert.equal((await store.hit([{ key, limit: 2, windowMs: 60_000 }])).results[0]!.remaining, 1);
+  assert.equal((await store.hit([{ key, limit: 2, windowMs: 60_000 }])).results[0]!.remaining, 0);
+  assert.throws(() => createRedisRateLimitStore({ redis: store.client, buckets: 101 }), /buckets must be .* from 1 to 100/);
+});
+
 test('a key of another type is an error (the store is unusable for it), never a verdict', async () => {
   const key = fresh('wrongtype');
-  await store.client.set(key, 'x');
+  await store.client.hset(key, 'x', '1');
   await assert.rejects(store.hit([{ key, limit: 5, windowMs: 60_000 }]), /WRONGTYPE/);
 });
 

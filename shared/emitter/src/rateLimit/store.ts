@@ -4,12 +4,14 @@
  * never confuses the two: an error goes to the fallback policy (store.fallback.ts), never
  * to a 429.
  *
- * The algorithm every store implements is a sliding-window log: each key holds the times
- * of the requests it admitted; a hit drops those older than the window, counts the rest,
- * and admits the request only if the count is under the limit, then records it. So at most
+ * The algorithm every store implements is a bucketed sliding window (buckets.ts): each key
+ * holds a count per tenth of the window (N + 1 counts, whatever the limit); a hit drops the
+ * buckets that have left the window, sums the rest (the partly expired oldest counted whole),
+ * and admits the request only if the sum is under the limit, then counts it. So at most
  * `limit` requests are admitted in ANY window of `windowMs` (a fixed window admits up to
- * twice that across a boundary). Refused requests are not recorded: a client that keeps
- * hammering gets in again as soon as its old requests age out, and its refusals cost no memory.
+ * twice that across a boundary); a count stays up to W/N past its window, so a client pressing
+ * on gets at least N/(N+1) of the limit. Refused requests are not counted: a client that keeps
+ * hammering gets in again as soon as its old counts age out, and its refusals cost no memory.
  */
 
 /** One key a request is counted under. */
