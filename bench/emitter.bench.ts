@@ -1,30 +1,48 @@
 /**
- * What the emitter costs an app: a hello-world Express app under autocannon on loopback,
- * alternating rounds without and with the ipwatch middleware publishing to the event log
- * (the real Kafka broker when IPWATCH_KAFKA_BROKERS is set, else the in-process log).
+ * What the emitter costs an app, raced against the loggers a user would put there instead,
+ * in one run: an Express app under autocannon on loopback, in alternated rounds of
+ *   baseline  the app alone;
+ *   emitter   with the ipwatch middleware publishing to the event log (the real Kafka broker
+ *             when IPWATCH_KAFKA_BROKERS is set, else the in-process log);
+ *   pino      with pino-http writing to a file: pino.destination({ dest, sync: false }), the
+ *             asynchronous destination pino's documentation recommends for throughput;
+ *   morgan    with morgan('combined') writing to fs.createWriteStream(file, { flags: 'a' });
+ * on two routes: hello world (`res.send('hello world')`), and a realistic one answering
+ * JSON after about a millisecond of work (an object of 300 fields built and serialised as
+ * many times as a calibration at start says make ~1 ms; the last one is the response).
  *
  *   tsx scripts/with-kafka.ts bench/emitter.bench.ts [--duration 5] [--pairs 3] [--connections 50]
  *
- * The load generator runs in a worker thread (its own event loop, not the app's) and records
- * every response's latency as a float, so p99 has microsecond resolution (autocannon's own
- * histogram keeps whole milliseconds). Pairs alternate their order (A B, B A, ...) so drift
- * (JIT warm-up, broker compaction, a noisy neighbour) falls on both sides. The last line of
- * stdout is one JSON object with the figures; progress goes to stderr.
+ * Each round runs the four apps in turn, the order rotated per round so drift (JIT warm-up,
+ * broker compaction, a noisy neighbour) falls on every side; ratios are each variant's req/s
+ * over the baseline's of the same round (median over rounds). The load generator runs in a
+ * child process (bench/support/loadProcess.ts), so process.cpuUsage() of this process over
+ * a round is the app's own CPU (its thread, GC helpers, kafkajs, pino's and morgan's writes);
+ * divided by the round's requests it gives CPU per request, and minus the baseline's of the
+ * same round what each one adds. The last line of stdout is one JSON object with the
+ * figures; progress goes to stderr.
  *
- * Last run (2 vCPU shared with the broker and other jobs, Kafka on loopback): ratio 0.81,
- * p99 +4.2 ms, 8.2k vs 6.6k req/s, 109,444 events produced, 0 dropped. Per request the
- * emitter's own work is ~9 us of CPU; kafkajs's encoding on the app's event loop ~10 us.
+ * Last runs: see the README's Performance section and bench/RESULTS.md (npm run bench:all).
  */
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
-import { load as runLoad, listen, median, round2, type LoadResult } from './support/load.ts';
+import morgan from 'morgan';
+import { pino } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { listen, median, round2, type LoadResult } from './support/load.ts';
+import { loadFromProcess } from './support/loadProcess.ts';
 import { loadConfig } from '@ipwatch/core/config';
 import type { EventLog } from '@ipwatch/core/eventLog';
 import { createKafkaEventLog } from '@ipwatch/core/eventLog/kafka';
 import { createMemoryEventLog } from '@ipwatch/core/eventLog/memory';
 import { TOPICS, topicSpecs } from '@ipwatch/core/topics';
-import { ipwatch, type IpwatchMiddleware } from '@ipwatch/emitter';
+import { ipwatch } from '@ipwatch/emitter';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,30 +50,130 @@ const { values: args } = parseArgs({
     pairs: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '2' },
+    /** Only these variants (comma-separated), e.g. baseline,emitter for a quick look or a profile. */
+    variants: { type: 'string', default: 'baseline,emitter,pino,morgan' },
+    /** Only these routes (comma-separated): hello, realistic. */
+    routes: { type: 'string', default: 'hello,realistic' },
+    /** Write a CPU profile of this process's main thread during each measured round to <path>.<route>.<round>.<variant>.cpuprofile (open in Chrome's DevTools). */
+    'cpu-profile': { type: 'string' },
+    /** The emitter's buffer: flushIntervalMs and maxBatch (default: the emitter's defaults). */
+    linger: { type: 'string' },
+    batch: { type: 'string' },
   },
 });
 const DURATION_S = Number(args.duration);
-const PAIRS = Number(args.pairs);
+const ROUNDS = Number(args.pairs);
 const CONNECTIONS = Number(args.connections);
 const WARMUP_S = Number(args.warmup);
+const ALL_VARIANTS = ['baseline', 'emitter', 'pino', 'morgan'] as const;
+type Variant = (typeof ALL_VARIANTS)[number];
+const VARIANTS = ALL_VARIANTS.filter((v) => args.variants.split(',').includes(v));
+const ALL_ROUTES = ['hello', 'realistic'] as const;
+type Route = (typeof ALL_ROUTES)[number];
+const ROUTES = ALL_ROUTES.filter((r) => args.routes.split(',').includes(r));
+if (!VARIANTS.includes('baseline')) throw new Error('--variants must include baseline (the ratios are against it)');
 
-type RoundResult = LoadResult;
+const say = (line: string): void => void process.stderr.write(`${line}\n`);
 
-async function load(url: string, durationS: number): Promise<RoundResult> {
-  return runLoad(url, CONNECTIONS, durationS);
+/** One object of 300 fields (numbers, strings, a nested array every tenth), as an API might answer. */
+function buildObject(seed: number): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i < 300; i++) {
+    const k = `field_${i}`;
+    if (i % 10 === 0) o[k] = [seed + i, (seed * 31 + i) % 997, `item-${i}`];
+    else if (i % 3 === 0) o[k] = `value ${seed % 1000} of ${i}`;
+    else o[k] = (seed * 2654435761 + i * 40503) % 1_000_003;
+  }
+  return o;
 }
 
-function helloApp(tracker?: IpwatchMiddleware): express.Express {
+/** `times` objects built and serialised; the last one's JSON. */
+function work(times: number, seed: number): string {
+  let json = '';
+  for (let t = 0; t < times; t++) json = JSON.stringify(buildObject(seed + t));
+  return json;
+}
+
+/** How many builds make ~1 ms of work on this machine now (median of a few timings after warm-up). */
+function calibrate(): { times: number; workMs: number } {
+  for (let i = 0; i < 300; i++) work(1, i);
+  const per: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const t0 = performance.now();
+    work(50, r);
+    per.push((performance.now() - t0) / 50);
+  }
+  const times = Math.max(1, Math.round(1 / median(per)));
+  const timed: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const t0 = performance.now();
+    work(times, r);
+    timed.push(performance.now() - t0);
+  }
+  return { times, workMs: median(timed) };
+}
+
+function makeApp(route: Route, times: number, middleware?: express.RequestHandler): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  if (tracker) app.use(tracker as unknown as express.RequestHandler);
-  app.get('/', (_req, res) => {
-    res.send('hello world');
-  });
+  app.disable('etag');
+  if (middleware) app.use(middleware);
+  let n = 0;
+  if (route === 'hello') {
+    app.get('/', (_req, res) => {
+      res.send('hello world');
+    });
+  } else {
+    app.get('/', (_req, res) => {
+      res.type('json').send(work(times, n++ % 1000));
+    });
+  }
   return app;
 }
 
-const say = (line: string): void => void process.stderr.write(`${line}\n`);
+interface Round extends LoadResult {
+  /** The app process's CPU (user + system) per request over the round, in microseconds. */
+  cpuUs: number;
+  /** The load generator's CPU per request (its process, start-up included). */
+  loadCpuUs: number;
+  /** The Kafka broker's CPU per request over the round (null without a broker process to read). */
+  brokerCpuUs: number | null;
+}
+
+/**
+ * The broker's process, when scripts/with-kafka.ts started it beside this one: a sibling
+ * (same parent) running java. Its CPU counts because it runs on the same two cores.
+ */
+function brokerPid(): number | null {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === process.ppid && stat.includes('(java)')) return Number(entry);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return null;
+}
+
+/** A process's CPU so far (user + system) in microseconds, from /proc (clock ticks of 10 ms). */
+function processCpuUs(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return null;
+  }
+}
+
+const cpuNow = (): number => {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+};
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -68,54 +186,130 @@ async function main(): Promise<void> {
     log = createMemoryEventLog();
     say('event log: in-process (IPWATCH_KAFKA_BROKERS not set)');
   }
-  // The warm-up rounds also make Kafka's first produce (connect, metadata) happen before measuring.
-  const tracker = ipwatch({ log, app: 'bench' });
+  const broker = config.kafka ? brokerPid() : null;
+  say(broker === null ? 'broker process: not found (its CPU is not counted)' : `broker process: ${broker}`);
+  const dir = mkdtempSync(join(tmpdir(), 'ipwatch-bench-emitter-'));
+  const pinoFile = join(dir, 'pino.log');
+  const morganFile = join(dir, 'morgan.log');
+  const pinoDest = pino.destination({ dest: pinoFile, sync: false });
+  const morganStream = createWriteStream(morganFile, { flags: 'a' });
+  const bufferOptions = { ...(args.linger !== undefined && { flushIntervalMs: Number(args.linger) }), ...(args.batch !== undefined && { maxBatch: Number(args.batch) }) };
+  const tracker = ipwatch({ log, app: 'bench', bufferOptions });
+  const middlewares: Record<Variant, express.RequestHandler | undefined> = {
+    baseline: undefined,
+    emitter: tracker as unknown as express.RequestHandler,
+    pino: pinoHttp({ logger: pino(pinoDest) }) as unknown as express.RequestHandler,
+    morgan: morgan('combined', { stream: morganStream }),
+  };
 
-  const plain = await listen(helloApp());
-  const withEmitter = await listen(helloApp(tracker));
-  say(`warm-up ${WARMUP_S} s each`);
-  await load(plain.url, WARMUP_S);
-  await load(withEmitter.url, WARMUP_S);
+  const { times, workMs } = calibrate();
+  say(`realistic route: ${times} builds of a 300-field object per request, ${workMs.toFixed(3)} ms of work measured`);
 
-  const pairs: Array<{ without: RoundResult; with: RoundResult }> = [];
-  for (let i = 0; i < PAIRS; i++) {
-    const order = i % 2 === 0 ? (['without', 'with'] as const) : (['with', 'without'] as const);
-    const pair = {} as { without: RoundResult; with: RoundResult };
-    for (const side of order) {
-      await sleep(500); // let the buffer drain and GC settle between rounds
-      pair[side] = await load(side === 'with' ? withEmitter.url : plain.url, DURATION_S);
-      say(`pair ${i + 1} ${side.padEnd(7)} ${pair[side].rps.toFixed(0).padStart(7)} req/s  p50 ${pair[side].p50Ms.toFixed(3)} ms  p99 ${pair[side].p99Ms.toFixed(3)} ms  errors ${pair[side].errors}`);
+  const servers: Array<{ route: Route; variant: Variant; server: import('node:http').Server; url: string }> = [];
+  for (const route of ROUTES) {
+    for (const variant of VARIANTS) servers.push({ route, variant, ...(await listen(makeApp(route, times, middlewares[variant]))) });
+  }
+  const urlOf = (route: Route, variant: Variant): string => servers.find((s) => s.route === route && s.variant === variant)!.url;
+
+  const profiler = args['cpu-profile'] ? new Session() : null;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+  }
+
+  async function round(route: Route, variant: Variant, durationS: number, profileAs?: string): Promise<Round> {
+    const profiling = profiler !== null && profileAs !== undefined;
+    if (profiling) await profiler.post('Profiler.start');
+    const c0 = cpuNow();
+    const b0 = processCpuUs(broker);
+    const r = await loadFromProcess(urlOf(route, variant), CONNECTIONS, durationS);
+    await sleep(300); // what the round left behind (batches in flight, log writes) is the round's
+    const cpu = cpuNow() - c0;
+    const b1 = processCpuUs(broker);
+    if (profiling) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(`${args['cpu-profile']}.${profileAs}.${variant}.cpuprofile`, JSON.stringify(profile));
     }
-    pairs.push(pair);
+    const { loadCpuUs, ...load } = r;
+    return { ...load, cpuUs: cpu / r.requests, loadCpuUs: loadCpuUs / r.requests, brokerCpuUs: b0 !== null && b1 !== null ? (b1 - b0) / r.requests : null };
+  }
+
+  // Warm-up: JIT, and Kafka's first produce (connect, metadata) before measuring.
+  say(`warm-up ${WARMUP_S} s each`);
+  for (const route of ROUTES) for (const variant of VARIANTS) await round(route, variant, WARMUP_S);
+
+  const rounds: Record<Route, Array<Record<Variant, Round>>> = { hello: [], realistic: [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const route of ROUTES) {
+      const order = VARIANTS.map((_, j) => VARIANTS[(i + j) % VARIANTS.length]!);
+      if (i % 2 === 1) order.reverse();
+      const r = {} as Record<Variant, Round>;
+      for (const variant of order) {
+        await sleep(200);
+        r[variant] = await round(route, variant, DURATION_S, `${route}.${i + 1}`);
+        const x = r[variant];
+        say(`round ${i + 1} ${route.padEnd(9)} ${variant.padEnd(8)} ${x.rps.toFixed(0).padStart(7)} req/s  p50 ${x.p50Ms.toFixed(3)} ms  p99 ${x.p99Ms.toFixed(3)} ms  cpu ${x.cpuUs.toFixed(1)} us/req (load ${x.loadCpuUs.toFixed(1)}, broker ${x.brokerCpuUs?.toFixed(1) ?? '-'})  errors ${x.errors + x.non2xx}`);
+      }
+      rounds[route].push(r);
+    }
   }
 
   await tracker.close(10_000);
   const stats = tracker.stats();
-  plain.server.closeAllConnections();
-  withEmitter.server.closeAllConnections();
-  plain.server.close();
-  withEmitter.server.close();
+  for (const s of servers) {
+    s.server.closeAllConnections();
+    s.server.close();
+  }
   await log.close();
+  pinoDest.flushSync();
+  await new Promise<void>((res) => morganStream.end(res));
+  const logBytes = { pino: statSync(pinoFile).size, morgan: statSync(morganFile).size };
+  rmSync(dir, { recursive: true, force: true });
 
-  const ratios = pairs.map((p) => p.with.rps / p.without.rps);
-  const p99Added = pairs.map((p) => (p.with.p99Ms - p.without.p99Ms) * 1000);
+  const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+  const r1 = (x: number): number => Math.round(x * 10) / 10;
+  const summary = (route: Route, variant: Variant) => {
+    const rs = rounds[route];
+    if (rs.length === 0) return null;
+    const ratios = rs.map((r) => r[variant].rps / r.baseline.rps);
+    return {
+      ratio: r3(median(ratios)),
+      ratios: ratios.map(r3),
+      rps: Math.round(median(rs.map((r) => r[variant].rps))),
+      p50_ms: round2(median(rs.map((r) => r[variant].p50Ms))),
+      p99_ms: round2(median(rs.map((r) => r[variant].p99Ms))),
+      cpu_us_per_req: r1(median(rs.map((r) => r[variant].cpuUs))),
+      cpu_us_added: r1(median(rs.map((r) => r[variant].cpuUs - r.baseline.cpuUs))),
+      load_cpu_us_per_req: r1(median(rs.map((r) => r[variant].loadCpuUs))),
+      broker_cpu_us_per_req: rs[0]![variant].brokerCpuUs === null ? null : r1(median(rs.map((r) => r[variant].brokerCpuUs!))),
+    };
+  };
+  const byVariant = (variant: Variant) => Object.fromEntries(ROUTES.map((route) => [route, summary(route, variant)]));
+  const hello = ROUTES.includes('hello') ? summary('hello', 'emitter') : null;
+  const realistic = ROUTES.includes('realistic') ? summary('realistic', 'emitter') : null;
   const result = {
     bench: 'emitter',
     log: log.kind,
     connections: CONNECTIONS,
     duration_s: DURATION_S,
-    pairs: PAIRS,
-    throughput_ratio: Math.round(median(ratios) * 1000) / 1000,
-    p99_added_us: Math.round(median(p99Added)),
-    without_rps: Math.round(median(pairs.map((p) => p.without.rps))),
-    with_rps: Math.round(median(pairs.map((p) => p.with.rps))),
-    without_p99_ms: round2(median(pairs.map((p) => p.without.p99Ms))),
-    with_p99_ms: round2(median(pairs.map((p) => p.with.p99Ms))),
-    ratios: ratios.map((r) => Math.round(r * 1000) / 1000),
+    rounds: ROUNDS,
+    throughput_ratio: hello?.ratio ?? null,
+    realistic_ratio: realistic?.ratio ?? null,
+    p99_added_us: hello ? Math.round(median(rounds.hello.map((r) => (r.emitter.p99Ms - r.baseline.p99Ms) * 1000))) : null,
+    emitter_cpu_us_added: { hello: hello?.cpu_us_added ?? null, realistic: realistic?.cpu_us_added ?? null },
+    peers: {
+      pino_http: VARIANTS.includes('pino') ? { hello_ratio: summary('hello', 'pino')?.ratio ?? null, realistic_ratio: summary('realistic', 'pino')?.ratio ?? null, cpu_us_added: { hello: summary('hello', 'pino')?.cpu_us_added ?? null, realistic: summary('realistic', 'pino')?.cpu_us_added ?? null }, destination: 'pino.destination({ sync: false }) to a file' } : null,
+      morgan: VARIANTS.includes('morgan') ? { hello_ratio: summary('hello', 'morgan')?.ratio ?? null, realistic_ratio: summary('realistic', 'morgan')?.ratio ?? null, cpu_us_added: { hello: summary('hello', 'morgan')?.cpu_us_added ?? null, realistic: summary('realistic', 'morgan')?.cpu_us_added ?? null }, destination: "morgan('combined') to fs.createWriteStream" } : null,
+    },
+    buffer_options: bufferOptions,
+    realistic_route: { builds_per_request: times, work_ms: round2(workMs) },
+    variants: Object.fromEntries(VARIANTS.map((v) => [v, byVariant(v)])),
+    log_file_bytes: logBytes,
     events: { recorded: stats.recorded, produced: stats.sent, dropped: stats.dropped, dropped_by_reason: stats.droppedByReason, produce_failures: stats.failures, emit_errors: stats.emitErrors },
-    load_errors: pairs.reduce((n, p) => n + p.with.errors + p.without.errors + p.with.non2xx + p.without.non2xx, 0),
+    load_errors: ROUTES.reduce((n, route) => n + rounds[route].reduce((m, r) => m + VARIANTS.reduce((k, v) => k + r[v].errors + r[v].non2xx, 0), 0), 0),
   };
-  say(`throughput ratio ${result.throughput_ratio} (target >= 0.95), p99 added ${result.p99_added_us} us, events produced ${stats.sent}, dropped ${stats.dropped}`);
+  say(`hello world: emitter ratio ${result.throughput_ratio} (target >= 0.95), pino-http ${result.peers.pino_http?.hello_ratio ?? '-'}, morgan ${result.peers.morgan?.hello_ratio ?? '-'}; realistic: emitter ${result.realistic_ratio}; emitter adds ${hello?.cpu_us_added ?? '-'} us CPU per request; events produced ${stats.sent}, dropped ${stats.dropped}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
