@@ -8,8 +8,9 @@
  * Embedded (chDB): the queries run on a chDB session of their own over the same data directory.
  * chDB's adapter applies a client's settings as session-wide SET statements, so the guards are set
  * once on that session, readonly last, and can never leak into the pipeline's session (the sink's,
- * which must keep writing). A ClickHouse server: the settings go with each query, readonly last;
- * a server-side read-only user (IPWATCH_SQL_CLICKHOUSE_USER) is the belt to these braces.
+ * which must keep writing). A ClickHouse server: the settings go with each query, readonly last,
+ * on the api's own ClickHouse account (README, "SQL for analysts", suggests constraints on the
+ * server as the belt to these braces; not tested here: no ClickHouse server on this machine).
  */
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { join } from 'node:path';
