@@ -125,6 +125,8 @@ export async function run(argv: string[]): Promise<number> {
   info(`  detections    npx ipwatch rules list; npx ipwatch analyze <ip>`);
   info(`  alerts        ${describeAlerts(config.alerts)}`);
   info(`  daily report  npx ipwatch report --daily --date ${new Date().toISOString().slice(0, 10)}`);
+  info(`  sql           npx ipwatch sql "SELECT country, count() FROM requests GROUP BY country"  (${api.url}/sql; tables: docs/TABLES.md)`);
+  info(`  privacy       npx ipwatch privacy export <ip>; npx ipwatch privacy erase <ip>  (${api.url}/privacy)`);
   if (simulator) info(`  simulating about ${rate} requests/s from ${durationS ? `${durationS} s` : 'now until Ctrl-C'}`);
 
   if (durationS === null) {
