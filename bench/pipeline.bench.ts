@@ -13,7 +13,8 @@
  * the services drain it. Prints a JSON object as its last line.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +36,13 @@ function child(file: string, args: string[]): Promise<ChildProcess> {
 }
 
 const cpuUs = (u: NodeJS.CpuUsage): number => u.user + u.system;
+
+/** The machine's busy CPU time so far, in µs (all processes: the broker's JVM too; /proc/stat, Linux). */
+function machineBusyUs(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number) as number[];
+  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1_000_000) / 100; // USER_HZ = 100
+}
 
 function ask<T>(proc: ChildProcess, msg: string): Promise<T> {
   return new Promise((resolve) => {
@@ -67,6 +75,8 @@ async function main(): Promise<void> {
     }
     const cpu = async () => ({ enricher: cpuUs(await ask<NodeJS.CpuUsage>(enricher, 'cpu')), sink: cpuUs(process.cpuUsage()) });
     const cpuBefore = await cpu();
+    const eluBefore = performance.eventLoopUtilization();
+    const machineBefore = machineBusyUs();
     if (backlog) enricher.send('resume');
     const t0 = performance.now();
     const produced = backlog ? Promise.resolve() : ask<{ ms: number }>(producer, 'go').then((r) => void (produceMs = r.ms));
@@ -78,8 +88,22 @@ async function main(): Promise<void> {
     await produced;
     const ms = performance.now() - t0;
     const cpuAfter = await cpu();
-    // CPU per event of each stage (the sink's includes this loop's count queries, a few ms).
-    const cpuPerEventUs = { enricher: Math.round((cpuAfter.enricher - cpuBefore.enricher) / n), sink: Math.round((cpuAfter.sink - cpuBefore.sink) / n) };
+    const elu = performance.eventLoopUtilization(eluBefore);
+    const machineUs = machineBusyUs() - machineBefore;
+    // CPU per event of each stage (the sink's includes this loop's count queries, a few ms). The
+    // sink's process is its JavaScript thread (Kafka fetch, decode, rows, serialise) and chDB's own
+    // threads (parse, write parts, the rollup views, the projection, merges): the event loop's busy
+    // time tells the first, the rest is the engine's.
+    const sinkUs = cpuAfter.sink - cpuBefore.sink;
+    const sinkJsUs = Math.min(sinkUs, elu.active * 1000);
+    const cpuPerEventUs = {
+      enricher: Math.round((cpuAfter.enricher - cpuBefore.enricher) / n),
+      sink: Math.round(sinkUs / n),
+      sink_js: Math.round(sinkJsUs / n),
+      sink_engine: Math.round((sinkUs - sinkJsUs) / n),
+      // Everything the machine did while the events went through: producer, broker, enricher, sink, and any neighbour.
+      machine: Math.round(machineUs / n),
+    };
     return { stored: stored - (target - n), ms, produceMs, cpuPerEventUs };
   };
 
@@ -100,7 +124,10 @@ async function main(): Promise<void> {
     live_produce_events_per_s: Math.round(n / (live.produceMs / 1000)),
     drain_events_per_s: Math.round(drain.stored / (drain.ms / 1000)),
     backlog_produce_events_per_s: Math.round(n / (drain.produceMs / 1000)),
+    live_cpu_us_per_event: live.cpuPerEventUs,
     drain_cpu_us_per_event: drain.cpuPerEventUs,
+    // What two cores could carry at the machine's CPU per event while draining (2,000,000 µs of CPU a second).
+    two_core_ceiling_events_per_s: Math.round(2_000_000 / Math.max(1, drain.cpuPerEventUs.machine)),
     stored_live: live.stored,
     stored_drain: drain.stored,
     target_events_per_s: 50_000,
