@@ -7,11 +7,13 @@
  *   pino      with pino-http writing to a file: pino.destination({ dest, sync: false }), the
  *             asynchronous destination pino's documentation recommends for throughput;
  *   morgan    with morgan('combined') writing to fs.createWriteStream(file, { flags: 'a' });
+ *   nulllog   the emitter producing to a log that discards: its own cost, without Kafka;
  * on two routes: hello world (`res.send('hello world')`), and a realistic one answering
  * JSON after about a millisecond of work (an object of 300 fields built and serialised as
  * many times as a calibration at start says make ~1 ms; the last one is the response).
  *
- *   tsx scripts/with-kafka.ts bench/emitter.bench.ts [--duration 5] [--pairs 3] [--connections 50]
+ *   tsx scripts/with-kafka.ts bench/emitter.bench.ts [--duration 2] [--pairs 6] [--connections 50]
+ *     [--variants baseline,emitter,pino,morgan,noop,nulllog] [--routes hello,realistic] [--linger MS] [--batch N] [--cpu-profile PATH]
  *
  * Each round runs the four apps in turn, the order rotated per round so drift (JIT warm-up,
  * broker compaction, a noisy neighbour) falls on every side; ratios are each variant's req/s
@@ -24,7 +26,7 @@
  *
  * Last runs: see the README's Performance section and bench/RESULTS.md (npm run bench:all).
  */
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -37,6 +39,7 @@ import { pino } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { listen, median, round2, type LoadResult } from './support/load.ts';
 import { loadFromProcess } from './support/loadProcess.ts';
+import { brokerPid, processCpuUs } from './support/processCpu.ts';
 import { loadConfig } from '@ipwatch/core/config';
 import type { EventLog } from '@ipwatch/core/eventLog';
 import { createKafkaEventLog } from '@ipwatch/core/eventLog/kafka';
@@ -46,17 +49,18 @@ import { ipwatch } from '@ipwatch/emitter';
 
 const { values: args } = parseArgs({
   options: {
-    duration: { type: 'string', default: '5' },
-    pairs: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '2' },
+    /** Rounds (each runs every variant once). */
+    pairs: { type: 'string', default: '6' },
     connections: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '2' },
-    /** Only these variants (comma-separated), e.g. baseline,emitter for a quick look or a profile. */
-    variants: { type: 'string', default: 'baseline,emitter,pino,morgan' },
+    /** Only these variants (comma-separated), e.g. baseline,emitter for a quick look or a profile; also noop, nulllog. */
+    variants: { type: 'string', default: 'baseline,emitter,nulllog,pino,morgan' },
     /** Only these routes (comma-separated): hello, realistic. */
     routes: { type: 'string', default: 'hello,realistic' },
     /** Write a CPU profile of this process's main thread during each measured round to <path>.<route>.<round>.<variant>.cpuprofile (open in Chrome's DevTools). */
     'cpu-profile': { type: 'string' },
-    /** The emitter's buffer: flushIntervalMs and maxBatch (default: the emitter's defaults). */
+    /** The `tuned` variant's buffer: flushIntervalMs and maxBatch (the emitter's defaults otherwise). */
     linger: { type: 'string' },
     batch: { type: 'string' },
   },
@@ -65,7 +69,12 @@ const DURATION_S = Number(args.duration);
 const ROUNDS = Number(args.pairs);
 const CONNECTIONS = Number(args.connections);
 const WARMUP_S = Number(args.warmup);
-const ALL_VARIANTS = ['baseline', 'emitter', 'pino', 'morgan'] as const;
+/**
+ * For looking into the emitter's cost: nulllog (the emitter producing to a log that discards:
+ * its own cost without Kafka); not run by default: noop (an Express middleware that only
+ * calls next()), tuned (the emitter with --linger/--batch, beside the default one).
+ */
+const ALL_VARIANTS = ['baseline', 'emitter', 'pino', 'morgan', 'noop', 'nulllog', 'tuned'] as const;
 type Variant = (typeof ALL_VARIANTS)[number];
 const VARIANTS = ALL_VARIANTS.filter((v) => args.variants.split(',').includes(v));
 const ALL_ROUTES = ['hello', 'realistic'] as const;
@@ -140,36 +149,6 @@ interface Round extends LoadResult {
   brokerCpuUs: number | null;
 }
 
-/**
- * The broker's process, when scripts/with-kafka.ts started it beside this one: a sibling
- * (same parent) running java. Its CPU counts because it runs on the same two cores.
- */
-function brokerPid(): number | null {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === process.ppid && stat.includes('(java)')) return Number(entry);
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return null;
-}
-
-/** A process's CPU so far (user + system) in microseconds, from /proc (clock ticks of 10 ms). */
-function processCpuUs(pid: number | null): number | null {
-  if (pid === null) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
-  } catch {
-    return null;
-  }
-}
-
 const cpuNow = (): number => {
   const c = process.cpuUsage();
   return c.user + c.system;
@@ -194,9 +173,15 @@ async function main(): Promise<void> {
   const pinoDest = pino.destination({ dest: pinoFile, sync: false });
   const morganStream = createWriteStream(morganFile, { flags: 'a' });
   const bufferOptions = { ...(args.linger !== undefined && { flushIntervalMs: Number(args.linger) }), ...(args.batch !== undefined && { maxBatch: Number(args.batch) }) };
-  const tracker = ipwatch({ log, app: 'bench', bufferOptions });
+  const tracker = ipwatch({ log, app: 'bench' });
+  const tunedTracker = ipwatch({ log, app: 'bench', bufferOptions });
+  const discarding = { produce: () => Promise.resolve() } as unknown as EventLog;
+  const nullTracker = ipwatch({ log: discarding, app: 'bench' });
   const middlewares: Record<Variant, express.RequestHandler | undefined> = {
     baseline: undefined,
+    noop: (_req, _res, next) => next(),
+    nulllog: nullTracker as unknown as express.RequestHandler,
+    tuned: tunedTracker as unknown as express.RequestHandler,
     emitter: tracker as unknown as express.RequestHandler,
     pino: pinoHttp({ logger: pino(pinoDest) }) as unknown as express.RequestHandler,
     morgan: morgan('combined', { stream: morganStream }),
@@ -256,6 +241,8 @@ async function main(): Promise<void> {
   }
 
   await tracker.close(10_000);
+  await nullTracker.close(1_000);
+  await tunedTracker.close(10_000);
   const stats = tracker.stats();
   for (const s of servers) {
     s.server.closeAllConnections();
@@ -280,6 +267,8 @@ async function main(): Promise<void> {
       p50_ms: round2(median(rs.map((r) => r[variant].p50Ms))),
       p99_ms: round2(median(rs.map((r) => r[variant].p99Ms))),
       cpu_us_per_req: r1(median(rs.map((r) => r[variant].cpuUs))),
+      /** The ratio if the app's own CPU were all that limits it (a core of its own): baseline's CPU per request over this one's. */
+      cpu_bound_ratio: r3(median(rs.map((r) => r.baseline.cpuUs / r[variant].cpuUs))),
       cpu_us_added: r1(median(rs.map((r) => r[variant].cpuUs - r.baseline.cpuUs))),
       load_cpu_us_per_req: r1(median(rs.map((r) => r[variant].loadCpuUs))),
       broker_cpu_us_per_req: rs[0]![variant].brokerCpuUs === null ? null : r1(median(rs.map((r) => r[variant].brokerCpuUs!))),
@@ -298,11 +287,15 @@ async function main(): Promise<void> {
     realistic_ratio: realistic?.ratio ?? null,
     p99_added_us: hello ? Math.round(median(rounds.hello.map((r) => (r.emitter.p99Ms - r.baseline.p99Ms) * 1000))) : null,
     emitter_cpu_us_added: { hello: hello?.cpu_us_added ?? null, realistic: realistic?.cpu_us_added ?? null },
+    emitter_cpu_bound_ratio: { hello: hello?.cpu_bound_ratio ?? null, realistic: realistic?.cpu_bound_ratio ?? null },
+    emitter_without_kafka: VARIANTS.includes('nulllog')
+      ? { hello_ratio: summary('hello', 'nulllog')?.ratio ?? null, realistic_ratio: summary('realistic', 'nulllog')?.ratio ?? null, cpu_us_added: { hello: summary('hello', 'nulllog')?.cpu_us_added ?? null, realistic: summary('realistic', 'nulllog')?.cpu_us_added ?? null }, log: 'a log whose produce discards' }
+      : null,
     peers: {
-      pino_http: VARIANTS.includes('pino') ? { hello_ratio: summary('hello', 'pino')?.ratio ?? null, realistic_ratio: summary('realistic', 'pino')?.ratio ?? null, cpu_us_added: { hello: summary('hello', 'pino')?.cpu_us_added ?? null, realistic: summary('realistic', 'pino')?.cpu_us_added ?? null }, destination: 'pino.destination({ sync: false }) to a file' } : null,
-      morgan: VARIANTS.includes('morgan') ? { hello_ratio: summary('hello', 'morgan')?.ratio ?? null, realistic_ratio: summary('realistic', 'morgan')?.ratio ?? null, cpu_us_added: { hello: summary('hello', 'morgan')?.cpu_us_added ?? null, realistic: summary('realistic', 'morgan')?.cpu_us_added ?? null }, destination: "morgan('combined') to fs.createWriteStream" } : null,
+      pino_http: VARIANTS.includes('pino') ? { hello_ratio: summary('hello', 'pino')?.ratio ?? null, realistic_ratio: summary('realistic', 'pino')?.ratio ?? null, cpu_us_added: { hello: summary('hello', 'pino')?.cpu_us_added ?? null, realistic: summary('realistic', 'pino')?.cpu_us_added ?? null }, cpu_bound_ratio: { hello: summary('hello', 'pino')?.cpu_bound_ratio ?? null, realistic: summary('realistic', 'pino')?.cpu_bound_ratio ?? null }, destination: 'pino.destination({ sync: false }) to a file' } : null,
+      morgan: VARIANTS.includes('morgan') ? { hello_ratio: summary('hello', 'morgan')?.ratio ?? null, realistic_ratio: summary('realistic', 'morgan')?.ratio ?? null, cpu_us_added: { hello: summary('hello', 'morgan')?.cpu_us_added ?? null, realistic: summary('realistic', 'morgan')?.cpu_us_added ?? null }, cpu_bound_ratio: { hello: summary('hello', 'morgan')?.cpu_bound_ratio ?? null, realistic: summary('realistic', 'morgan')?.cpu_bound_ratio ?? null }, destination: "morgan('combined') to fs.createWriteStream" } : null,
     },
-    buffer_options: bufferOptions,
+    ...(VARIANTS.includes('tuned') && { tuned_buffer_options: bufferOptions }),
     realistic_route: { builds_per_request: times, work_ms: round2(workMs) },
     variants: Object.fromEntries(VARIANTS.map((v) => [v, byVariant(v)])),
     log_file_bytes: logBytes,
