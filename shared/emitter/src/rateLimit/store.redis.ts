@@ -38,98 +38,94 @@ import type { HitResult, RateLimitCheck, RateLimitCheckResult, RateLimitStore } 
  */
 export const SLIDING_WINDOW_SCRIPT = `
 if redis.replicate_commands then redis.replicate_commands() end
+local floor, ceil = math.floor, math.ceil
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
 local N = tonumber(ARGV[1])
 local SLOTS = N + 1                         -- the bucket now is in, and the N before it
 local FORMAT = '<I4' .. string.rep('H', SLOTS)
 local WRAP = 4294967296                     -- the newest index is stored modulo 2^32
-
--- ms from now until bucket b has left every window: at (b + N + 1) * W / N
-local function untilLeaves(b, window)
-  return math.ceil(((b + SLOTS) * window - now * N) / N)
-end
-
--- A key's counts brought to now: returns newest (the full index of counts[1]) and counts,
--- where counts[j] is the number admitted in bucket newest - (j - 1), j = 1..SLOTS.
-local function load(key, window, cur)
-  local counts = {}
-  for j = 1, SLOTS do counts[j] = 0 end
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' and value.err then
-    if redis.call('TYPE', key).ok ~= 'zset' then error(value) end
-    -- Left by the previous design: one member per admitted request, scored by its time in us.
-    -- Count each one still in the window into its bucket, then replace the set.
-    local scored = redis.call('ZRANGEBYSCORE', key, (now - 2 * window) * 1000, '+inf', 'WITHSCORES')
-    for k = 2, #scored, 2 do
-      local b = math.floor(math.floor(tonumber(scored[k]) / 1000) * N / window)
-      local j = cur - b + 1
-      if j < 1 then j = 1 end
-      if j <= SLOTS then counts[j] = counts[j] + 1 end
-    end
-    redis.call('DEL', key)
-    return cur, counts, true
-  end
-  if type(value) ~= 'string' or #value ~= 4 + 2 * SLOTS then
-    return cur, counts, false               -- no key, or packed for another N: empty
-  end
-  local stored = { struct.unpack(FORMAT, value) }
-  local shift = (cur - stored[1]) % WRAP    -- buckets passed since the newest count
-  local back = (stored[1] - cur) % WRAP     -- or, if the clock went back, how far
-  if shift <= N then
-    -- Move each count shift buckets older; those pushed past the oldest have left.
-    for j = SLOTS, shift + 1, -1 do counts[j] = stored[1 + j - shift] end
-    return cur, counts, false
-  elseif back <= N then
-    -- The clock is behind the newest count (a failover, a clock step): keep counting into
-    -- the newest bucket, which then leaves later than it would have (the safe side).
-    for j = 1, SLOTS do counts[j] = stored[1 + j] end
-    return cur + back, counts, false
-  end
-  return cur, counts, false                 -- every count left long ago, or another window length
-end
-
 local n = #KEYS
+
+-- Pass 1: each key's counts brought to now, and their sum.
+-- newest[i]: the full index of the bucket counts[i][1] holds; counts[i][j]: admitted in bucket newest[i] - (j - 1).
 local newest, counts, totals, dirty = {}, {}, {}, {}
 local allowed = 1
 for i = 1, n do
-  local limit = tonumber(ARGV[2 * i])
+  local key = KEYS[i]
   local window = tonumber(ARGV[2 * i + 1])
-  local cur = math.floor(now * N / window)
-  newest[i], counts[i], dirty[i] = load(KEYS[i], window, cur)
+  local cur = floor(now * N / window)       -- the bucket now is in
+  local c = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+  for j = 12, SLOTS do c[j] = 0 end         -- more than 10 buckets
+  local top = cur
+  local value = redis.pcall('GET', key)
+  if type(value) == 'string' and #value == 4 + 2 * SLOTS then
+    local stored = { struct.unpack(FORMAT, value) }   -- newest index mod 2^32, SLOTS counts, next position
+    local shift = (cur - stored[1]) % WRAP  -- buckets passed since the newest count
+    if shift <= N then
+      -- Move each count shift buckets older; those pushed past the oldest have left the window.
+      for j = shift + 1, SLOTS do c[j] = stored[1 + j - shift] end
+    else
+      local back = (stored[1] - cur) % WRAP
+      if back <= N then
+        -- The clock is behind the newest count (a failover, a clock step): keep counting into
+        -- the newest bucket, which then leaves later than it would have (the safe side).
+        for j = 1, SLOTS do c[j] = stored[1 + j] end
+        top = cur + back
+      end
+      -- else every count left long ago, or the key was written for another window length: empty
+    end
+  elseif type(value) == 'table' and value.err then
+    if redis.call('TYPE', key).ok ~= 'zset' then error(value) end
+    -- Left by the previous design: one member per admitted request, scored by its time in us.
+    -- Count each one still in the window into its bucket; the set is replaced below.
+    local scored = redis.call('ZRANGEBYSCORE', key, (now - 2 * window) * 1000, '+inf', 'WITHSCORES')
+    for k = 2, #scored, 2 do
+      local j = cur - floor(floor(tonumber(scored[k]) / 1000) * N / window) + 1
+      if j < 1 then j = 1 end
+      if j <= SLOTS then c[j] = c[j] + 1 end
+    end
+    redis.call('DEL', key)
+    dirty[i] = true
+  end
+  -- (no key, or one packed for another number of buckets: empty)
   local total = 0
-  for j = 1, SLOTS do total = total + counts[i][j] end
-  totals[i] = total
+  for j = 1, SLOTS do total = total + c[j] end
+  newest[i], counts[i], totals[i] = top, c, total
   -- The oldest bucket is partly out of the window, but counted whole: never over the limit.
-  if total >= limit then allowed = 0 end
+  if total >= tonumber(ARGV[2 * i]) then allowed = 0 end
 end
 
+-- Pass 2: count the request in every key if admitted, and the figures of each.
 local out = { allowed }
 for i = 1, n do
   local limit = tonumber(ARGV[2 * i])
   local window = tonumber(ARGV[2 * i + 1])
-  local c = counts[i]
-  local total = totals[i]
+  local c, total, top = counts[i], totals[i], newest[i]
+  -- Bucket b leaves every window at (b + N + 1) * W / N: ms from now until bucket top - (j - 1) does.
+  local base = (top + SLOTS + 1) * window - now * N
   if allowed == 1 then
     c[1] = c[1] + 1
     total = total + 1
   end
   if allowed == 1 or dirty[i] then
     -- Kept until its newest count leaves the window: at most W + W/N from now.
-    local value = struct.pack(FORMAT, newest[i] % WRAP, unpack(c))
-    redis.call('SET', KEYS[i], value, 'PX', untilLeaves(newest[i], window))
+    redis.call('SET', KEYS[i], struct.pack(FORMAT, top % WRAP, unpack(c, 1, SLOTS)), 'PX', ceil((base - window) / N))
   end
   -- resetMs: until the oldest counted request leaves; retryAfterMs (refused by this key):
   -- until enough of the oldest buckets have left for the sum to drop under the limit.
   local reset, retry = 0, 0
-  local left = total
-  for j = SLOTS, 1, -1 do
-    if c[j] > 0 then
-      if reset == 0 then reset = untilLeaves(newest[i] - j + 1, window) end
-      left = left - c[j]
-      if allowed == 0 and total >= limit and retry == 0 and left < limit then
-        retry = untilLeaves(newest[i] - j + 1, window)
+  if total > 0 then
+    local j = SLOTS
+    while c[j] == 0 do j = j - 1 end
+    reset = ceil((base - j * window) / N)
+    if allowed == 0 and total >= limit then
+      local left = total - c[j]
+      while left >= limit do
+        j = j - 1
+        left = left - c[j]
       end
+      retry = ceil((base - j * window) / N)
     end
   end
   local remaining = limit - total
