@@ -12,7 +12,11 @@ import { startAlerterService } from '@ipwatch/alerter';
 
 export interface LocalPipeline {
   readonly analytics: AnalyticsStore;
-  /** Polls the store until `expected` rows of `instance` (since `sinceMs`, if given) are there or `timeoutMs` passes; returns the count. */
+  /**
+   * Polls the store until `expected` rows of `instance` (since `sinceMs`, if given) are there and
+   * every stage has caught up (the scorer's detections of the last requests stored too), or
+   * `timeoutMs` passes; returns the count of rows.
+   */
   waitStored(instance: string, expected: number, timeoutMs: number, sinceMs?: number): Promise<number>;
   /** Stops the services and closes the store (not the event log, which the context owns). */
   stop(): Promise<void>;
@@ -21,6 +25,7 @@ export interface LocalPipeline {
 export async function startLocalPipeline(ctx: ServiceContext): Promise<LocalPipeline> {
   const stops = createStops(ctx.warn);
   // A part that fails to start (a store behind its migrations, say) stops those before it.
+  const consumers: Array<{ consumer: { status(): { lag: number | null } } }> = [];
   const analytics = await startOrUnwind(stops, async () => {
     const opened = await openAnalytics(ctx.config);
     stops.add('the store', () => opened.close());
@@ -31,6 +36,7 @@ export async function startLocalPipeline(ctx: ServiceContext): Promise<LocalPipe
     stops.add('the enricher', () => enricher.stop());
     const scorer = await startScorerService(ctx);
     stops.add('the scorer', () => scorer.stop());
+    consumers.push(sink, enricher, scorer);
     const alerter = await startAlerterService(ctx, ctx.metrics('alerter'), { analytics: opened });
     stops.add('the alerter', () => alerter.stop());
     return opened;
@@ -45,6 +51,13 @@ export async function startLocalPipeline(ctx: ServiceContext): Promise<LocalPipe
       while (stored < expected && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 250));
         stored = await analytics.countRequests(filter);
+      }
+      // The requests are in; the scorer may still be behind them, and its detections on their way to
+      // the sink. Caught up: every consumer at the end of its topics twice in a row.
+      let idle = 0;
+      while (idle < 2 && Date.now() < deadline) {
+        idle = consumers.every((c) => c.consumer.status().lag === 0) ? idle + 1 : 0;
+        if (idle < 2) await new Promise((r) => setTimeout(r, 250));
       }
       return stored;
     },

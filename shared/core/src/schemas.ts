@@ -196,8 +196,12 @@ function olderWriters(schema: avro.Schema | undefined, type: avro.Type): avro.Re
   if (!record || record.type !== 'record' || !record.fields) return [];
   const out: avro.Resolver[] = [];
   for (let k = record.fields.length - 1; k >= 1 && record.fields[k]!.default !== undefined; k--) {
-    const writer = avro.Type.forSchema({ ...(record as object), fields: record.fields.slice(0, k) } as avro.Schema, { registry: {} });
-    out.push(type.createResolver(writer));
+    try {
+      const writer = avro.Type.forSchema({ ...(record as object), fields: record.fields.slice(0, k) } as avro.Schema, { registry: {} });
+      out.push(type.createResolver(writer));
+    } catch {
+      // A version that names a type defined in another schema (Rule's Severity) cannot stand alone: not offered.
+    }
   }
   return out;
 }
@@ -216,7 +220,11 @@ function makeCodec<N extends SchemaName>(name: N, type: avro.Type, schema?: avro
         throw new DecodeError(`not a valid ${name}: ${(err as Error).message}`);
       }
       if (decoded.offset < 0) {
-        older ??= olderWriters(schema, type);
+        try {
+          older ??= olderWriters(schema, type);
+        } catch {
+          older = [];
+        }
         for (const resolver of older) {
           try {
             const d = type.decode(bytes, 0, resolver);
