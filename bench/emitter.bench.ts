@@ -25,7 +25,18 @@
  * same round what each one adds. The last line of stdout is one JSON object with the
  * figures; progress goes to stderr.
  *
- * Last runs: see the README's Performance section and bench/RESULTS.md (npm run bench:all).
+ * Last runs (three, 2 vCPU shared with the broker and other jobs, load average 2-8):
+ * hello world: emitter 0.69-0.82 (app CPU +27-74 us per request), pino-http 0.65-0.68
+ * (+70-96 us), morgan 0.57-0.70 (+81-104 us), the emitter without Kafka 0.79-0.89 (+13-36 us);
+ * realistic route (~1 ms): emitter 0.973-0.975, pino-http 0.91-0.98, morgan 0.93-1.01.
+ * 0 events dropped. Where the time goes (bench/support/emitterCost.ts, CPU per event without
+ * HTTP): the emitter 3.2-3.8 us (Avro encoding 0.8-1.5), kafkajs 14.5-15.5 us, the broker
+ * 3.5-7 us (more with smaller batches: 10-20 us per request at the default 50 ms linger under
+ * this load). Tried: gzip (kafkajs 21 us per event: worse); a 200 ms linger with batches of
+ * up to 2,000 (`--variants baseline,emitter,tuned --linger 200 --batch 2000`): the broker
+ * -10 us and the app -7 us per request, ratio +0.08 in the same run, at up to 150 ms more
+ * detection latency, so not the default. See the README's Performance section and
+ * bench/RESULTS.md (npm run bench:all).
  */
 import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -8,7 +8,7 @@
  *              the broker's own CPU per event beside it (its process, read from /proc)
  * and the Avro encoding alone (encodeRequestEvent of one event decoded from the stream).
  *
- *   tsx scripts/with-kafka.ts bench/support/emitterCost.ts [--events 200000] [--linger 50] [--batch 500] [--cpu-profile file]
+ *   tsx scripts/with-kafka.ts bench/support/emitterCost.ts [--events 200000] [--linger 50] [--batch 500] [--compression none|gzip] [--cpu-profile file]
  *
  * The last line of stdout is one JSON object (microseconds of CPU per event).
  */
@@ -26,7 +26,7 @@ import { encodeRequestEvent } from '../../shared/emitter/src/requestEventCodec.t
 import { codecs } from '@ipwatch/core/schemas';
 import { brokerPid, processCpuUs } from './processCpu.ts';
 
-const { values: args } = parseArgs({ options: { events: { type: 'string', default: '200000' }, linger: { type: 'string' }, batch: { type: 'string' }, 'cpu-profile': { type: 'string' } } });
+const { values: args } = parseArgs({ options: { events: { type: 'string', default: '200000' }, linger: { type: 'string' }, batch: { type: 'string' }, 'cpu-profile': { type: 'string' }, compression: { type: 'string', default: 'none' } } });
 const EVENTS = Number(args.events);
 const cpu = (): number => {
   const c = process.cpuUsage();
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     encoderUs = Math.min(encoderUs, (cpu() - c0) / EVENTS);
   }
   if (config.kafka) {
-    const log = createKafkaEventLog({ brokers: config.kafka.brokers, clientId: 'ipwatch-bench-emitter-cost' });
+    const log = createKafkaEventLog({ brokers: config.kafka.brokers, clientId: 'ipwatch-bench-emitter-cost', compression: args.compression === 'gzip' ? 'gzip' : 'none' });
     await log.ensureTopics(topicSpecs(config.kafka.topicPartitions).filter((t) => t.name === TOPICS.requests));
     await run('kafka', log);
     result.kafka = Math.min(await run('kafka', log), await run('kafka', log));
@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     objects_us: r2(result.objects!),
     emitter_us: r2(result.emitter! - result.objects!),
     of_which_encoder_us: r2(encoderUs),
+    compression: args.compression,
     buffer_options: { maxBatch: args.batch === undefined ? 'default (500)' : Number(args.batch), flushIntervalMs: args.linger === undefined ? 'default (50)' : Number(args.linger) },
     kafkajs_us: result.kafka === undefined ? null : r2(result.kafka - result.emitter!),
     broker_us: brokerUs === null ? null : r2(brokerUs),
