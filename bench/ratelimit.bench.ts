@@ -1,24 +1,39 @@
 /**
- * What a Redis-backed rate limit costs an app: a hello-world Express app under autocannon on
- * loopback, alternating rounds without and with a limiter check in front of the route, in
- * one run, against a redis-server of the bench's own (test/support/redisServer.ts).
+ * What a Redis-backed rate limit costs an app, and what it costs Redis's memory, against the
+ * limiters a user would pick instead. A hello-world Express app under autocannon on loopback,
+ * in rounds without a limiter, with ipwatch's, with express-rate-limit (rate-limit-redis's
+ * RedisStore over an ioredis client) and with rate-limiter-flexible (RateLimiterRedis over
+ * ioredis), all in one run, on one redis-server of the bench's own
+ * (test/support/redisServer.ts), under the same rule and load.
  *
- *   tsx bench/ratelimit.bench.ts [--duration 4] [--pairs 5] [--connections 50] [--autopipelining true] [--clients 300000|connection]
+ *   tsx bench/ratelimit.bench.ts [--duration 4] [--pairs 5] [--connections 50] [--autopipelining true] [--batching true] [--clients 300000|connection] [--memory-keys 1000000]
  *
  * The limit must never trip (a refusal is cheaper than the route and would flatter the
- * figure), yet every request must do the real work: one script call to Redis. By default the
+ * figure), yet every request must do the real work: its check in a script call to Redis (the
+ * checks of one event-loop turn share one call unless `--batching false`). By default each
  * limiter runs the default rule (anonymous 5/m) for 300,000 distinct clients taking turns,
  * as a site with many visitors under their limits sees it: each comes back every 300,000
- * requests, 2 or 3 times a minute, so its sorted set holds 2 or 3 entries. `--clients
- * connection` makes each connection one client under 10000/10s instead (thousands of entries
- * per set: Redis works harder per call). The bench checks afterwards that nothing was
- * refused and that Redis ran exactly one script call per check (INFO commandstats).
+ * requests, 2 or 3 times a minute. `--clients connection` makes each connection one client
+ * under 10000/10s instead. The bench checks afterwards that nothing was refused and that
+ * Redis ran at most one script call per ipwatch check (INFO commandstats, over ipwatch's
+ * rounds only: the peers run scripts too; `checks_per_script_call` is the batching). The peers count in fixed windows (a counter per
+ * window: cheaper, but twice the limit gets through across a window's edge); ipwatch's
+ * sliding window never lets more than the limit through in any window.
  *
- * check_p99_us is the p99 of the check as the app waits for it (performance.now() around
- * `await limiter.check()`: the Redis round trip under load included). The load generator
- * runs in a worker thread and records every response's latency as a float (autocannon's own
- * histogram keeps whole milliseconds). Pairs alternate their order (A B, B A, ...) so drift
- * falls on both sides. The last line of stdout is one JSON object; progress goes to stderr.
+ * Memory first, on a redis-server of its own: `--memory-keys` distinct clients (1,000,000)
+ * at 1,000 an hour, 3 requests each, through the real store (its script), then INFO memory's
+ * used_memory growth per key (`redis_bytes_per_key`: the key, its value, the expiry, Redis's
+ * tables) and MEMORY USAGE of a sample; beside it the previous design's figure, a sorted set
+ * with one member per admitted request, at 100 and 1,000 entries. The peers' MEMORY USAGE per
+ * key is sampled after the race (`redis_bytes_per_key_in_race`).
+ *
+ * check_p99_us is the p99 of ipwatch's check as the app waits for it (performance.now()
+ * around `await limiter.check()`: the Redis round trip under load included). The load
+ * generator runs in a worker thread and records every response's latency as a float
+ * (autocannon's own histogram keeps whole milliseconds). Each round runs every side once,
+ * its order turned by one each round, so drift falls on all sides; a side's ratio is its
+ * req/s over the same round's no-limiter req/s, and the median over the rounds is reported.
+ * The last line of stdout is one JSON object; progress goes to stderr.
  *
  * Last runs (2 vCPU shared by the app, the load generator, redis-server and other jobs):
  * ratio 0.861 and 0.865 (pairs 0.82-0.89), 11.0k vs 12.7-13.1k req/s, check p50 2.1 ms and
@@ -36,9 +51,13 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
+import { rateLimit } from 'express-rate-limit';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { load as runLoad, listen, median, round2, type LoadResult } from './support/load.ts';
-import { createRedisClient } from '@ipwatch/core/redis';
+import { createRedisClient, type Redis } from '@ipwatch/core/redis';
 import { createRateLimiter, createRedisRateLimitStore, type RateLimiter } from '../shared/emitter/src/rateLimit/index.ts';
+import { parseRate } from '../shared/emitter/src/rateLimit/rate.ts';
 import { startRedisServer } from '../test/support/redisServer.ts';
 
 const { values: args } = parseArgs({
@@ -48,7 +67,9 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '2' },
     autopipelining: { type: 'string', default: 'true' },
+    batching: { type: 'string', default: 'true' },
     clients: { type: 'string', default: '300000' },
+    'memory-keys': { type: 'string', default: '1000000' },
   },
 });
 const DURATION_S = Number(args.duration);
@@ -56,11 +77,20 @@ const PAIRS = Number(args.pairs);
 const CONNECTIONS = Number(args.connections);
 const WARMUP_S = Number(args.warmup);
 const AUTOPIPELINING = args.autopipelining !== 'false';
+/** The store sends the checks of one event-loop turn in one script call (its default); false: one call per check. */
+const BATCHING = args.batching !== 'false';
 /** 'connection': one client per connection under a high limit; a number: that many distinct clients, in turn, under the default 5/m. */
 const PER_CONNECTION = args.clients === 'connection';
 const CLIENTS = PER_CONNECTION ? 0 : Number(args.clients);
 const RULE = PER_CONNECTION ? '10000/10s' : '5/m';
+const MEMORY_KEYS = Number(args['memory-keys']);
 if (!PER_CONNECTION && !(Number.isInteger(CLIENTS) && CLIENTS >= 1000 && CLIENTS <= 16_000_000)) throw new Error('--clients must be "connection" or a number of clients from 1000 to 16000000');
+if (!(Number.isInteger(MEMORY_KEYS) && MEMORY_KEYS >= 0)) throw new Error('--memory-keys must be a whole number (0: skip the memory measure)');
+
+/** The sides of each round: no limiter, ipwatch's, and the peers, each its own app on the same Redis under the same rule. */
+const SIDES = ['without', 'ipwatch', 'express-rate-limit', 'rate-limiter-flexible'] as const;
+type Side = (typeof SIDES)[number];
+const PEERS = ['express-rate-limit', 'rate-limiter-flexible'] as const;
 
 interface RoundResult extends LoadResult {
   /** CPU of this process (app and load worker) per request, µs. */
@@ -85,46 +115,83 @@ class Samples {
   }
 }
 
-function helloApp(limiter?: RateLimiter, samples?: Samples): express.Express {
+/** The client a request stands for: one per connection, or CLIENTS in turn (each comes back every CLIENTS requests: 300,000 at ~12k req/s is every 25 s, 2-3 per minute). */
+function clientOf(): (req: IncomingMessage) => string {
+  let turn = 0;
+  return (req) => {
+    if (PER_CONNECTION) {
+      const port = req.socket.remotePort ?? 0;
+      return `10.1.${port >> 8}.${port & 255}`;
+    }
+    const i = turn;
+    turn = turn + 1 === CLIENTS ? 0 : turn + 1;
+    return `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
+  };
+}
+
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+function helloApp(limit?: Middleware): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  if (limiter && samples) {
-    let turn = 0;
-    app.use((req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
-      let ip: string;
-      if (PER_CONNECTION) {
-        // One client per connection: an IP made from its source port.
-        const port = req.socket.remotePort ?? 0;
-        ip = `10.1.${port >> 8}.${port & 255}`;
-      } else {
-        // CLIENTS clients in turn: each comes back every CLIENTS requests (300,000 at ~12k req/s: every 25 s, 2-3 per minute).
-        const i = turn;
-        turn = turn + 1 === CLIENTS ? 0 : turn + 1;
-        ip = `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
-      }
-      const who = { ip, userId: null, authenticated: false };
-      const t0 = performance.now();
-      limiter.check(req, who).then((decision) => {
-        samples.add((performance.now() - t0) * 1000);
-        if (!limiter.respond(res, decision)) next();
-      }, next);
-    });
-  }
+  if (limit) app.use(limit);
   app.get('/', (_req, res) => {
     res.send('hello world');
   });
   return app;
 }
 
+/** ipwatch's limiter in front of the route, its check timed as the app waits for it. */
+function ipwatchMiddleware(limiter: RateLimiter, samples: Samples): Middleware {
+  const client = clientOf();
+  return (req, res, next) => {
+    const who = { ip: client(req), userId: null, authenticated: false };
+    const t0 = performance.now();
+    limiter.check(req, who).then((decision) => {
+      samples.add((performance.now() - t0) * 1000);
+      if (!limiter.respond(res, decision)) next();
+    }, next);
+  };
+}
+
+/** express-rate-limit with rate-limit-redis (its RedisStore over an ioredis client's call), keyed by the same clients. */
+function expressRateLimitMiddleware(redis: Redis, limit: number, windowMs: number): Middleware {
+  const client = clientOf();
+  const handler = rateLimit({
+    windowMs,
+    limit,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => client(req),
+    validate: false,
+    store: new RedisStore({ prefix: 'erl:', sendCommand: (command: string, ...rest: string[]) => redis.call(command, ...rest) as Promise<RedisReply> }),
+  });
+  return handler as unknown as Middleware;
+}
+
+/** rate-limiter-flexible's RateLimiterRedis (ioredis), as its README wires it into Express. */
+function rateLimiterFlexibleMiddleware(redis: Redis, limit: number, windowMs: number, refused: { n: number }): Middleware {
+  const client = clientOf();
+  const limiter = new RateLimiterRedis({ storeClient: redis, points: limit, duration: Math.round(windowMs / 1000), keyPrefix: 'rlflx' });
+  return (req, res, next) => {
+    limiter.consume(client(req)).then(
+      () => next(),
+      (rej: unknown) => {
+        if (!(rej instanceof RateLimiterRes)) return next(rej);
+        refused.n++;
+        res.statusCode = 429;
+        res.end('Too Many Requests');
+      },
+    );
+  };
+}
+
 const quantile = (sorted: Float64Array, q: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : NaN);
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** Script calls Redis ran, and the server CPU they took (µs). */
-async function scriptCalls(url: string): Promise<{ calls: number; usec: number }> {
-  const redis = createRedisClient(url, { name: 'ipwatch-bench-stats', commandTimeoutMs: 5000 });
-  await once(redis, 'ready');
+async function scriptCalls(redis: Redis): Promise<{ calls: number; usec: number }> {
   const info = await redis.info('commandstats');
-  redis.disconnect();
   let calls = 0;
   let usec = 0;
   for (const m of info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+),usec=(\d+)/gm)) {
@@ -134,90 +201,203 @@ async function scriptCalls(url: string): Promise<{ calls: number; usec: number }
   return { calls, usec };
 }
 
+const usedMemory = async (redis: Redis): Promise<number> => Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))![1]);
+
+/** Mean MEMORY USAGE (bytes, Redis's own figure for a key and its value) of up to `sample` keys matching `pattern`. */
+async function bytesPerKey(redis: Redis, pattern: string, sample = 1000): Promise<number | null> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...found);
+  } while (cursor !== '0' && keys.length < sample);
+  if (keys.length === 0) return null;
+  const sizes = await Promise.all(keys.slice(0, sample).map((k) => redis.memory('USAGE', k, 'SAMPLES', '0')));
+  return sizes.reduce<number>((a, b) => a + Number(b), 0) / Math.min(sample, keys.length);
+}
+
+/**
+ * Redis memory per key of the limiter at 1,000 an hour, on a redis-server of its own:
+ * MEMORY_KEYS distinct clients, 3 requests each, through the real store (its script), then
+ * INFO used_memory's growth per key (everything: the key, its value, the expiry) and MEMORY
+ * USAGE of a sample. Beside it, the previous design's figure: a sorted set (one member
+ * "<sec>.<usec>-<n>" per admitted request) of 100 and of 1,000 entries.
+ */
+async function measureMemory(): Promise<Record<string, number | null>> {
+  const server = await startRedisServer();
+  const store = createRedisRateLimitStore({ redis: server.url, commandTimeoutMs: 10_000 });
+  try {
+    await store.ready();
+    const redis = store.client;
+    const before = await usedMemory(redis);
+    const check = (i: number) => [{ key: `ipwatch:rl:anonymous:10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, limit: 1000, windowMs: 3_600_000 }];
+    const t0 = performance.now();
+    const BATCH = 20_000;
+    for (let from = 0; from < MEMORY_KEYS; from += BATCH) {
+      const pending: Array<Promise<unknown>> = [];
+      for (let i = from; i < Math.min(MEMORY_KEYS, from + BATCH); i++) for (let r = 0; r < 3; r++) pending.push(store.hit(check(i)));
+      await Promise.all(pending);
+    }
+    const after = await usedMemory(redis);
+    const keys = await redis.dbsize();
+    const sample = await bytesPerKey(redis, 'ipwatch:rl:anonymous:*');
+    say(`memory: ${keys} keys at 1000/h (3 requests each) in ${((performance.now() - t0) / 1000).toFixed(1)} s: used_memory +${((after - before) / 1e6).toFixed(1)} MB, ${((after - before) / Math.max(1, keys)).toFixed(1)} bytes per key; MEMORY USAGE ${sample?.toFixed(1)}`);
+    // The previous design, for contrast: its sorted sets hold one member per admitted request.
+    const zsetBytes: Record<number, number | null> = {};
+    for (const entries of [100, 1000]) {
+      for (let k = 0; k < 20; k++) {
+        await redis.eval(
+          "for i = 1, tonumber(ARGV[1]) do redis.call('ZADD', KEYS[1], 1764561234000000 + i * 3600, '1764561234.' .. (123456 + i) .. '-' .. (i - 1)) end return 1",
+          1,
+          `old:${entries}:ipwatch:rl:anonymous:10.0.${k}.1`,
+          entries,
+        );
+      }
+      zsetBytes[entries] = await bytesPerKey(redis, `old:${entries}:*`, 20);
+    }
+    return {
+      redis_bytes_per_key: keys ? round2((after - before) / keys) : null,
+      memory_usage_per_key: sample === null ? null : round2(sample),
+      memory_keys: keys,
+      sorted_set_bytes_100: zsetBytes[100] ?? null,
+      sorted_set_bytes_1000: zsetBytes[1000] ?? null,
+    };
+  } finally {
+    await store.close();
+    await server.close();
+  }
+}
+
 async function main(): Promise<void> {
+  const memory = MEMORY_KEYS > 0 ? await measureMemory() : { redis_bytes_per_key: null, memory_usage_per_key: null, memory_keys: 0, sorted_set_bytes_100: null, sorted_set_bytes_1000: null };
+
   const redisServer = await startRedisServer();
   const ruleText = PER_CONNECTION ? `anonymous ${RULE}, one client per connection` : `anonymous ${RULE} (the default), ${CLIENTS} clients in turn`;
-  say(`redis-server of the bench's own at ${redisServer.url}; rule ${ruleText}; autopipelining ${AUTOPIPELINING}`);
-  const store = createRedisRateLimitStore({ redis: redisServer.url, autoPipelining: AUTOPIPELINING });
+  say(`redis-server of the bench's own at ${redisServer.url}; rule ${ruleText}; autopipelining ${AUTOPIPELINING}; batching ${BATCHING}; peers on the same Redis, rule and load`);
+  const rate = parseRate(RULE);
+  const store = createRedisRateLimitStore({ redis: redisServer.url, autoPipelining: AUTOPIPELINING, batching: BATCHING });
   await store.ready();
   const limiter = createRateLimiter({ store, rules: { anonymous: RULE, authenticated: false, login: false } });
   const samples = new Samples();
+  // Each peer its own client, made as ipwatch's is (same deadline and pipelining).
+  const peerClient = (name: string): Redis => createRedisClient(redisServer.url, { name, commandTimeoutMs: 1000, autoPipelining: AUTOPIPELINING });
+  const erlRedis = peerClient('bench-express-rate-limit');
+  const rlfRedis = peerClient('bench-rate-limiter-flexible');
+  const stats = createRedisClient(redisServer.url, { name: 'ipwatch-bench-stats', commandTimeoutMs: 10_000 });
+  await Promise.all([once(erlRedis, 'ready'), once(rlfRedis, 'ready'), once(stats, 'ready')]);
+  const rlfRefused = { n: 0 };
 
-  const plain = await listen(helloApp());
-  const withLimiter = await listen(helloApp(limiter, samples));
+  const apps: Record<Side, { server: import('node:http').Server; url: string }> = {
+    without: await listen(helloApp()),
+    ipwatch: await listen(helloApp(ipwatchMiddleware(limiter, samples))),
+    'express-rate-limit': await listen(helloApp(expressRateLimitMiddleware(erlRedis, rate.limit, rate.windowMs))),
+    'rate-limiter-flexible': await listen(helloApp(rateLimiterFlexibleMiddleware(rlfRedis, rate.limit, rate.windowMs, rlfRefused))),
+  };
   say(`warm-up ${WARMUP_S} s each`);
-  await load(plain.url, WARMUP_S);
-  await load(withLimiter.url, WARMUP_S);
+  for (const side of SIDES) await load(apps[side].url, WARMUP_S);
   samples.take();
-  const callsBefore = await scriptCalls(redisServer.url);
-  const checksBefore = limiter.stats().checks;
+  let calls = 0;
+  let callUsec = 0;
+  let checks = 0;
 
-  const pairs: Array<{ without: RoundResult; with: RoundResult; checkP50Us: number; checkP99Us: number }> = [];
+  type Round = Record<Side, RoundResult> & { checkP50Us: number; checkP99Us: number };
+  const rounds: Round[] = [];
   for (let i = 0; i < PAIRS; i++) {
-    const order = i % 2 === 0 ? (['without', 'with'] as const) : (['with', 'without'] as const);
-    const pair = {} as { without: RoundResult; with: RoundResult; checkP50Us: number; checkP99Us: number };
+    // Each round runs every side once, the order turned by one each round, so drift falls on all sides.
+    const order = SIDES.map((_, k) => SIDES[(k + i) % SIDES.length]!);
+    const round = {} as Round;
     for (const side of order) {
       await sleep(500); // let GC settle between rounds
+      const before = side === 'ipwatch' ? { ...(await scriptCalls(stats)), checks: limiter.stats().checks } : null;
       const cpu0 = process.cpuUsage();
-      const round = await load(side === 'with' ? withLimiter.url : plain.url, DURATION_S);
+      const result = await load(apps[side].url, DURATION_S);
       const cpu = process.cpuUsage(cpu0);
-      // The load worker is a thread of this process: its CPU is in cpuUsage too, so this is app + load generator.
-      pair[side] = { ...round, cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, round.requests) };
-      let extra = '';
-      if (side === 'with') {
-        const s = samples.take();
-        pair.checkP50Us = quantile(s, 0.5);
-        pair.checkP99Us = quantile(s, 0.99);
-        extra = `  check p50 ${pair.checkP50Us.toFixed(0)} us  p99 ${pair.checkP99Us.toFixed(0)} us`;
+      if (before !== null) {
+        // Only ipwatch's rounds (the peers run scripts too), once the last checks have answered.
+        await sleep(200);
+        const after = await scriptCalls(stats);
+        calls += after.calls - before.calls;
+        callUsec += after.usec - before.usec;
+        checks += limiter.stats().checks - before.checks;
       }
-      say(`pair ${i + 1} ${side.padEnd(7)} ${pair[side].rps.toFixed(0).padStart(7)} req/s  p50 ${pair[side].p50Ms.toFixed(3)} ms  p99 ${pair[side].p99Ms.toFixed(3)} ms  errors ${pair[side].errors} non-2xx ${pair[side].non2xx}${extra}`);
+      // The load worker is a thread of this process: its CPU is in cpuUsage too, so this is app + load generator.
+      round[side] = { ...result, cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, result.requests) };
+      let extra = '';
+      if (side === 'ipwatch') {
+        const s = samples.take();
+        round.checkP50Us = quantile(s, 0.5);
+        round.checkP99Us = quantile(s, 0.99);
+        extra = `  check p50 ${round.checkP50Us.toFixed(0)} us  p99 ${round.checkP99Us.toFixed(0)} us`;
+      }
+      const r = round[side];
+      say(`round ${i + 1} ${side.padEnd(21)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  errors ${r.errors} non-2xx ${r.non2xx}${extra}`);
     }
-    pairs.push(pair);
+    rounds.push(round);
   }
 
-  const checks = limiter.stats().checks - checksBefore;
-  const after = await scriptCalls(redisServer.url);
-  const calls = after.calls - callsBefore.calls;
-  const redisUsPerCall = calls ? (after.usec - callsBefore.usec) / calls : NaN;
-  const stats = limiter.stats();
-  plain.server.closeAllConnections();
-  withLimiter.server.closeAllConnections();
-  plain.server.close();
-  withLimiter.server.close();
+  const ours = await bytesPerKey(stats, 'ipwatch:rl:*');
+  const peerBytes = { 'express-rate-limit': await bytesPerKey(stats, 'erl:*'), 'rate-limiter-flexible': await bytesPerKey(stats, 'rlflx*') };
+  const limiterStats = limiter.stats();
+  for (const side of SIDES) {
+    apps[side].server.closeAllConnections();
+    apps[side].server.close();
+  }
   await limiter.close();
   await store.close();
+  erlRedis.disconnect();
+  rlfRedis.disconnect();
+  stats.disconnect();
   await redisServer.close();
 
-  const ratios = pairs.map((p) => p.with.rps / p.without.rps);
+  const ratiosOf = (side: Side): number[] => rounds.map((r) => r[side].rps / r.without.rps);
+  const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+  const ratios = ratiosOf('ipwatch');
   const result = {
     bench: 'ratelimit',
     store: 'redis',
+    algorithm: 'bucketed sliding window, 10 buckets (never over the limit in any window)',
     rule: ruleText,
     autopipelining: AUTOPIPELINING,
+    batching: BATCHING,
     connections: CONNECTIONS,
     duration_s: DURATION_S,
     pairs: PAIRS,
-    throughput_ratio: Math.round(median(ratios) * 1000) / 1000,
-    check_p99_us: Math.round(median(pairs.map((p) => p.checkP99Us))),
-    check_p50_us: Math.round(median(pairs.map((p) => p.checkP50Us))),
-    without_rps: Math.round(median(pairs.map((p) => p.without.rps))),
-    with_rps: Math.round(median(pairs.map((p) => p.with.rps))),
-    without_p99_ms: round2(median(pairs.map((p) => p.without.p99Ms))),
-    with_p99_ms: round2(median(pairs.map((p) => p.with.p99Ms))),
-    ratios: ratios.map((r) => Math.round(r * 1000) / 1000),
+    throughput_ratio: r3(median(ratios)),
+    redis_bytes_per_key: memory.redis_bytes_per_key,
+    peers: Object.fromEntries(PEERS.map((p) => [p, r3(median(ratiosOf(p)))])),
+    check_p99_us: Math.round(median(rounds.map((p) => p.checkP99Us))),
+    check_p50_us: Math.round(median(rounds.map((p) => p.checkP50Us))),
+    without_rps: Math.round(median(rounds.map((p) => p.without.rps))),
+    with_rps: Math.round(median(rounds.map((p) => p.ipwatch.rps))),
+    peers_rps: Object.fromEntries(PEERS.map((p) => [p, Math.round(median(rounds.map((r) => r[p].rps)))])),
+    without_p99_ms: round2(median(rounds.map((p) => p.without.p99Ms))),
+    with_p99_ms: round2(median(rounds.map((p) => p.ipwatch.p99Ms))),
+    ratios: ratios.map(r3),
+    peers_ratios: Object.fromEntries(PEERS.map((p) => [p, ratiosOf(p).map(r3)])),
+    memory: {
+      keys: memory.memory_keys,
+      rule: '1000/h, 3 requests per key',
+      used_memory_bytes_per_key: memory.redis_bytes_per_key,
+      memory_usage_bytes_per_key: memory.memory_usage_per_key,
+      previous_design_sorted_set_bytes: { entries_100: memory.sorted_set_bytes_100, entries_1000: memory.sorted_set_bytes_1000 },
+    },
+    redis_bytes_per_key_in_race: { ipwatch: ours === null ? null : round2(ours), ...Object.fromEntries(PEERS.map((p) => [p, peerBytes[p] === null ? null : round2(peerBytes[p]!)])) },
     script_calls_per_check: checks ? Math.round((calls / checks) * 1000) / 1000 : null,
-    redis_us_per_call: round2(redisUsPerCall),
-    app_cpu_us_per_request: { without: round2(median(pairs.map((p) => p.without.cpuUsPerReq))), with: round2(median(pairs.map((p) => p.with.cpuUsPerReq))) },
-    limited: stats.limited,
-    store_errors: stats.store.storeErrors,
-    fallback_checks: stats.store.fallbackChecks,
-    load_errors: pairs.reduce((n, p) => n + p.with.errors + p.without.errors + p.with.non2xx + p.without.non2xx, 0),
+    checks_per_script_call: calls ? round2(checks / calls) : null,
+    redis_us_per_call: round2(calls ? callUsec / calls : NaN),
+    app_cpu_us_per_request: Object.fromEntries(SIDES.map((s) => [s === 'ipwatch' ? 'with' : s, round2(median(rounds.map((p) => p[s].cpuUsPerReq)))])),
+    limited: limiterStats.limited,
+    peers_limited: rounds.reduce((n, r) => n + r['express-rate-limit'].non2xx, 0) + rlfRefused.n,
+    store_errors: limiterStats.store.storeErrors,
+    fallback_checks: limiterStats.store.fallbackChecks,
+    load_errors: rounds.reduce((n, r) => n + SIDES.reduce((m, s) => m + r[s].errors + r[s].non2xx, 0), 0),
   };
   say(
-    `throughput ratio ${result.throughput_ratio} (target >= 0.85): ${result.with_rps} vs ${result.without_rps} req/s; ` +
-      `check p50 ${result.check_p50_us} us, p99 ${result.check_p99_us} us; ${result.script_calls_per_check} script calls per check, ${result.redis_us_per_call} us of Redis CPU each; ` +
-      `CPU per request (app + load generator) ${result.app_cpu_us_per_request.without} -> ${result.app_cpu_us_per_request.with} us; ` +
-      `${result.limited} limited, ${result.store_errors} store errors`,
+    `throughput ratio ${result.throughput_ratio} (target >= 0.90): ${result.with_rps} vs ${result.without_rps} req/s; peers ${PEERS.map((p) => `${p} ${result.peers[p]}`).join(', ')}; ` +
+      `Redis memory ${result.redis_bytes_per_key} bytes per key at 1000/h (target <= 256; MEMORY USAGE ${result.memory.memory_usage_bytes_per_key}; the previous sorted set: ${memory.sorted_set_bytes_100} at 100 entries, ${memory.sorted_set_bytes_1000} at 1,000); ` +
+      `check p50 ${result.check_p50_us} us, p99 ${result.check_p99_us} us; ${result.checks_per_script_call} checks per script call, ${result.redis_us_per_call} us of Redis time per call; ` +
+      `${result.limited} limited (peers ${result.peers_limited}), ${result.store_errors} store errors`,
   );
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

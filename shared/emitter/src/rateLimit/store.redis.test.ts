@@ -217,6 +217,32 @@ test('a key packed with another number of buckets reads as empty (every instance
   assert.throws(() => createRedisRateLimitStore({ redis: store.client, buckets: 101 }), /buckets must be .* from 1 to 100/);
 });
 
+test('checks issued in one event-loop turn share one script call, each answered atomically and in order', async () => {
+  const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await store.client.info('commandstats'))?.[1] ?? 0);
+  const key = fresh('turn');
+  const before = await calls();
+  const results = await Promise.all(Array.from({ length: 10 }, () => store.hit([{ key, limit: 4, windowMs: 60_000 }])));
+  assert.equal((await calls()) - before, 1, 'one EVALSHA for the ten');
+  assert.deepEqual(results.map((r) => r.allowed), [true, true, true, true, false, false, false, false, false, false]);
+  assert.deepEqual(results.map((r) => r.results[0]!.remaining), [3, 2, 1, 0, 0, 0, 0, 0, 0, 0], 'in the order issued');
+  const unbatched = createRedisRateLimitStore({ redis: store.client, batching: false });
+  const before2 = await calls();
+  await Promise.all(Array.from({ length: 5 }, () => unbatched.hit([{ key: fresh('unbatched'), limit: 4, windowMs: 60_000 }])));
+  assert.equal((await calls()) - before2, 5, 'batching: false, one call per check');
+});
+
+test('a key of another type fails its own check only, not the others sent in the same call', async () => {
+  const bad = fresh('wrongtype-batch');
+  await store.client.hset(bad, 'x', '1');
+  const settled = await Promise.allSettled([
+    store.hit([{ key: fresh('ok1'), limit: 5, windowMs: 60_000 }]),
+    store.hit([{ key: bad, limit: 5, windowMs: 60_000 }]),
+    store.hit([{ key: fresh('ok2'), limit: 5, windowMs: 60_000 }]),
+  ]);
+  assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.match(String((settled[1] as PromiseRejectedResult).reason), /WRONGTYPE/);
+});
+
 test('a key of another type is an error (the store is unusable for it), never a verdict', async () => {
   const key = fresh('wrongtype');
   await store.client.hset(key, 'x', '1');
