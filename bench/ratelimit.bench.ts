@@ -95,9 +95,11 @@ const PEERS = ['express-rate-limit', 'rate-limiter-flexible'] as const;
 interface RoundResult extends LoadResult {
   /** CPU of this process (app and load worker) per request, µs. */
   cpuUsPerReq: number;
+  /** The same plus redis-server's CPU (INFO cpu), per request, µs: what the side costs the machine, whatever the throughput. */
+  totalCpuUsPerReq: number;
 }
 
-async function load(url: string, durationS: number): Promise<Omit<RoundResult, 'cpuUsPerReq'>> {
+async function load(url: string, durationS: number): Promise<LoadResult> {
   return runLoad(url, CONNECTIONS, durationS);
 }
 
@@ -199,6 +201,12 @@ async function scriptCalls(redis: Redis): Promise<{ calls: number; usec: number 
     usec += Number(m[3]);
   }
   return { calls, usec };
+}
+
+/** CPU redis-server has used since start, µs (INFO cpu: user + system). */
+async function redisCpuUs(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  return (Number(/^used_cpu_user:([\d.]+)/m.exec(info)![1]) + Number(/^used_cpu_sys:([\d.]+)/m.exec(info)![1])) * 1e6;
 }
 
 const usedMemory = async (redis: Redis): Promise<number> => Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))![1]);
@@ -310,9 +318,11 @@ async function main(): Promise<void> {
     for (const side of order) {
       await sleep(500); // let GC settle between rounds
       const before = side === 'ipwatch' ? { ...(await scriptCalls(stats)), checks: limiter.stats().checks } : null;
+      const redisCpu0 = await redisCpuUs(stats);
       const cpu0 = process.cpuUsage();
       const result = await load(apps[side].url, DURATION_S);
       const cpu = process.cpuUsage(cpu0);
+      const redisCpu = (await redisCpuUs(stats)) - redisCpu0;
       if (before !== null) {
         // Only ipwatch's rounds (the peers run scripts too), once the last checks have answered.
         await sleep(200);
@@ -322,7 +332,7 @@ async function main(): Promise<void> {
         checks += limiter.stats().checks - before.checks;
       }
       // The load worker is a thread of this process: its CPU is in cpuUsage too, so this is app + load generator.
-      round[side] = { ...result, cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, result.requests) };
+      round[side] = { ...result, cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, result.requests), totalCpuUsPerReq: (cpu.user + cpu.system + redisCpu) / Math.max(1, result.requests) };
       let extra = '';
       if (side === 'ipwatch') {
         const s = samples.take();
@@ -387,6 +397,9 @@ async function main(): Promise<void> {
     checks_per_script_call: calls ? round2(checks / calls) : null,
     redis_us_per_call: round2(calls ? callUsec / calls : NaN),
     app_cpu_us_per_request: Object.fromEntries(SIDES.map((s) => [s === 'ipwatch' ? 'with' : s, round2(median(rounds.map((p) => p[s].cpuUsPerReq)))])),
+    // What each side costs the machine per request (app, load generator and redis-server), whatever its throughput;
+    // the added cost of a limiter is its figure less the no-limiter one.
+    cpu_us_per_request_with_redis: Object.fromEntries(SIDES.map((s) => [s === 'ipwatch' ? 'with' : s, round2(median(rounds.map((p) => p[s].totalCpuUsPerReq)))])),
     limited: limiterStats.limited,
     peers_limited: rounds.reduce((n, r) => n + r['express-rate-limit'].non2xx, 0) + rlfRefused.n,
     store_errors: limiterStats.store.storeErrors,
