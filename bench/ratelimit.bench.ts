@@ -35,15 +35,24 @@
  * req/s over the same round's no-limiter req/s, and the median over the rounds is reported.
  * The last line of stdout is one JSON object; progress goes to stderr.
  *
- * Last runs (2 vCPU shared by the app, the load generator, redis-server and other jobs):
- * ratio 0.861 and 0.865 (pairs 0.82-0.89), 11.0k vs 12.7-13.1k req/s, check p50 2.1 ms and
- * p99 7.2-7.6 ms (the Redis round trip queued behind 50 connections' work), 1.000 script
- * call per check, 0 refused; `--clients connection` 0.826 (sets of ~2,000 entries: 12.7 us
- * of Redis CPU per call instead of 10.2). Where the rest goes: Redis's ~10 us per script
- * call runs on the same two cores; in the app, ioredis ~5-6 us per call and the limiter's
- * own code ~1 us (measured in-process, without HTTP), the rest is the loopback TCP work and
- * the request's second event-loop turn. `--autopipelining false`: the same ratio (0.859,
- * 0.870), check p50 1.2 ms instead of 2.1, ~5 us more app CPU per request.
+ * Last runs (2 vCPU shared by the app, the load generator, redis-server and other helpers'
+ * benches; six runs of the default, 1 Dec 2026): `throughput_ratio` 1.015-1.13 (rounds
+ * 0.78-1.43), no-limiter side 4,300-8,400 req/s as the machine's load moved; peers in the
+ * same runs: express-rate-limit 0.83-0.95, rate-limiter-flexible 0.92-1.15.
+ * `redis_bytes_per_key` 176.6 (used_memory over 1,000,000 keys at 1000/h; MEMORY USAGE 119.7
+ * a key; the previous sorted set: 3,672 bytes at 100 entries, ~118,400 at 1,000); in the race
+ * the peers' fixed-window counters take 67-69 (express-rate-limit) and 72
+ * (rate-limiter-flexible) against ipwatch's 119.5 (MEMORY USAGE). 24-30 checks per script
+ * call, ~10 us of Redis time per check; check p50 2.4-4.6 ms, p99 8-20 ms under that load.
+ * A ratio over 1 is not a free limiter: waiting on Redis bunches the app's responses, so
+ * autocannon's next requests arrive together and every side does fewer wake-ups per request
+ * (CPU per request of the app, the load generator and Redis together, busy runs: 207-237 us
+ * with ipwatch, 213-257 without). Measured the same way on the same day: without batching
+ * (`--batching false`) 1.001, and the previous design (a sorted set, one call per check)
+ * 1.081, so on this loopback bench the ratio no longer tells designs apart; Redis time per
+ * check does (batched ~10 us, one call per check 14.1, the previous design 14.2), and so
+ * does the app's CPU per check measured in-process without HTTP (one call per check ~7-9 us
+ * of ioredis, ~3.5 batched).
  */
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
