@@ -55,7 +55,7 @@ export function redisRateLimitHolder(redis: Redis): PersonalStateHolder {
   return {
     place: 'Redis: rate-limit counters',
     async find(s) {
-      return describe(redis, await keys(s), () => ({ kind: 'rate-limit counter', detail: 'the times of recent requests counted against a limit; gone when its window has passed' }));
+      return describe(redis, await keys(s), () => ({ kind: 'rate-limit counter', detail: 'the requests counted against a limit, per tenth of its window; gone when its window has passed' }));
     },
     async forget(s) {
       return forget(redis, await keys(s));
