@@ -28,7 +28,8 @@
  * Last runs (three, 2 vCPU shared with the broker and other jobs, load average 2-8):
  * hello world: emitter 0.69-0.82 (app CPU +27-74 us per request), pino-http 0.65-0.68
  * (+70-96 us), morgan 0.57-0.70 (+81-104 us), the emitter without Kafka 0.79-0.89 (+13-36 us);
- * realistic route (~1 ms): emitter 0.973-0.975, pino-http 0.91-0.98, morgan 0.93-1.01.
+ * realistic route (~1 ms): emitter 0.973-0.975, pino-http 0.91-0.98, morgan 0.93-1.01 (in
+ * bench:all's run, 0.773 on hello world and 0.884 / 0.888 / 0.895 on the realistic route).
  * 0 events dropped. Where the time goes (bench/support/emitterCost.ts, CPU per event without
  * HTTP): the emitter 3.2-3.8 us (Avro encoding 0.8-1.5), kafkajs 14.5-15.5 us, the broker
  * 3.5-7 us (more with smaller batches: 10-20 us per request at the default 50 ms linger under
