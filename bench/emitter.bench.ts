@@ -31,7 +31,7 @@
  * realistic route (~1 ms): emitter 0.973-0.975, pino-http 0.91-0.98, morgan 0.93-1.01 (in
  * bench:all's run, 0.773 on hello world and 0.884 / 0.888 / 0.895 on the realistic route).
  * 0 events dropped. Where the time goes (bench/support/emitterCost.ts, CPU per event without
- * HTTP): the emitter 3.2-3.8 us (Avro encoding 0.8-1.5), kafkajs 14.5-15.5 us, the broker
+ * HTTP): the emitter 3.2-3.8 us (Avro encoding 0.8-1.5), kafkajs 14.5-19.4 us, the broker
  * 3.5-7 us (more with smaller batches: 10-20 us per request at the default 50 ms linger under
  * this load). Tried: gzip (kafkajs 21 us per event: worse); a 200 ms linger with batches of
  * up to 2,000 (`--variants baseline,emitter,tuned --linger 200 --batch 2000`): the broker
