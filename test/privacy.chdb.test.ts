@@ -26,6 +26,7 @@ import { openListsView, type ListsView } from '../services/api/src/listsView.ts'
 import { createListChanges } from '../services/api/src/listChanges.ts';
 import { createPrivacyService, type PrivacyService } from '../services/api/src/privacy/service.ts';
 import { runCli, tempDir, type CliResult } from './support/cli.ts';
+import { countOf, storeDefence, whereIs as storedAbout } from './support/privacyRows.ts';
 
 const LOG = fileURLToPath(new URL('../../shared/data/apache-combined-2015.log', import.meta.url));
 // The log is of May 2015: every table keeps it (5000 days stays inside DateTime's range for the TTL).
@@ -59,51 +60,10 @@ let server: Server;
 let env: Record<string, string>;
 let base: string;
 
-async function rows<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-  const rs = await a.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } });
-  return rs.json<T>();
-}
-const count = async (query: string, params: Record<string, unknown> = {}) => Number((await rows<{ n: number }>(query, params))[0]!.n);
-
-/** Rows per personal table about one address, and rollup buckets whose heavy-hitter sketches name it, as ClickHouse counts them. */
-async function whereIs(ip: string) {
-  const c = `::ffff:${ip}`;
-  return {
-    requests: await count('SELECT count() AS n FROM requests WHERE ip = toIPv6({c:String})', { c }),
-    rate_limit_events: await count('SELECT count() AS n FROM rate_limit_events WHERE ip = toIPv6({c:String})', { c }),
-    detections: await count('SELECT count() AS n FROM detections WHERE ip = toIPv6({c:String})', { c }),
-    block_events: await count('SELECT count() AS n FROM block_events WHERE target = {ip:String}', { ip }),
-    hourly: await count(
-      "SELECT count() AS n FROM (SELECT hour FROM requests_top_hourly WHERE dimension = 'client' GROUP BY hour HAVING arrayExists(x -> x.1 = {c:String}, approx_top_countMerge(100, 1000)(sketch)))",
-      { c },
-    ),
-    fiveMinutes: await count(
-      "SELECT count() AS n FROM (SELECT bucket FROM requests_top_5min WHERE dimension = 'client' GROUP BY bucket HAVING arrayExists(x -> x.1 = {c:String}, approx_top_countMerge(100, 1000)(sketch)))",
-      { c },
-    ),
-  };
-}
-
-/** A detection and a rate-limit refusal of the client, as the scorer and an emitter would have stored them. */
-async function defenceRows(ip: string, ts: string) {
-  const col = `::ffff:${ip}`;
-  await a.client.insert({
-    table: 'detections',
-    format: 'JSONEachRow',
-    values: [
-      {
-        id: `det-${ip}`, ts, ip: col, client: ip, rule: 'scanner-paths', severity: 'high', mode: 'live', score: 40, count: 40, threshold: 20,
-        window_start: ts, window_end: ts, evidence: { summary: `40 paths from ${ip}`, paths: '/.env\n/.git/config' }, action: 'flag', block_expires_at: null, offence: 1,
-        log_epoch: 'test', kafka_partition: 0, kafka_offset: 1,
-      },
-    ],
-  });
-  await a.client.insert({
-    table: 'rate_limit_events',
-    format: 'JSONEachRow',
-    values: [{ ts, ip: col, rule: 'anonymous', limit_key: ip, limit: 5, window_ms: 60000, count: 3, path: '/login', user_id: null, app: 'shop', log_epoch: 'test', kafka_partition: 0, kafka_offset: 1 }],
-  });
-}
+const count = (query: string, params: Record<string, unknown> = {}) => countOf(a, query, params);
+const whereIs = (ip: string) => storedAbout(a, ip);
+/** A detection (flagged) and a rate-limit refusal of the client, as the scorer and an emitter would have stored them. */
+const defenceRows = (ip: string, ts: string) => storeDefence(a, ip, ts);
 
 const privacyCli = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> => runCli(['privacy', ...args], { ...env, ...extra }, dir);
 

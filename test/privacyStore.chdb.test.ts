@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InjectedCrash, PERSONAL_TABLES, openAnalytics, parseSubject, type Analytics, type PersonalStateHolder, type PrivacySubject } from '@ipwatch/store';
 import { runCli, tempDir } from './support/cli.ts';
+import { countOf, rowsOf, storeDefence, whereIs as storedAbout } from './support/privacyRows.ts';
 
 const LOG = fileURLToPath(new URL('../../shared/data/apache-combined-2015.log', import.meta.url));
 // The log is of May 2015: every table keeps it (5000 days stays inside DateTime's range for the TTL).
@@ -32,55 +33,24 @@ const COLUMN = `::ffff:${IP}`;
 
 let a: Analytics;
 
-async function rows<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-  const rs = await a.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } });
-  return rs.json<T>();
-}
-const count = async (query: string, params: Record<string, unknown> = {}) => Number((await rows<{ n: number }>(query, params))[0]!.n);
+const rows = <T>(query: string, params: Record<string, unknown> = {}) => rowsOf<T>(a, query, params);
+const count = (query: string, params: Record<string, unknown> = {}) => countOf(a, query, params);
 
-/** Where the address is: rows per table, and rollup buckets whose sketches name it. */
+/** Where the address is: rows per table, rollup buckets whose sketches name it, and other requests naming it in a path or referer. */
 async function whereIs(ip: string) {
-  const col = `::ffff:${ip}`;
   return {
-    requests: await count('SELECT count() AS n FROM requests WHERE ip = toIPv6({c:String})', { c: col }),
-    rate_limit_events: await count('SELECT count() AS n FROM rate_limit_events WHERE ip = toIPv6({c:String})', { c: col }),
-    detections: await count('SELECT count() AS n FROM detections WHERE ip = toIPv6({c:String})', { c: col }),
-    block_events: await count('SELECT count() AS n FROM block_events WHERE target = {ip:String}', { ip }),
+    ...(await storedAbout(a, ip)),
     named: await count('SELECT count() AS n FROM requests WHERE position(path, {ip:String}) > 0 OR position(referer, {ip:String}) > 0', { ip }),
     pathSketch: await count(
       "SELECT count() AS n FROM (SELECT hour FROM requests_top_hourly WHERE dimension = 'path' GROUP BY hour HAVING arrayExists(x -> position(x.1, {ip:String}) > 0, approx_top_countMerge(100, 1000)(sketch)))",
       { ip },
     ),
-    hourly: await count(
-      "SELECT count() AS n FROM (SELECT hour FROM requests_top_hourly WHERE dimension = 'client' GROUP BY hour HAVING arrayExists(x -> x.1 = {c:String}, approx_top_countMerge(100, 1000)(sketch)))",
-      { c: col },
-    ),
-    fiveMinutes: await count(
-      "SELECT count() AS n FROM (SELECT bucket FROM requests_top_5min WHERE dimension = 'client' GROUP BY bucket HAVING arrayExists(x -> x.1 = {c:String}, approx_top_countMerge(100, 1000)(sketch)))",
-      { c: col },
-    ),
   };
 }
 
-/** A detection of the client that blocked (its view writes a block_events row too), a rate-limit refusal, a manual block. */
+/** A detection of the client that blocked (its view writes a block_events row too), a rate-limit refusal, a manual unblock. */
 async function defenceRows(ip: string, ts: string) {
-  const col = `::ffff:${ip}`;
-  await a.client.insert({
-    table: 'detections',
-    format: 'JSONEachRow',
-    values: [
-      {
-        id: `det-${ip}`, ts, ip: col, client: ip, rule: 'scanner-paths', severity: 'high', mode: 'live', score: 40, count: 40, threshold: 20,
-        window_start: ts, window_end: ts, evidence: { summary: `40 paths from ${ip}`, paths: '/.env\n/.git/config' }, action: 'block', block_expires_at: null, offence: 1,
-        log_epoch: 'test', kafka_partition: 0, kafka_offset: 1,
-      },
-    ],
-  });
-  await a.client.insert({
-    table: 'rate_limit_events',
-    format: 'JSONEachRow',
-    values: [{ ts, ip: col, rule: 'anonymous', limit_key: ip, limit: 5, window_ms: 60000, count: 3, path: '/login', user_id: null, app: 'shop', log_epoch: 'test', kafka_partition: 0, kafka_offset: 1 }],
-  });
+  await storeDefence(a, ip, ts, 'block');
   await a.insertBlockEvents({ ts: Date.parse(`${ts.replace(' ', 'T')}Z`), action: 'unblock', target: ip, reason: 'lifted', source: 'manual', severity: '', expires_at: null, actor: 'admin', note: '' });
 }
 
