@@ -70,7 +70,7 @@ describe('online fallback chain', () => {
     seen.length = 0;
     const started = Date.now();
     const g = await geo.lookupWithFallback('3000::1');
-    assert.ok(Date.now() - started < 2_000, 'the slow provider was cut off by the timeout');
+    assert.ok(Date.now() - started < 4_500, 'the slow provider (answering after 5 s) was cut off by the 200 ms timeout, even on a loaded machine');
     assert.deepEqual({ ...g }, { country: 'JP', region: 'Tokyo', city: 'Tokyo', latitude: 35.6895, longitude: 139.6917, asn: 2497, org: 'Internet Initiative Japan Inc.', source: 'ipapi' });
     // The address goes out URL-encoded; the chain stopped at the first good answer.
     assert.deepEqual(seen, ['slow 3000%3A%3A1', 'junk 3000%3A%3A1', 'nocountry 3000%3A%3A1', 'error 3000%3A%3A1', 'ipapi 3000%3A%3A1']);
