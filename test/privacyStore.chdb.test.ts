@@ -198,16 +198,21 @@ test('a user is erased from the rows about them; another client\'s login naming 
   await a.client.insert({
     table: 'detections',
     format: 'JSONEachRow',
-    values: [{ id: 'det-stuffing', ts: at, ip: '::ffff:198.51.100.66', client: '198.51.100.66', rule: 'credential-stuffing', severity: 'high', mode: 'live', score: 9, count: 9, threshold: 5, window_start: at, window_end: at, evidence: { usernames: 'bob\nalice@example.com' }, action: 'flag', offence: 1, log_epoch: 'test', kafka_partition: 0, kafka_offset: 903 }],
+    values: [
+      { id: 'det-stuffing', ts: at, ip: '::ffff:198.51.100.66', client: '198.51.100.66', rule: 'credential-stuffing', severity: 'high', mode: 'live', score: 9, count: 9, threshold: 5, window_start: at, window_end: at, evidence: { usernames: 'bob\nalice@example.com' }, action: 'flag', offence: 1, log_epoch: 'test', kafka_partition: 0, kafka_offset: 903 },
+      // account-attack names the attacked account (lower case) apart from the usernames typed.
+      { id: 'det-account', ts: at, ip: '::ffff:198.51.100.67', client: '198.51.100.67', rule: 'account-attack', severity: 'high', mode: 'live', score: 6, count: 6, threshold: 5, window_start: at, window_end: at, evidence: { account: 'alice@example.com', clients: '198.51.100.66\n198.51.100.67' }, action: 'flag', offence: 0, log_epoch: 'test', kafka_partition: 0, kafka_offset: 904 },
+    ],
   });
   const subject = parseSubject({ user: 'alice@example.com' });
   const e = await a.exportSubject(subject, { actor: 'dpo' });
   // Their own request, the other client's login naming them, the detection whose evidence names them.
-  assert.deepEqual(e.tables.map((t) => [t.table, t.rows.length]), [['requests', 2], ['rate_limit_events', 0], ['detections', 1], ['block_events', 0]]);
+  assert.deepEqual(e.tables.map((t) => [t.table, t.rows.length]), [['requests', 2], ['rate_limit_events', 0], ['detections', 2], ['block_events', 0]]);
 
   const report = await a.eraseSubject(subject, { actor: 'dpo' });
-  assert.deepEqual([report.removed.requests, report.scrubbed.requests, report.scrubbed.detections], [1, 1, 1]);
+  assert.deepEqual([report.removed.requests, report.scrubbed.requests, report.scrubbed.detections], [1, 1, 2]);
   assert.equal(await count("SELECT count() AS n FROM requests WHERE user_id = 'alice@example.com' OR login_user = 'alice@example.com'"), 0);
   assert.equal(await count("SELECT count() AS n FROM requests WHERE event_id = 'u2' AND login = 'failed'"), 1, 'the other client\'s attempt is kept');
   assert.deepEqual(await rows("SELECT evidence['usernames'] AS u FROM detections WHERE id = 'det-stuffing'"), [{ u: 'bob' }]);
+  assert.deepEqual(await rows("SELECT evidence['account'] AS a, evidence['clients'] AS c FROM detections WHERE id = 'det-account'"), [{ a: '', c: '198.51.100.66\n198.51.100.67' }]);
 });

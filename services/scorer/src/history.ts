@@ -38,7 +38,8 @@ export async function detectHistory(options: HistoryDetectOptions): Promise<Hist
         withheld++;
         continue;
       }
-      for (const c of engine.observe(r, r)) {
+      // One process sees every client and every account: the account rules read the same rows.
+      for (const c of [...engine.observe(r, r), ...engine.observeLogin(r, r)]) {
         detections++;
         byRule[c.detection.rule] = (byRule[c.detection.rule] ?? 0) + 1;
         await options.onDetection(c.detection);

@@ -25,8 +25,23 @@ export const RULE_KINDS = {
   distinct_paths: 'distinct paths a client requested that were answered with the given statuses (404/403: scanning) in the window',
   login_failures: 'failed login attempts of a client (as the app reports them) in the window',
   distinct_usernames: 'distinct usernames in a client\'s failed login attempts (credential stuffing) in the window',
+  account_failures: 'failed logins naming one username, from all clients together (at least minClients of them), in the window: one account attacked from many addresses',
 } as const;
 export type RuleKind = keyof typeof RULE_KINDS;
+
+/**
+ * What a rule counts per: a client (its address, or its IPv6 network), or an account (the
+ * username a failed login named, whichever client sent it). The scorer owns accounts as it
+ * owns clients, by partition: failed logins are re-keyed by username onto the logins topic.
+ */
+export function ruleScope(rule: Pick<Rule, 'kind'>): 'client' | 'account' {
+  return rule.kind === 'account_failures' ? 'account' : 'client';
+}
+
+/** A username as accounts are counted: trimmed, lower case, bounded (Alice and alice are one account). */
+export function accountOf(username: string): string {
+  return username.trim().toLowerCase().slice(0, 128);
+}
 
 interface ParamSpec {
   /** What it means, for `ipwatch rules show` and the README. */
@@ -120,6 +135,9 @@ export const RULE_PARAMS: Record<RuleKind, Record<string, ParamSpec>> = {
   },
   login_failures: {},
   distinct_usernames: {},
+  account_failures: {
+    minClients: { doc: 'distinct clients the failures must come from before the figure is judged (default 3; 1 counts a single client too)', check: wholeNumber },
+  },
 };
 
 export class RuleError extends IpwatchError {
@@ -293,6 +311,11 @@ export const DEFAULT_RULES: readonly Rule[] = Object.freeze([
   rule({
     id: 'credential-stuffing', kind: 'distinct_usernames', windowMs: 10 * M, threshold: 4, severity: 'high', autoBlock: true, escalation: LADDER,
     description: 'Failed logins for more than 4 different usernames from one client in 10 minutes: a list of stolen credentials being tried.',
+  }),
+  rule({
+    id: 'account-attack', kind: 'account_failures', windowMs: 10 * M, threshold: 5, severity: 'high', autoBlock: false,
+    description: 'More than 5 failed logins for one username in 10 minutes from at least 3 different clients: one account attacked from many addresses, each staying under login-failures. A flag naming the account (block the clients with --action block).',
+    params: { minClients: '3' },
   }),
 ]);
 

@@ -6,6 +6,11 @@ export const TOPICS = {
   enriched: 'ipwatch.requests.enriched.v1',
   rateLimit: 'ipwatch.ratelimit.v1',
   detections: 'ipwatch.detections.v1',
+  /**
+   * Failed logins re-keyed by the username they named (value: the EnrichedRequest as it was),
+   * written by the scorer so that one instance counts each account across all its clients.
+   */
+  logins: 'ipwatch.logins.v1',
   blocks: 'ipwatch.blocks.v1',
   /** IPs and CIDRs that no block and no rate limit applies to (key: target, value: AllowEntry). */
   allowlist: 'ipwatch.allowlist.v1',
@@ -47,6 +52,7 @@ export function topicSpecs(partitions = 6, retention: Pick<RetentionConfig, 'top
     stream(TOPICS.enriched),
     stream(TOPICS.rateLimit),
     stream(TOPICS.detections),
+    stream(TOPICS.logins),
     compacted(TOPICS.blocks),
     compacted(TOPICS.allowlist),
     compacted(TOPICS.rules),

@@ -115,3 +115,47 @@ test('requests the block mirror answered are not scored; the table evicts idle c
   engine.observe(req('10.9.9.9', T0 + 5 * 3_600_000, '/'));
   assert.equal(engine.stats().clients, 1, 'clients idle for twice the longest window are gone');
 });
+
+test('one account attacked from many clients: account-attack fires at the 6th failure once 3 clients took part, names the account and its clients; each client stays under login-failures', () => {
+  const engine = createDetectionEngine({ rules: rules() });
+  const login = (ip: string, ts: number, user: string) => req(ip, ts, '/login', 401, { method: 'POST', login: 'failed', loginUser: user });
+  const both = (r: ScoredRequest) => [...engine.observe(r), ...engine.observeLogin(r)];
+  // Two clients alone fail 5 times on "Alice": no account detection (too few clients, not more than 5).
+  const early = [login('198.51.100.20', T0, 'Alice'), login('198.51.100.20', T0 + 1000, 'alice'), login('198.51.100.21', T0 + 2000, 'alice'), login('198.51.100.21', T0 + 3000, 'ALICE '), login('198.51.100.20', T0 + 4000, 'alice')];
+  assert.deepEqual(early.flatMap(both), []);
+  // A third client's failure is the 6th: detected as the account, not as the client.
+  const found = both(login('2001:db8:5:6::9', T0 + 5000, 'alice'));
+  assert.deepEqual(found.map((c) => c.detection.rule), ['account-attack']);
+  const d = found[0]!.detection;
+  assert.equal(d.severity, 'high');
+  assert.equal(d.action, 'alert');
+  assert.equal(d.client, '2001:db8:5:6::/64');
+  assert.equal(d.count, 6);
+  assert.equal(d.evidence.account, 'alice');
+  assert.deepEqual(d.evidence.clients?.split('\n'), ['198.51.100.20', '198.51.100.21', '2001:db8:5:6::/64']);
+  assert.match(d.evidence.summary ?? '', /^failed logins for one username \(from 3 clients\): 6 in 10m \(more than 5\)$/);
+  assert.match(d.evidence.samples ?? '', /198\.51\.100\.21 POST \/login -> 401/);
+  // Flag-only: one detection per account for the quiet period, whoever fails next.
+  assert.deepEqual([login('198.51.100.22', T0 + 6000, 'alice'), login('198.51.100.23', T0 + 7000, 'alice')].flatMap(both), []);
+  // Another account is its own count; a success or a login without a username counts nowhere.
+  assert.deepEqual([req('198.51.100.24', T0 + 8000, '/login', 200, { method: 'POST', login: 'succeeded', loginUser: 'bob' }), login('198.51.100.24', T0 + 8000, '')].flatMap(both), []);
+});
+
+test('an account rule set to block detects every client taking part once, each blocked; remembered after a restart', () => {
+  const blocking = rules({ 'account-attack': { autoBlock: true, escalation: [3_600_000] } });
+  const engine = createDetectionEngine({ rules: blocking });
+  const login = (ip: string, ts: number) => req(ip, ts, '/login', 401, { method: 'POST', login: 'failed', loginUser: 'carol' });
+  const seen: Candidate[] = [];
+  for (let i = 0; i < 9; i++) seen.push(...engine.observeLogin(login(`203.0.113.${30 + i}`, T0 + i * 1000)));
+  assert.deepEqual(seen.map((c) => c.detection.client), ['203.0.113.35', '203.0.113.36', '203.0.113.37', '203.0.113.38']);
+  assert.ok(seen.every((c) => c.detection.action === 'block' && c.detection.evidence.account === 'carol'));
+  // The same client failing again is in its quiet period.
+  assert.equal(engine.observeLogin(login('203.0.113.38', T0 + 9500)).length, 0);
+  // A new engine that remembers the detections does not detect those clients again.
+  const restarted = createDetectionEngine({ rules: blocking });
+  for (const c of seen) restarted.remember(c.detection);
+  const after: Candidate[] = [];
+  for (let i = 0; i < 10; i++) after.push(...restarted.observeLogin(login(`203.0.113.${30 + i}`, T0 + 10_000 + i * 100)));
+  // Over the threshold again from the 6th failure on, but only the client not detected before is new.
+  assert.deepEqual(after.map((c) => c.detection.client), ['203.0.113.39']);
+});

@@ -5,11 +5,15 @@
  * evaluator per rule (evaluators.ts), the quiet period after a detection, the escalation
  * memory of repeat offenders, and a little evidence about clients that look suspicious.
  *
+ * Most rules count per client (`observe`). Account rules count per username, across clients
+ * (`observeLogin`, for failed logins): the live scorer feeds them from the logins topic, keyed
+ * by username, so the instance that owns an account sees all of its failures.
+ *
  * Everything runs on the events' time. The engine decides what a detection is and what it
  * would do; the scorer service verifies crawler claims, honours the allowlist and publishes.
  */
 import { createHash } from 'node:crypto';
-import { blockDurationFor, formatDuration, type Rule } from '@ipwatch/core/rules';
+import { accountOf, blockDurationFor, formatDuration, ruleScope, type Rule } from '@ipwatch/core/rules';
 import type { Detection } from '@ipwatch/core/schemas';
 import { formatCidr, mask, parseIp } from '@ipwatch/core/ip';
 import { ClientTable } from './clientTable.ts';
@@ -29,7 +33,7 @@ export interface EngineOptions {
   rules: readonly Rule[];
   /** IPv6 clients are scored per network of this prefix length. Default 64. */
   v6Prefix?: number;
-  /** Most clients tracked at once. Default 1,000,000. */
+  /** Most clients tracked at once (and most accounts, apart). Default 1,000,000. */
   maxClients?: number;
   /** Clients with evidence kept (those some rule finds halfway suspicious). Default 20,000. */
   maxEvidence?: number;
@@ -47,6 +51,8 @@ export interface Candidate {
 
 export interface EngineStats {
   clients: number;
+  /** Usernames tracked by account rules. */
+  accounts: number;
   evictedIdle: number;
   evictedForCap: number;
   evidenceClients: number;
@@ -55,6 +61,7 @@ export interface EngineStats {
 
 interface Compiled {
   rule: Rule;
+  scope: 'client' | 'account';
   shape: string;
   evaluator: Evaluator;
   /** The figure at which evidence starts being kept for a client. */
@@ -67,15 +74,24 @@ interface Evidence {
   userAgents: string[];
   usernames: string[];
   statuses: Map<number, number>;
+  /** For an account: the clients whose failed logins named it. */
+  clients: string[];
   firstTs: number;
 }
+
+/** Evidence of accounts shares the map with clients' under keys no address can take. */
+const ACCOUNT_KEY = '\u0001account:';
 
 const SAMPLES = 10;
 const NONE: readonly Candidate[] = Object.freeze([]);
 
 export class DetectionEngine {
   readonly table: ClientTable;
+  /** The accounts' windows (a slot per username), for account rules. */
+  readonly accounts: ClientTable;
   private compiled: Compiled[] = [];
+  private clientRules: Compiled[] = [];
+  private accountRules: Compiled[] = [];
   private readonly v6Prefix: number;
   private readonly v6Keys = new Map<string, string>();
   /** `${rule}\n${client}` -> event time until which the rule does not detect the client again. */
@@ -92,6 +108,7 @@ export class DetectionEngine {
 
   constructor(options: EngineOptions) {
     this.table = new ClientTable({ maxClients: options.maxClients ?? 1_000_000 });
+    this.accounts = new ClientTable({ maxClients: options.maxClients ?? 1_000_000, initialCapacity: 64 });
     this.v6Prefix = options.v6Prefix ?? 64;
     this.maxEvidence = options.maxEvidence ?? 20_000;
     this.crawlerClaim = options.crawlerClaim ?? (() => null);
@@ -109,23 +126,31 @@ export class DetectionEngine {
     for (const rule of rules) {
       if (!rule.enabled) continue;
       const shape = shapeOf(rule);
+      const scope = ruleScope(rule);
       const before = old.get(rule.id);
       let evaluator: Evaluator;
       if (before && before.shape === shape) {
         evaluator = before.evaluator;
         old.delete(rule.id);
       } else {
-        evaluator = createEvaluator(rule, this.table);
+        evaluator = createEvaluator(rule, scope === 'account' ? this.accounts : this.table);
       }
-      next.push({ rule, shape, evaluator, suspicious: rule.kind === 'error_ratio' ? rule.threshold / 2 : rule.threshold <= 10 ? 1 : rule.threshold / 2, quietMs: rule.quietMs || rule.windowMs });
+      next.push({ rule, scope, shape, evaluator, suspicious: rule.kind === 'error_ratio' ? rule.threshold / 2 : rule.threshold <= 10 ? 1 : rule.threshold / 2, quietMs: rule.quietMs || rule.windowMs });
     }
     for (const gone of old.values()) gone.evaluator.release();
     this.compiled = next;
+    this.clientRules = next.filter((c) => c.scope === 'client');
+    this.accountRules = next.filter((c) => c.scope === 'account');
     this.longestWindowMs = Math.max(60_000, ...next.map((c) => c.rule.windowMs));
   }
 
   rules(): Rule[] {
     return this.compiled.map((c) => c.rule);
+  }
+
+  /** Whether any enabled rule counts per account (the scorer re-keys failed logins only then). */
+  hasAccountRules(): boolean {
+    return this.accountRules.length > 0;
   }
 
   /** The client a request is scored as: its address, or for IPv6 its network (a /64 by default). */
@@ -155,31 +180,64 @@ export class DetectionEngine {
     }
   }
 
-  /** Scores one request; returns the detections it triggers (usually none). */
+  /** As `warm`, for a failed login read back from the logins topic. */
+  warmLogin(r: ScoredRequest): void {
+    this.warming = true;
+    try {
+      this.observeLogin(r);
+    } finally {
+      this.warming = false;
+    }
+  }
+
+  /** Scores one request by the client rules; returns the detections it triggers (usually none). */
   observe(r: ScoredRequest, origin?: RequestOrigin): readonly Candidate[] {
     // A request the block mirror answered is already dealt with.
     if (r.blocked) return NONE;
-    const ts = r.ts;
+    this.advance(r.ts);
+    const client = this.clientOf(r);
+    return this.judge(this.clientRules, this.table.slot(client, r.ts), new RequestView(r, client), client, null, origin);
+  }
+
+  /**
+   * Scores a failed login by the account rules (per username, whichever client sent it).
+   * Anything else, or a login naming no username, is ignored.
+   */
+  observeLogin(r: ScoredRequest, origin?: RequestOrigin): readonly Candidate[] {
+    if (r.blocked || r.login !== 'failed' || !r.loginUser || this.accountRules.length === 0) return NONE;
+    this.advance(r.ts);
+    const client = this.clientOf(r);
+    const account = accountOf(r.loginUser);
+    return this.judge(this.accountRules, this.accounts.slot(account, r.ts), new RequestView(r, client), client, account, origin);
+  }
+
+  private advance(ts: number): void {
     if (ts > this.latestTs) this.latestTs = ts;
     if (ts - this.lastSweepTs > 10_000) this.sweep(ts);
-    const client = this.clientOf(r);
-    const slot = this.table.slot(client, ts);
-    const v = new RequestView(r);
+  }
+
+  /** The rules of one scope over one request counted in `slot` (a client's, or an account's). */
+  private judge(rules: readonly Compiled[], slot: number, v: RequestView, client: string, account: string | null, origin: RequestOrigin | undefined): readonly Candidate[] {
+    const r = v.r;
+    const ts = r.ts;
+    const evidenceKey = account === null ? client : ACCOUNT_KEY + account;
     let found: Candidate[] | null = null;
-    let kept = this.evidence.get(client);
-    if (kept !== undefined) this.keep(kept, r);
-    for (const c of this.compiled) {
+    let kept = this.evidence.get(evidenceKey);
+    if (kept !== undefined) this.keep(kept, r, client, account !== null);
+    // An account's evidence starts at its first failure: the clients before the figure is judged matter.
+    else if (account !== null) kept = this.startEvidence(evidenceKey, r, client, true);
+    for (const c of rules) {
       const figure = c.evaluator.observe(slot, v);
       if (figure < 0) continue;
       if (kept === undefined && figure >= c.suspicious) {
-        kept = this.startEvidence(client, r);
+        kept = this.startEvidence(evidenceKey, r, client, account !== null);
       }
       if (figure <= c.rule.threshold || this.warming) continue;
-      const quietKey = `${c.rule.id}\n${client}`;
+      const quietKey = quietKeyOf(c.rule, client, account);
       const quiet = this.quietUntil.get(quietKey);
       if (quiet !== undefined && ts < quiet) continue;
       this.quietUntil.set(quietKey, ts + c.quietMs);
-      (found ??= []).push(this.candidate(c, client, r, figure, kept, origin));
+      (found ??= []).push(this.candidate(c, client, account, r, figure, kept, origin));
     }
     return found ?? NONE;
   }
@@ -193,7 +251,9 @@ export class DetectionEngine {
     const rule = this.compiled.find((c) => c.rule.id === d.rule);
     const client = d.client || d.ip;
     const quietMs = rule ? rule.quietMs : d.windowEnd - d.windowStart;
-    const key = `${d.rule}\n${client}`;
+    // An account rule's detection names its account in the evidence.
+    const account = d.evidence?.account ?? null;
+    const key = quietKeyOf({ id: d.rule, autoBlock: rule ? rule.rule.autoBlock : d.action === 'block' }, client, account);
     const until = d.ts + quietMs;
     if ((this.quietUntil.get(key) ?? 0) < until) this.quietUntil.set(key, until);
     if (d.action === 'block' && d.mode === 'live') {
@@ -208,10 +268,10 @@ export class DetectionEngine {
   }
 
   stats(): EngineStats {
-    return { clients: this.table.size, evictedIdle: this.table.evictedIdle, evictedForCap: this.table.evictedForCap, evidenceClients: this.evidence.size, rules: this.compiled.length };
+    return { clients: this.table.size, accounts: this.accounts.size, evictedIdle: this.table.evictedIdle, evictedForCap: this.table.evictedForCap, evidenceClients: this.evidence.size, rules: this.compiled.length };
   }
 
-  private candidate(c: Compiled, client: string, r: ScoredRequest, figure: number, kept: Evidence | undefined, origin: RequestOrigin | undefined): Candidate {
+  private candidate(c: Compiled, client: string, account: string | null, r: ScoredRequest, figure: number, kept: Evidence | undefined, origin: RequestOrigin | undefined): Candidate {
     const rule = c.rule;
     const live = rule.mode === 'live';
     const blocking = rule.autoBlock;
@@ -223,13 +283,13 @@ export class DetectionEngine {
       offence = before + 1;
       const duration = blockDurationFor(rule, offence);
       blockExpiresAt = duration === null ? null : r.ts + duration;
-      if (live) this.remember({ rule: rule.id, client, ip: r.ip, ts: r.ts, action: 'block', mode: 'live', windowStart: r.ts - rule.windowMs, windowEnd: r.ts } as Detection);
+      if (live) this.remember({ rule: rule.id, client, ip: r.ip, ts: r.ts, action: 'block', mode: 'live', windowStart: r.ts - rule.windowMs, windowEnd: r.ts, evidence: account === null ? {} : { account } } as Detection);
     }
     // A sliding estimate of 50.4 over a threshold of 50 is shown as 51: the count it stands for.
     const shown = rule.kind === 'error_ratio' ? `${Math.round(figure * 100)}%` : String(Math.ceil(figure));
     const limit = rule.kind === 'error_ratio' ? `${Math.round(rule.threshold * 100)}%` : String(rule.threshold);
     const evidence: Record<string, string> = {
-      summary: `${c.evaluator.unit}: ${shown} in ${formatDuration(rule.windowMs)} (more than ${limit})`,
+      summary: `${c.evaluator.unit}${account === null ? '' : ` (from ${kept ? `${kept.clients.length}${kept.clients.length >= 20 ? '+' : ''}` : 1} clients)`}: ${shown} in ${formatDuration(rule.windowMs)} (more than ${limit})`,
       figure: String(rule.kind === 'error_ratio' ? Math.round(figure * 1000) / 1000 : Math.round(figure * 10) / 10),
       trigger: `${r.method} ${r.path.slice(0, 300)} -> ${r.status}`,
     };
@@ -241,6 +301,10 @@ export class DetectionEngine {
       evidence.since = new Date(kept.firstTs).toISOString();
     } else {
       evidence.userAgents = r.userAgent.slice(0, 200);
+    }
+    if (account !== null) {
+      evidence.account = account;
+      if (kept) evidence.clients = kept.clients.join('\n');
     }
     if (origin?.country) evidence.country = origin.country;
     if (origin?.asn) evidence.asn = String(origin.asn);
@@ -269,20 +333,22 @@ export class DetectionEngine {
     return { detection, rule, crawlerClaim };
   }
 
-  private startEvidence(client: string, r: ScoredRequest): Evidence {
+  private startEvidence(key: string, r: ScoredRequest, client: string, isAccount: boolean): Evidence {
     if (this.evidence.size >= this.maxEvidence) {
       // The oldest entry goes (a Map iterates in insertion order).
       const oldest = this.evidence.keys().next().value as string;
       this.evidence.delete(oldest);
     }
-    const e: Evidence = { samples: [], userAgents: [], usernames: [], statuses: new Map(), firstTs: r.ts };
-    this.evidence.set(client, e);
-    this.keep(e, r);
+    const e: Evidence = { samples: [], userAgents: [], usernames: [], statuses: new Map(), clients: [], firstTs: r.ts };
+    this.evidence.set(key, e);
+    this.keep(e, r, client, isAccount);
     return e;
   }
 
-  private keep(e: Evidence, r: ScoredRequest): void {
-    e.samples.push(`${new Date(r.ts).toISOString().slice(11, 19)} ${r.method.slice(0, 10)} ${r.path.slice(0, 200)} -> ${r.status}`);
+  /** Adds a request to the evidence; an account's samples name the client of each. */
+  private keep(e: Evidence, r: ScoredRequest, client: string, isAccount: boolean): void {
+    if (isAccount && e.clients.length < 20 && !e.clients.includes(client)) e.clients.push(client);
+    e.samples.push(`${new Date(r.ts).toISOString().slice(11, 19)}${isAccount ? ` ${client}` : ''} ${r.method.slice(0, 10)} ${r.path.slice(0, 200)} -> ${r.status}`);
     if (e.samples.length > SAMPLES) e.samples.shift();
     const ua = r.userAgent.slice(0, 200);
     if (e.userAgents.length < 3 && !e.userAgents.includes(ua)) e.userAgents.push(ua);
@@ -294,11 +360,25 @@ export class DetectionEngine {
   private sweep(ts: number): void {
     this.lastSweepTs = ts;
     this.table.evictIdle(ts - this.longestWindowMs * 2);
-    for (const [client] of this.evidence) if (!this.table.has(client)) this.evidence.delete(client);
+    this.accounts.evictIdle(ts - this.longestWindowMs * 2);
+    for (const [key] of this.evidence) {
+      const kept = key.startsWith(ACCOUNT_KEY) ? this.accounts.has(key.slice(ACCOUNT_KEY.length)) : this.table.has(key);
+      if (!kept) this.evidence.delete(key);
+    }
     for (const [k, until] of this.quietUntil) if (until < ts) this.quietUntil.delete(k);
     const memory = Math.max(0, ...this.compiled.map((c) => c.rule.escalationMemoryMs));
     for (const [client, list] of this.offences) if ((list[list.length - 1] as number) < ts - memory) this.offences.delete(client);
   }
+}
+
+/**
+ * What a quiet period is kept under: the rule and the client; for an account rule, the rule
+ * and the account (one detection per attacked account), or the account and each client when
+ * the rule blocks (every client taking part is blocked once).
+ */
+function quietKeyOf(rule: Pick<Rule, 'id' | 'autoBlock'>, client: string, account: string | null): string {
+  if (account === null) return `${rule.id}\n${client}`;
+  return rule.autoBlock ? `${rule.id}\n${ACCOUNT_KEY}${account}\n${client}` : `${rule.id}\n${ACCOUNT_KEY}${account}`;
 }
 
 /** The same rule, client and moment give the same id, so a replay or a backfill repeats ids rather than inventing new ones. */

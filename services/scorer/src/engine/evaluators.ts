@@ -129,6 +129,28 @@ function distinctUsernames(rule: Rule, table: ClientTable): Evaluator {
   };
 }
 
+/**
+ * Counts in the accounts' table (slot: a username), not the clients': every failed login naming
+ * the account, and the distinct clients they came from. Judged once enough clients took part.
+ */
+function accountFailures(rule: Rule, table: ClientTable): Evaluator {
+  const failures = new SlidingCounter(table, rule.windowMs);
+  const clients = new SlidingDistinct(table, rule.windowMs);
+  const minClients = Number(rule.params.minClients ?? 3);
+  return {
+    unit: 'failed logins for one username',
+    observe(slot, v) {
+      if (v.r.login !== 'failed' || !v.r.loginUser) return -1;
+      const n = failures.add(slot, v.r.ts, 1);
+      return Math.floor(clients.add(slot, v.r.ts, v.client)) >= minClients ? n : -1;
+    },
+    release() {
+      failures.release();
+      clients.release();
+    },
+  };
+}
+
 const FACTORIES: Record<RuleKind, (rule: Rule, table: ClientTable) => Evaluator> = {
   request_rate: requestRate,
   error_ratio: errorRatio,
@@ -136,6 +158,7 @@ const FACTORIES: Record<RuleKind, (rule: Rule, table: ClientTable) => Evaluator>
   distinct_paths: distinctPaths,
   login_failures: loginFailures,
   distinct_usernames: distinctUsernames,
+  account_failures: accountFailures,
 };
 
 export function createEvaluator(rule: Rule, table: ClientTable): Evaluator {

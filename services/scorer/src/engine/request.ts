@@ -34,7 +34,14 @@ export class RequestView {
   private decodedPath: string | null = null;
   private staticAsset: boolean | null = null;
 
-  constructor(readonly r: ScoredRequest) {}
+  /**
+   * @param client what the request is scored as (its address, or its IPv6 network): an
+   *   account rule counts the distinct clients failing on one username.
+   */
+  constructor(
+    readonly r: ScoredRequest,
+    readonly client: string = r.ip,
+  ) {}
 
   /** The path without its query. */
   path(): string {

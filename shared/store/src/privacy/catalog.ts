@@ -9,6 +9,7 @@
  */
 import { IP_TEXT_SQL } from '../queries/listRequests.ts';
 import type { AddressSubject, PrivacySubject } from '@ipwatch/core/dataSubject';
+import { accountOf } from '@ipwatch/core/rules';
 
 export interface PersonalTable {
   /** The ClickHouse table. */
@@ -174,7 +175,7 @@ export const PERSONAL_TABLES: readonly PersonalTable[] = [
       threshold: 'the rule\'s threshold',
       window_start: 'the start of the window counted',
       window_end: 'the end of the window counted',
-      evidence: 'what the decision rests on: sample paths, statuses, user agents, usernames, a summary',
+      evidence: 'what the decision rests on: sample paths, statuses, user agents, usernames (and the account, for a rule counting one username\'s failed logins), a summary',
       action: 'flag or block',
       block_expires_at: 'until when the block held, if it blocked',
       offence: 'which offence of this client it was (blocks grow longer with repeats)',
@@ -184,12 +185,14 @@ export const PERSONAL_TABLES: readonly PersonalTable[] = [
       return subject.kind === 'user' ? null : inRange(subject, params);
     },
     scrub(subject, params) {
-      // A username in the evidence of another client's failed logins: dropped from the list, the detection kept.
+      // A username in the evidence of another client's failed logins, or the account an account
+      // rule found attacked: dropped from the evidence, the detection kept.
       if (subject.kind !== 'user') return null;
       params.s_username = subject.text.slice(0, 64);
+      params.s_account = accountOf(subject.text);
       return {
-        where: "has(splitByChar('\\n', evidence['usernames']), {s_username:String})",
-        set: "evidence = mapApply((k, v) -> (k, if(k = 'usernames', arrayStringConcat(arrayFilter(x -> x != {s_username:String}, splitByChar('\\n', v)), '\\n'), v)), evidence)",
+        where: "has(splitByChar('\\n', evidence['usernames']), {s_username:String}) OR evidence['account'] = {s_account:String}",
+        set: "evidence = mapApply((k, v) -> (k, multiIf(k = 'usernames', arrayStringConcat(arrayFilter(x -> x != {s_username:String}, splitByChar('\\n', v)), '\\n'), k = 'account' AND v = {s_account:String}, '', v)), evidence)",
       };
     },
   },
