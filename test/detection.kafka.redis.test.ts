@@ -50,7 +50,7 @@ describe('attacks detected end to end (Kafka, enricher, scorer, blocksync, Redis
       },
     });
     // Whatever another file left on the shared broker: the rules used here as shipped.
-    await rig.resetRules('sensitive-files', 'burst', 'login-failures', 'credential-stuffing', 'error-ratio', 'scanner-user-agent');
+    await rig.resetRules('sensitive-files', 'burst', 'login-failures', 'credential-stuffing', 'account-attack', 'error-ratio', 'scanner-user-agent');
     // A feed reader polls all along, while the attacks go on; judged at the end.
     feed = feedReader(rig.port, feedClient, 10, 2500);
   });
@@ -117,6 +117,30 @@ describe('attacks detected end to end (Kafka, enricher, scorer, blocksync, Redis
     // "More than 4 usernames": the detection comes with the fifth, and its evidence names all five.
     assert.deepEqual(s.evidence.usernames?.split('\n'), users, `detected after ${s.evidence.usernames?.split('\n').length} usernames`);
     assert.equal(s.count, 5);
+  });
+
+  test('one account attacked from many addresses is detected by account-attack (flagged, every client still served); set to block, the next client taking part is refused', async () => {
+    const v6 = plan.v6Net();
+    const clients = [plan.v4(), plan.v4(), v6.addr(1), plan.v4(), plan.v4(), plan.v4()];
+    // One failure each: every client stays far under login-failures and credential-stuffing.
+    for (const ip of clients) assert.deepEqual(await failLogins(rig.port, ip, ['Frank']), [401]);
+    const a = await rig.detection((x) => x.rule === 'account-attack' && x.evidence.account === 'frank');
+    assert.equal(a.severity, 'high');
+    assert.equal(a.action, 'alert');
+    assert.equal(a.count, 6);
+    assert.deepEqual(a.evidence.clients?.split('\n').sort(), clients.map((ip) => (ip === v6.addr(1) ? v6.net : ip)).sort());
+    assert.match(a.evidence.summary ?? '', /^failed logins for one username \(from 6 clients\): 6 in 10m \(more than 5\)$/);
+    for (const ip of clients) assert.equal(await rig.status(ip), 200, `${ip} is flagged with the account, not blocked`);
+    assert.deepEqual([...clients, v6.net].flatMap((ip) => rulesOf(ip)).filter((r) => r !== 'account-attack'), [], 'no client rule fired');
+
+    await rig.setRule(changedRule('account-attack', { autoBlock: true, escalation: [3_600_000] }));
+    const late = plan.v4();
+    // The account is still over its threshold (counts kept across the change), so this client's failure is detected and blocked.
+    assert.deepEqual(await failLogins(rig.port, late, ['frank']), [401]);
+    const b = await rig.detection((x) => x.rule === 'account-attack' && x.client === late);
+    assert.equal(b.action, 'block');
+    await rig.refused(late);
+    await rig.resetRules('account-attack');
   });
 
   test('a flooder (more than 50 pages in 10 s) is detected by burst and blocked', async () => {
