@@ -98,11 +98,13 @@ function whoShort(a: Alert): string {
 
 /** Evidence keys in the order a reader wants them, with their labels; keys said elsewhere in the alert are left out. */
 const EVIDENCE_ORDER: Array<[string, string]> = [
+  ['account', 'account attacked'],
   ['trigger', 'trigger'],
   ['samples', 'sample requests'],
   ['userAgents', 'user agents'],
   ['statuses', 'statuses'],
   ['usernames', 'usernames'],
+  ['clients', 'clients taking part'],
   ['crawlerClaim', 'crawler claim'],
   ['alreadyBlocked', 'already blocked'],
   ['scoredAs', 'scored as'],
@@ -110,7 +112,7 @@ const EVIDENCE_ORDER: Array<[string, string]> = [
   ['figure', 'figure'],
 ];
 /** Evidence values that hold one item a line. */
-const MULTI_LINE = new Set(['samples', 'userAgents', 'usernames']);
+const MULTI_LINE = new Set(['samples', 'userAgents', 'usernames', 'clients']);
 
 interface EvidenceRow {
   key: string;
