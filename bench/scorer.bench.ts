@@ -17,7 +17,8 @@
  * on /login, a burst of 60 pages in seconds; each round makes about 2,000 detections, so the
  * cost of building them (evidence, ids) is in the figure.
  *
- * - events_per_s: engine.observe() over --events pre-built ScoredRequest objects; one warm-up
+ * - events_per_s: engine.observe() over --events pre-built ScoredRequest objects (and
+ *   engine.observeLogin() for the failed logins, as the scorer does from the logins topic); one warm-up
  *   round (JIT, the table filled to its working size), then --rounds timed rounds, the median.
  *   Time runs on between rounds (the same clients, their windows kept), GC before each round.
  * - bytes_per_client: a fresh engine given one request each from --memory-clients distinct
@@ -126,8 +127,9 @@ const SCRIPTS: Record<string, Script> = {
   },
   // path-scan past 20 distinct 404s, and error-ratio
   pathscan: (k) => (k < 30 ? { t: { method: 'GET', path: `/${['old', 'test', 'demo', 'api', 'v1', 'tmp'][k % 6]}/${(k * 7919).toString(36)}.php`, status: 404, userAgent: 'Go-http-client/1.1' } } : null),
-  // credential-stuffing on the 5th username, login-failures on the 11th failure
-  stuffing: (k) => (k < 15 ? { t: { method: 'POST', path: '/login', status: 401, userAgent: BROWSER }, login: 'failed', user: `user${k}@example.com` } : null),
+  // credential-stuffing on the 5th username, login-failures on the 11th failure; the stuffers
+  // share eight usernames, so account-attack counts them across clients too
+  stuffing: (k) => (k < 15 ? { t: { method: 'POST', path: '/login', status: 401, userAgent: BROWSER }, login: 'failed', user: `user${k % 8}@example.com` } : null),
   // burst: more than 50 pages in 10 seconds
   burst: (k) => (k < 60 ? { t: { method: 'GET', path: `/articles/${k}`, status: 200, userAgent: BROWSER } } : null),
 };
@@ -248,10 +250,18 @@ function main(): void {
     const events = traffic.events;
     t = performance.now();
     for (let i = 0; i < events.length; i++) {
-      const c = engine.observe(events[i]!);
+      const e = events[i]!;
+      const c = engine.observe(e);
       if (c.length !== 0) {
         found += c.length;
         for (const d of c) byRule[d.rule.id] = (byRule[d.rule.id] ?? 0) + 1;
+      }
+      // The live scorer judges a failed login again, by the account rules, from the logins topic.
+      if (e.login === 'failed') {
+        for (const d of engine.observeLogin(e)) {
+          found++;
+          byRule[d.rule.id] = (byRule[d.rule.id] ?? 0) + 1;
+        }
       }
     }
     const ms = performance.now() - t;
