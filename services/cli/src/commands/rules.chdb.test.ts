@@ -22,7 +22,7 @@ test('ipwatch rules list, show and set: a table, every field with the parameters
   const lines = list.stdout.trimEnd().split('\n');
   assert.match(lines[0] ?? '', /^ID +KIND +WINDOW +THRESHOLD +SEVERITY +MODE +ACTION +ENABLED +ORIGIN$/);
   assert.ok(lines.some((l) => /^burst +request_rate +10s +50 +high +live +block 10m, then 1h, then 1d +yes +default$/.test(l)), list.stdout);
-  assert.match(list.stderr, /^12 rules \(0 changed, 0 custom, 0 disabled\)/);
+  assert.match(list.stderr, /^13 rules \(0 changed, 0 custom, 0 disabled\)/);
 
   const show = await runCli(['rules', 'show', 'error-ratio'], env);
   assert.equal(show.code, 0, show.stderr);
@@ -97,5 +97,5 @@ test('ipwatch rules: a custom rule from a patterns file, the shorthands and rese
 
   const json = await runCli(['rules', 'list', '--json'], env);
   assert.equal(json.code, 0, json.stderr);
-  assert.equal((JSON.parse(json.stdout) as unknown[]).length, 12);
+  assert.equal((JSON.parse(json.stdout) as unknown[]).length, 13);
 }, 180_000);
