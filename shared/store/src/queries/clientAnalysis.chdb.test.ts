@@ -106,3 +106,19 @@ test('an hour range outside 1..720 or something other than one address is refuse
   assert.equal(quiet.traffic.firstSeen, null);
   assert.deepEqual(quiet.hourly.map((h) => h.requests), [0]);
 });
+
+test('an account rule\'s detection shows for every client that took part, not only the one that crossed', async () => {
+  const store = await analytics();
+  const ts = now - 20 * 60_000;
+  const row = ['acct-1', ts, '::ffff:203.0.113.9', '203.0.113.9', 'account-attack', 'high', 'live', 6, 6, 5, ts - 10 * 60_000, ts, { account: 'frank', clients: '203.0.113.7\n2001:db8:9:9::/64\n203.0.113.9' }, 'alert', null, 0, 'acct', 0, 1];
+  await store.insertStreamRows({
+    table: 'detections',
+    columns: ['id', 'ts', 'ip', 'client', 'rule', 'severity', 'mode', 'score', 'count', 'threshold', 'window_start', 'window_end', 'evidence', 'action', 'block_expires_at', 'offence', 'log_epoch', 'kafka_partition', 'kafka_offset'],
+    rows: [row],
+    deduplicationToken: `acct-${now}`,
+  });
+  const rulesOf = async (ip: string) => (await store.clientAnalysis({ ip, hours: 3, now })).detections.rows.map((d) => d.rule);
+  assert.deepEqual(await rulesOf('203.0.113.7'), ['account-attack']);
+  assert.deepEqual(await rulesOf('2001:db8:9:9::1'), ['account-attack'], 'an IPv6 client by its /64');
+  assert.deepEqual(await rulesOf('203.0.113.8'), [], 'a client that did not take part');
+});

@@ -67,7 +67,9 @@ export async function clientAnalysisDetections(conn: Pick<StoreConnection, 'clie
   const rs = await conn.client.query({
     query: `SELECT ${DETECTION_COLUMNS}, count() OVER () AS total
             FROM detections
-            WHERE (ip BETWEEN {ipFrom:IPv6} AND {ipTo:IPv6} OR client IN ({client:String}, {ip:String}))
+            WHERE (ip BETWEEN {ipFrom:IPv6} AND {ipTo:IPv6} OR client IN ({client:String}, {ip:String})
+                   -- an account rule's detection names every client that took part, not only the one that crossed
+                   OR has(splitByChar('\n', evidence['clients']), {client:String}))
               AND ts >= fromUnixTimestamp64Milli({since:Int64}) AND ts < fromUnixTimestamp64Milli({until:Int64})
             ORDER BY ts DESC, id LIMIT {limit:UInt32}`,
     query_params: { ipFrom: scope.ipFrom, ipTo: scope.ipTo, client: scope.client, ip: scope.ip, since: scope.since, until: scope.until, limit: DETECTIONS_LISTED },
