@@ -199,7 +199,7 @@ ORDER BY hour`,
     columns: columns(privacyMeanings('detections'), {
       ip: 'in clear',
       client: 'in clear',
-      evidence: 'in clear: sample paths, user agents and the usernames tried',
+      evidence: 'in clear: sample paths, user agents and the usernames tried; for account-attack, the account (evidence[\'account\']) and the clients that failed on it (evidence[\'clients\'], one a line)',
     }),
     sortKey:
       'Time ranges (month partitions); one address within a time range. By rule or client over a long range: the whole range is read, which stays small (detections are few).',
