@@ -31,11 +31,10 @@
  */
 import type { EventLog, LogBatch, LogMessage, OutgoingMessage } from '@ipwatch/core/eventLog';
 import { applyStep, decodeStep } from '@ipwatch/core/pipelineStep';
-import { codecs, DecodeError, SCHEMA_HEADER, type BlockDecision, type Detection, type EnrichedRequest } from '@ipwatch/core/schemas';
+import { codecs, DecodeError, SCHEMA_HEADER, type BlockDecision } from '@ipwatch/core/schemas';
 import { TOPICS } from '@ipwatch/core/topics';
 import { blockMessage, decodeListRecord } from '@ipwatch/core/decisions';
 import { createRuleBook, type RuleBook } from '@ipwatch/core/ruleBook';
-import { cidrContains, parseCidr, parseIp, type ParsedCidr } from '@ipwatch/core/ip';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import type { CheckResult } from '@ipwatch/core/observability/health';
 import type { CompactedReader, LogConsumer } from '@ipwatch/core/eventLog';
@@ -43,6 +42,7 @@ import { accountOf, describeAction, formatDuration } from '@ipwatch/core/rules';
 import { isWithheld } from '@ipwatch/core/privacy';
 import { createDetectionEngine, type Candidate, type DetectionEngine } from './engine/engine.ts';
 import { backoffDelay, retryInPlace } from '@ipwatch/core/retry';
+import { Allowlist, scorerMetrics } from './scorerParts.ts';
 import { claimedCrawler, createCrawlerVerifier, KNOWN_CRAWLERS, type CrawlerVerifier, type KnownCrawler } from './crawlers.ts';
 
 export const SCORER_GROUP = 'ipwatch-scorer';
@@ -85,22 +85,6 @@ export interface Scorer {
   health(): CheckResult;
 }
 
-/** The allowlist as the scorer needs it: does an entry in force cover this address? Small, so a scan is fine. */
-class Allowlist {
-  private readonly entries = new Map<string, { cidr: ParsedCidr; expiresAt: number | null }>();
-  apply(target: string, expiresAt: number | null | undefined): void {
-    if (expiresAt === undefined) this.entries.delete(target);
-    else this.entries.set(target, { cidr: parseCidr(target), expiresAt });
-  }
-  covers(ip: string, now: number): boolean {
-    if (this.entries.size === 0) return false;
-    const parsed = parseIp(ip);
-    if (parsed === null) return false;
-    for (const e of this.entries.values()) if ((e.expiresAt === null || e.expiresAt > now) && cidrContains(e.cidr, parsed)) return true;
-    return false;
-  }
-}
-
 export function createScorer(options: ScorerOptions): Scorer {
   const { log, metrics, warn } = options;
   const now = options.now ?? Date.now;
@@ -122,44 +106,7 @@ export function createScorer(options: ScorerOptions): Scorer {
   const readers: CompactedReader[] = [];
   let consumer: LogConsumer | undefined;
 
-  const detectionsTotal = metrics.counter<'rule' | 'severity' | 'mode' | 'action'>({
-    name: 'ipwatch_scorer_detections_total',
-    help: 'Detections published, by rule, severity, mode (live, dry_run) and action (alert, block, none). Unit: detections.',
-    labelNames: ['rule', 'severity', 'mode', 'action'],
-  });
-  const suppressed = metrics.counter<'reason'>({
-    name: 'ipwatch_scorer_suppressed_total',
-    help: 'Detections not published: allowlisted, verified_crawler; or blocks not made because a longer one is in force (already_blocked). Unit: detections.',
-    labelNames: ['reason'],
-  });
-  const skipped = metrics.counter<'reason'>({
-    name: 'ipwatch_scorer_skipped_total',
-    help: 'Requests not scored: withheld (their visitor opted out, so they carry no address to detect or block). Unit: requests.',
-    labelNames: ['reason'],
-  });
-  metrics.gauge({ name: 'ipwatch_scorer_clients', help: 'Clients tracked in the sliding windows now. Unit: clients.', collect: (g) => g.set(engine.stats().clients) });
-  metrics.gauge({ name: 'ipwatch_scorer_rules', help: 'Enabled rules the engine evaluates. Unit: rules.', collect: (g) => g.set(engine.stats().rules) });
-  metrics.counter<'reason'>({
-    name: 'ipwatch_scorer_evicted_total',
-    help: 'Clients dropped from the windows: idle (nothing left to count) or full (IPWATCH_SCORER_MAX_CLIENTS reached: counts were lost). Unit: clients.',
-    labelNames: ['reason'],
-    collect: (totals) => {
-      const s = engine.stats();
-      totals.set({ reason: 'idle' }, s.evictedIdle);
-      totals.set({ reason: 'full' }, s.evictedForCap);
-    },
-  });
-  metrics.counter<'verdict'>({
-    name: 'ipwatch_scorer_crawler_checks_total',
-    help: 'Crawler claims checked by reverse and forward DNS, by verdict (verified, refused), and answered from the cache (cached). Unit: checks.',
-    labelNames: ['verdict'],
-    collect: (totals) => {
-      const s = verifier.stats();
-      totals.set({ verdict: 'verified' }, s.verified);
-      totals.set({ verdict: 'refused' }, s.refused);
-      totals.set({ verdict: 'cached' }, s.cacheHits);
-    },
-  });
+  const { detectionsTotal, suppressed, skipped } = scorerMetrics(metrics, engine, verifier);
 
   const decodeEnriched = (m: LogMessage) =>
     decodeStep('decode', () => {
