@@ -7,8 +7,8 @@ import { cidrContains, parseCidr, parseIp, type ParsedCidr } from '@ipwatch/core
 import type { DetectionEngine } from './engine/engine.ts';
 import type { CrawlerVerifier } from './crawlers.ts';
 
-export /** The allowlist as the scorer needs it: does an entry in force cover this address? Small, so a scan is fine. */
-class Allowlist {
+/** The allowlist as the scorer needs it: does an entry in force cover this address? Small, so a scan is fine. */
+export class Allowlist {
   private readonly entries = new Map<string, { cidr: ParsedCidr; expiresAt: number | null }>();
   apply(target: string, expiresAt: number | null | undefined): void {
     if (expiresAt === undefined) this.entries.delete(target);
