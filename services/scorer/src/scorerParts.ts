@@ -41,6 +41,7 @@ export function scorerMetrics(metrics: IpwatchMetrics, engine: DetectionEngine, 
     labelNames: ['reason'],
   });
   metrics.gauge({ name: 'ipwatch_scorer_clients', help: 'Clients tracked in the sliding windows now. Unit: clients.', collect: (g) => g.set(engine.stats().clients) });
+  metrics.gauge({ name: 'ipwatch_scorer_accounts', help: 'Usernames tracked by account rules (failed logins across clients) now. Unit: accounts.', collect: (g) => g.set(engine.stats().accounts) });
   metrics.gauge({ name: 'ipwatch_scorer_rules', help: 'Enabled rules the engine evaluates. Unit: rules.', collect: (g) => g.set(engine.stats().rules) });
   metrics.counter<'reason'>({
     name: 'ipwatch_scorer_evicted_total',
