@@ -78,13 +78,13 @@ test('online lookups of a batch run together: a slow provider costs one wait, no
 });
 
 /** Runs an enricher over `events` and returns what it produced (decoded, with their keys), and its metrics' text. */
-async function enrich(events: RequestEvent[], options: { geo?: GeoSource; optOutRegions?: string[]; online?: boolean } = {}) {
+async function enrich(events: RequestEvent[], options: { geo?: GeoSource; optOutRegions?: string[]; online?: boolean; v6Prefix?: number } = {}) {
   const log = createMemoryEventLog();
   await log.produce(TOPICS.requests, events.map((e) => ({ key: e.ip, value: codecs.RequestEvent.encode(e) })));
   const out: LogMessage[] = [];
   const reader = await log.consume({ groupId: 'out', topics: [TOPICS.enriched], handle: async (b) => void out.push(...b.messages) });
   const metrics = createMetrics('enricher');
-  const enricher = createEnricher({ log, geo: options.geo ?? fakeGeo, metrics, ...(options.optOutRegions && { optOutRegions: options.optOutRegions }), ...(options.online && { online: true }) });
+  const enricher = createEnricher({ log, geo: options.geo ?? fakeGeo, metrics, ...(options.optOutRegions && { optOutRegions: options.optOutRegions }), ...(options.online && { online: true }), ...(options.v6Prefix !== undefined && { v6Prefix: options.v6Prefix }) });
   await enricher.start();
   while (out.length < events.length) await new Promise((r) => setTimeout(r, 5));
   await enricher.stop();
@@ -163,4 +163,26 @@ test('hash mode in an opted-out country: withheld, and its network gone with the
   const { byId } = await enrich([{ ...base, id: 'h', ip: '2001:db8::1', ipAnonymisation: 'hash', network: '1.2.3.0/24', userId: 'u' }], { optOutRegions: ['AU'] });
   const { request: r, geo } = byId.get('h')!;
   assert.deepEqual([r.ip, r.network, r.userId, geo.country], ['::', null, null, 'AU']);
+});
+
+test('keyed by the client the scorer counts: an IPv4 address, an IPv6 network of the scorer\'s prefix; a pseudonym by itself, a withheld event by its id', async () => {
+  const events: RequestEvent[] = [
+    { ...base, id: 'v4', ip: '203.0.113.9' },
+    { ...base, id: 'v6-a', ip: '2001:db8:1:2:aaaa::1' },
+    { ...base, id: 'v6-b', ip: '2001:DB8:1:2:bbbb:0:0:2' },
+    { ...base, id: 'v6-other-64', ip: '2001:db8:1:3::5' },
+    { ...base, id: 'truncated', ip: '2001:db8:1:2::', ipAnonymisation: 'truncate' },
+    { ...base, id: 'hash', ip: '2001:db8:5f3a:9c2e:11d4:7b80:2e6f:a901', ipAnonymisation: 'hash' },
+    // The same text as a real address and as a pseudonym: each keyed as what it is.
+    { ...base, id: 'hash-like-address', ip: '2001:db8:1:2:aaaa::1', ipAnonymisation: 'hash' },
+    { ...base, id: 'withheld', ip: '::', path: '' },
+  ];
+  const keys = async (v6Prefix?: number) => {
+    const { byId } = await enrich(events, v6Prefix === undefined ? {} : { v6Prefix });
+    return Object.fromEntries([...byId].map(([id, d]) => [id, d.key]));
+  };
+  const common = { v4: '203.0.113.9', hash: '2001:db8:5f3a:9c2e:11d4:7b80:2e6f:a901', 'hash-like-address': '2001:db8:1:2:aaaa::1', withheld: 'withheld' };
+  assert.deepEqual(await keys(), { ...common, 'v6-a': '2001:db8:1:2::/64', 'v6-b': '2001:db8:1:2::/64', 'v6-other-64': '2001:db8:1:3::/64', truncated: '2001:db8:1:2::/64' }, 'by default a /64');
+  assert.deepEqual(await keys(48), { ...common, 'v6-a': '2001:db8:1::/48', 'v6-b': '2001:db8:1::/48', 'v6-other-64': '2001:db8:1::/48', truncated: '2001:db8:1::/48' }, 'a /48');
+  assert.deepEqual(await keys(128), { ...common, 'v6-a': '2001:db8:1:2:aaaa::1', 'v6-b': '2001:db8:1:2:bbbb::2', 'v6-other-64': '2001:db8:1:3::5', truncated: '2001:db8:1:2::' }, 'a /128: each address');
 });

@@ -1,6 +1,8 @@
 /**
  * The enricher: RequestEvent in, EnrichedRequest (the same event plus its geolocation)
- * out, keyed by IP so one IP's events stay in order. The output of a batch is produced
+ * out, keyed by the client the scorer counts it as (scoringClient: an IPv4 address, an IPv6
+ * /64), so one scorer instance owns each client, whole, and one IP's events stay in order
+ * (its network holds it). The output of a batch is produced
  * before the batch's offsets are committed, so nothing accepted is lost (a crash repeats
  * work; the sink's deduplication absorbs the repeat). Undecodable events go to the DLQ.
  *
@@ -16,6 +18,7 @@ import { codecs, DecodeError, SCHEMA_HEADER, type Geo, type RequestEvent } from 
 import { TOPICS } from '@ipwatch/core/topics';
 import { canonicalIp, formatIp, parseCidr } from '@ipwatch/core/ip';
 import { isWithheld, withholdPersonal } from '@ipwatch/core/privacy';
+import { scoringClient } from '@ipwatch/core/scoringClient';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import { compileOptOutRegions, withholdPlace } from './optOutRegions.ts';
 
@@ -97,6 +100,12 @@ export interface EnricherOptions {
    * (withholdPersonal) and their place cut to country and region. Config: privacy.optOutRegions.
    */
   optOutRegions?: readonly string[];
+  /**
+   * IPv6 clients are keyed by their network of this prefix length: the scorer's own
+   * (IPWATCH_SCORER_V6_PREFIX, config scorer.v6Prefix), so each scorer instance gets whole
+   * clients. Default 64, as the scorer's.
+   */
+  v6Prefix?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -120,6 +129,23 @@ export function createEnricher(options: EnricherOptions): Enricher {
     labelNames: ['by'],
   });
   let consumer: LogConsumer | undefined;
+  const v6Prefix = options.v6Prefix ?? 64;
+  /** IPv6 address -> its client: a parse per address, not per event (bounded, as the scorer's). */
+  const v6Clients = new Map<string, string>();
+  /** The event's key on the enriched topic. */
+  function keyOf(request: RequestEvent): string {
+    // A withheld event is keyed by its random id, as the emitter keys it: spread over the partitions, naming nobody.
+    if (isWithheld(request)) return request.id;
+    // Only real IPv6 addresses are cached: a hash pseudonym's text may equal an address's.
+    if (!request.ip.includes(':') || request.ipAnonymisation === 'hash') return scoringClient(request.ip, request.ipAnonymisation, v6Prefix);
+    let client = v6Clients.get(request.ip);
+    if (client === undefined) {
+      client = scoringClient(request.ip, request.ipAnonymisation, v6Prefix);
+      if (v6Clients.size >= 100_000) v6Clients.clear();
+      v6Clients.set(request.ip, client);
+    }
+    return client;
+  }
 
   async function handle(batch: LogBatch): Promise<void> {
     metrics.eventsIn.inc({ topic: batch.topic }, batch.messages.length);
@@ -151,8 +177,7 @@ export function createEnricher(options: EnricherOptions): Enricher {
       const value = reencode
         ? codecs.EnrichedRequest.encode({ request, geo: location, enrichedAt: now })
         : Buffer.concat([input, geoBytes(location), enrichedAtBytes]);
-      // A withheld event is keyed by its random id, as the emitter keys it: spread over the partitions, naming nobody.
-      out.push({ key: isWithheld(request) ? request.id : request.ip, value, headers: ENRICHED_HEADERS });
+      out.push({ key: keyOf(request), value, headers: ENRICHED_HEADERS });
     });
     if (out.length) {
       await log.produce(TOPICS.enriched, out);

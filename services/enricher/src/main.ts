@@ -18,6 +18,8 @@ export async function startEnricherService(ctx: ServiceContext, metrics: Ipwatch
     metrics,
     online: geoConfig.onlineProviders.length > 0,
     optOutRegions: ctx.config.privacy.optOutRegions,
+    // The scorer's prefix: the enriched topic is keyed by the client the scorer counts.
+    v6Prefix: ctx.config.scorer.v6Prefix,
     onError: (err) => ctx.warn('enricher: batch failed, retrying', err),
   });
   return startConsumerService(ctx, { name: 'enricher', group: ENRICHER_GROUP, metrics, loop: enricher, release: () => geo.close() });
