@@ -92,6 +92,14 @@ export class ClientTable {
     return s;
   }
 
+  /**
+   * The latest event time seen for the slot, as late as it can have been: kept to the second,
+   * so the second's last millisecond (a late event judged then counts for less, never more).
+   */
+  latestMs(slot: number): number {
+    return (this.lastSeen[slot] as number) * 1000 + 999;
+  }
+
   keyOf(slot: number): string | undefined {
     return this.keys[slot];
   }

@@ -159,3 +159,17 @@ test('an account rule set to block detects every client taking part once, each b
   // Over the threshold again from the 6th failure on, but only the client not detected before is new.
   assert.deepEqual(after.map((c) => c.detection.client), ['203.0.113.39']);
 });
+
+test('late events (a network\'s addresses merged from several partitions) count in the window they belong to, never for more', () => {
+  const engine = createDetectionEngine({ rules: rules() });
+  // A 10 s bucket starts at B. 40 page requests early in the bucket before it, 12 just after B:
+  // on time, the sliding estimate at B+1 s is 40 * 0.9 + 12 = 48, not more than 50.
+  const B = Math.ceil(T0 / 10_000) * 10_000 + 10_000;
+  const early = Array.from({ length: 40 }, (_, i) => req(`2001:db8:7:7::${(i % 4) + 1}`, B - 9500 + i * 10, `/p/${i}`));
+  const after = Array.from({ length: 12 }, (_, i) => req(`2001:db8:7:7::${(i % 4) + 1}`, B + 500 + i * 40, `/q/${i}`));
+  assert.deepEqual(run(createDetectionEngine({ rules: rules() }), [...early, ...after]).map((c) => c.detection.rule), [], 'on time: no burst');
+  // The same requests with the early ones arriving late: still no burst (they were counted into the newer bucket before).
+  assert.deepEqual(run(engine, [...after, ...early]).map((c) => c.detection.rule), []);
+  // Events older than burst's previous bucket are not counted by it at all (the hour's window counts them: 112 pages).
+  assert.deepEqual(run(engine, Array.from({ length: 60 }, (_, i) => req('2001:db8:7:7::9', B - 25_000 + i, `/r/${i}`))).map((c) => c.detection.rule), ['hourly-volume']);
+});

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { accountOf, blockDurationFor, formatDuration, ruleScope, type Rule } from '@ipwatch/core/rules';
 import type { Detection } from '@ipwatch/core/schemas';
-import { formatCidr, mask, parseIp } from '@ipwatch/core/ip';
+import { scoringClient } from '@ipwatch/core/scoringClient';
 import { ClientTable } from './clientTable.ts';
 import { createEvaluator, shapeOf, type Evaluator } from './evaluators.ts';
 import { RequestView, type ScoredRequest } from './request.ts';
@@ -159,8 +159,8 @@ export class DetectionEngine {
     if (!ip.includes(':') || r.ipAnonymisation === 'hash' || this.v6Prefix >= 128) return ip;
     let key = this.v6Keys.get(ip);
     if (key === undefined) {
-      const parsed = parseIp(ip);
-      key = parsed === null ? ip : formatCidr({ version: 6, network: parsed.value & mask(6, this.v6Prefix), prefix: this.v6Prefix });
+      // The one definition the enricher keys the enriched topic by, so one instance owns the network.
+      key = scoringClient(ip, r.ipAnonymisation, this.v6Prefix);
       if (this.v6Keys.size >= 100_000) this.v6Keys.clear();
       this.v6Keys.set(ip, key);
     }

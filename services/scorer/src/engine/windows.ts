@@ -11,7 +11,11 @@
  * thresholds are; 20 bytes per client.
  *
  * Time is the events' own time, not the clock, so a replayed log and a backfill over history
- * find what the live stream found.
+ * find what the live stream found. One client's events can come a little out of order (the
+ * addresses of an IPv6 network travel on several partitions of the requests topic before the
+ * enricher merges them): a late event is counted in the window it belongs to (the previous
+ * one, or nowhere when older), and the figure is taken at the client's latest time, so a late
+ * event never counts for more than it would have on time.
  */
 import type { ClientTable, U32Column } from './clientTable.ts';
 
@@ -38,6 +42,10 @@ export class SlidingCounter {
       this.prev.a[slot] = w === current + 1 ? (this.cur.a[slot] as number) : 0;
       this.cur.a[slot] = 0;
       win[slot] = w;
+    } else if (w < current) {
+      // Late: into the previous window if that is where it belongs; older, it has slid out already.
+      if (w === current - 1) this.prev.a[slot] = (this.prev.a[slot] as number) + inc;
+      return this.estimate(slot, Math.max(ts, this.table.latestMs(slot)));
     }
     const cur = this.cur.a;
     cur[slot] = (cur[slot] as number) + inc;
@@ -109,8 +117,12 @@ export class SlidingDistinct {
 
   /** Adds one value at `ts` and returns the estimated distinct values over the window. */
   add(slot: number, ts: number, value: string): number {
-    const w = Math.floor(ts / this.windowMs) + 1;
+    let w = Math.floor(ts / this.windowMs) + 1;
     const current = this.win.a[slot] as number;
+    const bit = hash32(value) & 63;
+    // The bitmap the value goes into: the current window's, or for a late value the previous one's, or none.
+    let lo: U32Column | null = this.curLo;
+    let hi: U32Column | null = this.curHi;
     if (w > current) {
       const adjacent = w === current + 1;
       this.prevLo.a[slot] = adjacent ? (this.curLo.a[slot] as number) : 0;
@@ -118,18 +130,24 @@ export class SlidingDistinct {
       this.curLo.a[slot] = 0;
       this.curHi.a[slot] = 0;
       this.win.a[slot] = w;
+    } else if (w < current) {
+      // Late (see SlidingCounter): into the previous window, or nowhere; judged at the client's latest time.
+      const previous = w === current - 1;
+      lo = previous ? this.prevLo : null;
+      hi = previous ? this.prevHi : null;
+      ts = Math.max(ts, this.table.latestMs(slot));
+      w = current;
     }
-    const bit = hash32(value) & 63;
-    if (bit < 32) this.curLo.a[slot] = ((this.curLo.a[slot] as number) | (1 << bit)) >>> 0;
-    else this.curHi.a[slot] = ((this.curHi.a[slot] as number) | (1 << (bit - 32))) >>> 0;
-    const into = ts - (w - 1) * this.windowMs;
+    const half = bit < 32 ? lo : hi;
+    if (half !== null) half.a[slot] = ((half.a[slot] as number) | (1 << (bit & 31))) >>> 0;
+    const elapsed = ts - (w - 1) * this.windowMs;
     const cur = distinctIn(this.curLo.a[slot] as number, this.curHi.a[slot] as number);
     const prevLo = this.prevLo.a[slot] as number;
     const prevHi = this.prevHi.a[slot] as number;
     if (prevLo === 0 && prevHi === 0) return cur;
     // The previous window's values not seen again now, weighted by its share still inside.
     const onlyPrev = distinctIn((this.curLo.a[slot] as number) | prevLo, (this.curHi.a[slot] as number) | prevHi) - cur;
-    return cur + Math.max(0, onlyPrev) * (1 - Math.max(0, into) / this.windowMs);
+    return cur + Math.max(0, onlyPrev) * (1 - Math.max(0, elapsed) / this.windowMs);
   }
 
   release(): void {
