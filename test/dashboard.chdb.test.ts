@@ -57,7 +57,8 @@ describe('the dashboard in Chromium, on ipwatch dev', () => {
     const [apiPort, appPort] = [await freePort(), await freePort()];
     api = `http://127.0.0.1:${apiPort}`;
     app = `http://127.0.0.1:${appPort}`;
-    dev = startCli(['dev', '--simulate', '--rate', '10', '--port', String(appPort)], { IPWATCH_API_TOKEN: token, IPWATCH_API_PORT: String(apiPort), IPWATCH_METRICS_PORT: '0' }, tempDir('ipwatch-dashboard'));
+    // A slow simulator: the attacker's requests must stay on the log's first page while a loaded machine runs the steps.
+    dev = startCli(['dev', '--simulate', '--rate', '2', '--port', String(appPort)], { IPWATCH_API_TOKEN: token, IPWATCH_API_PORT: String(apiPort), IPWATCH_METRICS_PORT: '0' }, tempDir('ipwatch-dashboard'));
     await eventually('the api', async () => (await apiGet('/api/status')).ok, 60_000);
     // The attacker's traffic: hostile path, user agent and username, stored like any request.
     for (let i = 0; i < 5; i++) await visit(`/products/${i}`, ATTACKER);
