@@ -314,7 +314,7 @@ export const DEFAULT_RULES: readonly Rule[] = Object.freeze([
   }),
   rule({
     id: 'account-attack', kind: 'account_failures', windowMs: 10 * M, threshold: 5, severity: 'high', autoBlock: false,
-    description: 'More than 5 failed logins for one username in 10 minutes from at least 3 different clients: one account attacked from many addresses, each staying under login-failures. A flag naming the account (block the clients with --action block).',
+    description: 'More than 5 failed logins for one username in 10 minutes from at least 3 different clients: one account attacked from many addresses, each staying under login-failures. A flag naming the account and the clients; with its action set to block, each client taking part is blocked.',
     params: { minClients: '3' },
   }),
 ]);
