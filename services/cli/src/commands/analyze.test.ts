@@ -1,7 +1,7 @@
 /** The parts of `ipwatch analyze` that need no api: its checks of the address and hours, the verdict line, the bars. */
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { address, hoursOf, hourBars, verdict, type AnalysisAnswer } from './analyze.ts';
+import { address, detectionLines, hoursOf, hourBars, verdict, type AnalysisAnswer } from './analyze.ts';
 
 const H = 3_600_000;
 
@@ -39,4 +39,14 @@ test('the verdict: blocked until, by rule or person, of a range; allowlisted; no
   assert.equal(verdict(answer({ blocked: false, blocks: [entry], allowlisted: [{ ...entry, target: '203.0.113.0/24', by: 'person', source: null, createdBy: 'bob' }] })), 'ALLOWLISTED by bob (203.0.113.0/24): 1 block(s) covering it do not apply');
   assert.equal(verdict(answer({ blocked: false, blocks: [], allowlisted: [] })), 'not blocked');
   assert.equal(verdict(answer(null)), 'block status unknown (this api runs without the block list)');
+});
+
+test('a detection\'s evidence: a list (samples, clients) one item a line, each made safe, at most 10 shown', () => {
+  const clients = Array.from({ length: 12 }, (_, i) => `203.0.113.${i + 1}`);
+  const lines = detectionLines({
+    id: 'd', ts: Date.parse('2026-12-01T09:31:48Z'), ip: '203.0.113.12', client: '203.0.113.12', rule: 'account-attack', severity: 'high', mode: 'live', action: 'alert',
+    score: 6, count: 6, threshold: 5, windowStart: Date.parse('2026-12-01T09:21:48Z'), windowEnd: Date.parse('2026-12-01T09:31:48Z'),
+    evidence: { account: 'grace\u001b[2J', clients: clients.join('\n') }, blockExpiresAt: null, offence: 0,
+  }, '  ');
+  assert.deepEqual(lines.slice(3), ['    account: grace\uFFFD[2J', '    clients:', ...clients.slice(0, 10).map((c) => `      ${c}`), '      ... 2 more']);
 });

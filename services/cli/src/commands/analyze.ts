@@ -77,13 +77,23 @@ export function verdict(a: AnalysisAnswer): string {
   return `BLOCKED ${top.until === null ? '(never expires)' : `until ${minute(top.until)}`} by ${author(top)}${of(top)}`;
 }
 
-function detectionLines(d: DetectionRow, indent: string): string[] {
+export function detectionLines(d: DetectionRow, indent: string): string[] {
   const lines = [`${indent}${second(d.ts)}  ${safe(d.rule, 30)} ${safe(d.severity, 10)}${d.mode === 'live' ? '' : ` ${safe(d.mode, 10)}`} -> ${safe(d.action, 10)}`];
   lines.push(`${indent}  ${d.count} > ${d.threshold} in ${minute(d.windowStart).slice(11, 16)}-${minute(d.windowEnd).slice(11)}${d.offence > 1 ? `, offence ${d.offence}` : ''}`);
   const client = d.client && d.client !== d.ip ? ` of ${safe(d.client, 45)}` : '';
   lines.push(`${indent}  ip ${safe(d.ip, 45)}${client}`);
   if (d.action === 'block') lines.push(`${indent}  block ${d.blockExpiresAt === null ? 'never expires' : `until ${minute(d.blockExpiresAt)}`}`);
-  for (const [k, v] of Object.entries(d.evidence ?? {}).slice(0, 20)) lines.push(`${indent}  ${safe(k, 24)}: ${safe(v, WIDTH - indent.length - 30)}`);
+  for (const [k, v] of Object.entries(d.evidence ?? {}).slice(0, 20)) {
+    // Samples, user agents, usernames, clients: one a line, each made safe on its own.
+    const items = v.split('\n');
+    if (items.length === 1) {
+      lines.push(`${indent}  ${safe(k, 24)}: ${safe(v, WIDTH - indent.length - 30)}`);
+      continue;
+    }
+    lines.push(`${indent}  ${safe(k, 24)}:`);
+    for (const item of items.slice(0, 10)) lines.push(`${indent}    ${safe(item, WIDTH - indent.length - 6)}`);
+    if (items.length > 10) lines.push(`${indent}    ... ${items.length - 10} more`);
+  }
   return lines;
 }
 
