@@ -91,3 +91,21 @@ test('detection over history (ipwatch detect, the rule what-if) skips withheld r
   assert.deepEqual([result.requests, result.withheld], [144, 72]);
   assert.ok(found.length >= 2 && found.every((ip) => ip === '198.51.100.8'), found.join(', '));
 });
+
+test('detection over history counts accounts too: failed logins on one username from six clients give one account-attack, as the live scorer would', async () => {
+  const now = Date.now();
+  const rows = Array.from({ length: 6 }, (_, i) => ({
+    ts: now + i * 1000, ip: `198.51.100.${90 + i}`, ipAnonymisation: 'off' as const, method: 'POST', path: '/login', status: 401, userAgent: 'Browser/1.0', blocked: false,
+    login: 'failed' as const, loginUser: i % 2 ? 'Heidi' : 'heidi', country: geo.country, asn: geo.asn, org: geo.org,
+  }));
+  const found: Array<{ rule: string; account?: string }> = [];
+  const result = await detectHistory({
+    store: { scanRequests: async (_q, onRows) => (await onRows(rows), rows.length) },
+    rules: DEFAULT_RULES,
+    sinceMs: now - 60_000,
+    untilMs: now + 60_000,
+    onDetection: (d) => void found.push({ rule: d.rule, account: d.evidence.account }),
+  });
+  assert.deepEqual(found, [{ rule: 'account-attack', account: 'heidi' }]);
+  assert.deepEqual(result.byRule, { 'account-attack': 1 });
+});
