@@ -31,7 +31,3 @@ export function processCpuUs(pid: number | null): number | null {
   }
 }
 
-const cpuNow = (): number => {
-  const c = process.cpuUsage();
-  return c.user + c.system;
-};

@@ -67,8 +67,6 @@ function parseV6(text: string): bigint | null {
   return value;
 }
 
-const V4_MAPPED_PREFIX = 0xffffn << 32n;
-
 /**
  * Parses an address as it may arrive from a socket or a header: IPv4, IPv6, "[v6]",
  * "[v6]:port", "v4:port", with an IPv6 zone ("%eth0") dropped. IPv4-mapped IPv6 becomes IPv4.

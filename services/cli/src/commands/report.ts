@@ -8,7 +8,7 @@ import { openAnalytics, reportScope, reportTimeZone, yesterdayIn, type DailyRepo
 // The alerter's renderer, by path: @ipwatch/alerter exports only its service entry point.
 import { formatDailyReport, type ReportFormat } from '@ipwatch/alerter/report';
 import { apiGet, ApiUnreachable } from '../apiClient.ts';
-import { out, info, UsageError } from '../output.ts';
+import { info, UsageError } from '../output.ts';
 import { parseArgsOnce } from '../strictArgs.ts';
 
 export const help = `ipwatch report --daily [--date YYYY-MM-DD] [--tz Area/City] [--format text|html|json]

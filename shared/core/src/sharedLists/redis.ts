@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import { firstEvent } from '../deadline.ts';
 import { createRedisClient, type Redis } from '../redis.ts';
-import type { ListChange, ListEntry, ListName, ListSubscription, ListSubscriptionHandlers, SharedLists } from '../sharedLists.ts';
+import type { ListChange, ListEntry, ListName, ListSubscription, SharedLists } from '../sharedLists.ts';
 import { assertEntry, assertListName, assertTarget, closedError } from './entry.ts';
 
 export interface RedisSharedListsOptions {
