@@ -30,4 +30,3 @@ export function processCpuUs(pid: number | null): number | null {
     return null;
   }
 }
-
