@@ -152,7 +152,7 @@ async function show(argv: string[]): Promise<number> {
     field('threshold', `${r.threshold} (fires when the count is more than this within the window)`),
     field('severity', r.severity),
     field('action', printable(r.action)),
-    field('block for', r.escalation.length ? '- (the escalation gives the durations)' : shown('blockForMs', r.blockForMs)),
+    field('block for', !r.autoBlock ? '- (the action is flag: no block)' : r.escalation.length ? '- (the escalation gives the durations)' : shown('blockForMs', r.blockForMs)),
     field('escalation', r.escalation.length ? `${shown('escalation', r.escalation)} (for a 1st, 2nd, ... offence; the last repeats)` : 'none'),
     field('escalation memory', shown('escalationMemoryMs', r.escalationMemoryMs)),
     field('quiet', shown('quietMs', r.quietMs)),
