@@ -38,9 +38,14 @@ export function ruleScope(rule: Pick<Rule, 'kind'>): 'client' | 'account' {
   return rule.kind === 'account_failures' ? 'account' : 'client';
 }
 
-/** A username as accounts are counted: trimmed, lower case, bounded (Alice and alice are one account). */
+/**
+ * A username as accounts are counted: one person, one account, as the rate limiter's
+ * per-username key folds it (compatibility forms folded with NFKC as Django does, invisible
+ * characters dropped, case ignored), so rotating the forms of one name (Ａｄｍｉｎ, admin,
+ * ad\u200bmin) does not split its count. Bounded.
+ */
 export function accountOf(username: string): string {
-  return username.trim().toLowerCase().slice(0, 128);
+  return username.slice(0, 1024).normalize('NFKC').replace(/\p{Default_Ignorable_Code_Point}/gu, '').trim().toLowerCase().slice(0, 128);
 }
 
 interface ParamSpec {

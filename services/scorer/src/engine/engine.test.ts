@@ -121,7 +121,8 @@ test('one account attacked from many clients: account-attack fires at the 6th fa
   const login = (ip: string, ts: number, user: string) => req(ip, ts, '/login', 401, { method: 'POST', login: 'failed', loginUser: user });
   const both = (r: ScoredRequest) => [...engine.observe(r), ...engine.observeLogin(r)];
   // Two clients alone fail 5 times on "Alice": no account detection (too few clients, not more than 5).
-  const early = [login('198.51.100.20', T0, 'Alice'), login('198.51.100.20', T0 + 1000, 'alice'), login('198.51.100.21', T0 + 2000, 'alice'), login('198.51.100.21', T0 + 3000, 'ALICE '), login('198.51.100.20', T0 + 4000, 'alice')];
+  // Forms of one name are one account: case, spaces, fullwidth letters, an invisible joiner.
+  const early = [login('198.51.100.20', T0, 'Alice'), login('198.51.100.20', T0 + 1000, 'ａｌｉｃｅ'), login('198.51.100.21', T0 + 2000, 'ali\u200bce'), login('198.51.100.21', T0 + 3000, 'ALICE '), login('198.51.100.20', T0 + 4000, 'alice')];
   assert.deepEqual(early.flatMap(both), []);
   // A third client's failure is the 6th: detected as the account, not as the client.
   const found = both(login('2001:db8:5:6::9', T0 + 5000, 'alice'));
