@@ -1,8 +1,9 @@
 /**
  * The component schemas of the OpenAPI document (openapi.ts): every answer and body of API v1,
- * closed (additionalProperties false) so an undocumented field fails test/openapi.chdb.test.ts,
- * and the error responses by status. The schemas of traffic (trafficComponents.ts) and of the
- * lists and rules (listRuleComponents.ts) are assembled here, in the document's order.
+ * closed (additionalProperties false) so an undocumented field fails
+ * test/openapi.answers.chdb.test.ts, and the error responses by status. The schemas of traffic
+ * (trafficComponents.ts) and of the lists and rules (listRuleComponents.ts) are assembled here,
+ * in the document's order.
  */
 import { ERRORS } from '@ipwatch/core/errors';
 import { type JsonObject, ref, text, described, object, codesWithStatus, ERROR_RESPONSES } from './schemaKit.ts';
