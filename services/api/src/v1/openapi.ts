@@ -3,7 +3,8 @@
  * /api/v1, its parameters (types, patterns, enums, limits), request bodies, and responses with
  * their JSON Schemas, errors included ({error, code}, the codes from the errors registry).
  * Served at GET /api/v1/openapi.json; test/openapi.chdb.test.ts checks that it names every
- * route Express serves and that real answers match its schemas, so it cannot drift silently.
+ * route Express serves, and test/openapi.answers.chdb.test.ts that real answers match its
+ * schemas, so it cannot drift silently.
  *
  * Limits and enums come from the code that enforces them (MAX_LIMIT, RULE_KINDS, ERRORS...)
  * wherever that code exports them.
