@@ -7,7 +7,8 @@
  */
 import { describe, beforeAll, afterAll, test, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { addressPlan, eventually, failLogins, hit, mostlyErrors, scan, startDetectionRig, SENSITIVE_PATHS, SQLMAP_UA, type DetectionRig } from './support/attackTraffic.ts';
+import { addressPlan, eventually, failLogins, hit, mostlyErrors, scan, SENSITIVE_PATHS, SQLMAP_UA } from './support/attackTraffic.ts';
+import { startDetectionRig, type DetectionRig } from './support/detectionRig.ts';
 
 const plan = addressPlan();
 

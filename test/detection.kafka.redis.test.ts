@@ -18,9 +18,9 @@ import { TOPICS } from '@ipwatch/core/topics';
 import { defaultRule, ruleMessage, type Rule } from '@ipwatch/core/rules';
 import { SCHEMA_HEADER, type Detection } from '@ipwatch/core/schemas';
 import {
-  addressPlan, browse, changedRule, failLogins, feedReader, flood, hit, imageHeavyReader, mostlyErrors, scan, startDetectionRig,
-  GOOGLEBOT_UA, SENSITIVE_PATHS, SQLMAP_UA, type DetectionRig,
+  addressPlan, browse, failLogins, feedReader, flood, hit, imageHeavyReader, mostlyErrors, scan, GOOGLEBOT_UA, SENSITIVE_PATHS, SQLMAP_UA,
 } from './support/attackTraffic.ts';
+import { changedRule, startDetectionRig, type DetectionRig } from './support/detectionRig.ts';
 
 const plan = addressPlan();
 const crawler = plan.v4();

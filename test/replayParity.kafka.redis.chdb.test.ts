@@ -27,7 +27,8 @@ import { DEFAULT_RULES } from '@ipwatch/core/rules';
 import type { EnrichedRequest } from '@ipwatch/core/schemas';
 import { openAnalytics } from '@ipwatch/store';
 import { parseCombinedLine } from '../services/cli/src/replay/combinedLog.ts';
-import { addressPlan, browse, eventually, flood, hit, mostlyErrors, scan, startDetectionRig, SENSITIVE_PATHS, SQLMAP_UA, type DetectionRig } from './support/attackTraffic.ts';
+import { addressPlan, browse, eventually, flood, hit, mostlyErrors, scan, SENSITIVE_PATHS, SQLMAP_UA } from './support/attackTraffic.ts';
+import { startDetectionRig, type DetectionRig } from './support/detectionRig.ts';
 import { runCli, tempDir } from './support/cli.ts';
 import { combinedLine } from './support/combinedLog.ts';
 
