@@ -20,12 +20,13 @@
  * window: cheaper, but twice the limit gets through across a window's edge); ipwatch's
  * sliding window never lets more than the limit through in any window.
  *
- * Memory first, on a redis-server of its own: `--memory-keys` distinct clients (1,000,000)
- * at 1,000 an hour, 3 requests each, through the real store (its script), then INFO memory's
- * used_memory growth per key (`redis_bytes_per_key`: the key, its value, the expiry, Redis's
- * tables) and MEMORY USAGE of a sample; beside it the previous design's figure, a sorted set
- * with one member per admitted request, at 100 and 1,000 entries. The peers' MEMORY USAGE per
- * key is sampled after the race (`redis_bytes_per_key_in_race`).
+ * Memory first, on a redis-server of its own (support/redisMemory.ts): `--memory-keys`
+ * distinct clients (1,000,000) at 1,000 an hour, 3 requests each, through the real store (its
+ * script), then INFO memory's used_memory growth per key (`redis_bytes_per_key`: the key, its
+ * value, the expiry, Redis's tables) and MEMORY USAGE of a sample; beside it the previous
+ * design's figure, a sorted set with one member per admitted request, at 100 and 1,000
+ * entries. The peers' MEMORY USAGE per key is sampled after the race
+ * (`redis_bytes_per_key_in_race`).
  *
  * check_p99_us is the p99 of ipwatch's check as the app waits for it (performance.now()
  * around `await limiter.check()`: the Redis round trip under load included). The load
@@ -68,6 +69,7 @@ import { createRedisClient, type Redis } from '@ipwatch/core/redis';
 import { createRateLimiter, createRedisRateLimitStore, type RateLimiter } from '../shared/emitter/src/rateLimit/index.ts';
 import { parseRate } from '../shared/emitter/src/rateLimit/rate.ts';
 import { startRedisServer } from '../test/support/redisServer.ts';
+import { bytesPerKey, measureMemory } from './support/redisMemory.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -218,76 +220,8 @@ async function redisCpuUs(redis: Redis): Promise<number> {
   return (Number(/^used_cpu_user:([\d.]+)/m.exec(info)![1]) + Number(/^used_cpu_sys:([\d.]+)/m.exec(info)![1])) * 1e6;
 }
 
-const usedMemory = async (redis: Redis): Promise<number> => Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))![1]);
-
-/** Mean MEMORY USAGE (bytes, Redis's own figure for a key and its value) of up to `sample` keys matching `pattern`. */
-async function bytesPerKey(redis: Redis, pattern: string, sample = 1000): Promise<number | null> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...found);
-  } while (cursor !== '0' && keys.length < sample);
-  if (keys.length === 0) return null;
-  const sizes = await Promise.all(keys.slice(0, sample).map((k) => redis.memory('USAGE', k, 'SAMPLES', '0')));
-  return sizes.reduce<number>((a, b) => a + Number(b), 0) / Math.min(sample, keys.length);
-}
-
-/**
- * Redis memory per key of the limiter at 1,000 an hour, on a redis-server of its own:
- * MEMORY_KEYS distinct clients, 3 requests each, through the real store (its script), then
- * INFO used_memory's growth per key (everything: the key, its value, the expiry) and MEMORY
- * USAGE of a sample. Beside it, the previous design's figure: a sorted set (one member
- * "<sec>.<usec>-<n>" per admitted request) of 100 and of 1,000 entries.
- */
-async function measureMemory(): Promise<Record<string, number | null>> {
-  const server = await startRedisServer();
-  const store = createRedisRateLimitStore({ redis: server.url, commandTimeoutMs: 10_000 });
-  try {
-    await store.ready();
-    const redis = store.client;
-    const before = await usedMemory(redis);
-    const check = (i: number) => [{ key: `ipwatch:rl:anonymous:10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, limit: 1000, windowMs: 3_600_000 }];
-    const t0 = performance.now();
-    const BATCH = 20_000;
-    for (let from = 0; from < MEMORY_KEYS; from += BATCH) {
-      const pending: Array<Promise<unknown>> = [];
-      for (let i = from; i < Math.min(MEMORY_KEYS, from + BATCH); i++) for (let r = 0; r < 3; r++) pending.push(store.hit(check(i)));
-      await Promise.all(pending);
-    }
-    const after = await usedMemory(redis);
-    const keys = await redis.dbsize();
-    const sample = await bytesPerKey(redis, 'ipwatch:rl:anonymous:*');
-    say(`memory: ${keys} keys at 1000/h (3 requests each) in ${((performance.now() - t0) / 1000).toFixed(1)} s: used_memory +${((after - before) / 1e6).toFixed(1)} MB, ${((after - before) / Math.max(1, keys)).toFixed(1)} bytes per key; MEMORY USAGE ${sample?.toFixed(1)}`);
-    // The previous design, for contrast: its sorted sets hold one member per admitted request.
-    const zsetBytes: Record<number, number | null> = {};
-    for (const entries of [100, 1000]) {
-      for (let k = 0; k < 20; k++) {
-        await redis.eval(
-          "for i = 1, tonumber(ARGV[1]) do redis.call('ZADD', KEYS[1], 1764561234000000 + i * 3600, '1764561234.' .. (123456 + i) .. '-' .. (i - 1)) end return 1",
-          1,
-          `old:${entries}:ipwatch:rl:anonymous:10.0.${k}.1`,
-          entries,
-        );
-      }
-      zsetBytes[entries] = await bytesPerKey(redis, `old:${entries}:*`, 20);
-    }
-    return {
-      redis_bytes_per_key: keys ? round2((after - before) / keys) : null,
-      memory_usage_per_key: sample === null ? null : round2(sample),
-      memory_keys: keys,
-      sorted_set_bytes_100: zsetBytes[100] ?? null,
-      sorted_set_bytes_1000: zsetBytes[1000] ?? null,
-    };
-  } finally {
-    await store.close();
-    await server.close();
-  }
-}
-
 async function main(): Promise<void> {
-  const memory = MEMORY_KEYS > 0 ? await measureMemory() : { redis_bytes_per_key: null, memory_usage_per_key: null, memory_keys: 0, sorted_set_bytes_100: null, sorted_set_bytes_1000: null };
+  const memory = await measureMemory(MEMORY_KEYS, say);
 
   const redisServer = await startRedisServer();
   const ruleText = PER_CONNECTION ? `anonymous ${RULE}, one client per connection` : `anonymous ${RULE} (the default), ${CLIENTS} clients in turn`;
