@@ -1,5 +1,5 @@
 /**
- * A scorer restarted mid-attack, on real components (attackTraffic.ts: an Express app with the
+ * A scorer restarted mid-attack, on real components (detectionRig.ts: an Express app with the
  * emitter -> Kafka -> enricher -> scorer -> blocks -> blocksync -> Redis -> the app's mirror):
  * the same consumer group comes back, reads back its recent detections and re-reads the
  * last minutes of requests into its windows (the warm-up), so it neither repeats a detection
