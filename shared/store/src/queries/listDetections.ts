@@ -41,7 +41,8 @@ export async function listDetections(conn: Pick<StoreConnection, 'client'>, quer
     params.mode = query.mode;
   }
   if (query.client) {
-    parts.push('(client = {client:String} OR ip BETWEEN {ipFrom:IPv6} AND {ipTo:IPv6})');
+    // An account rule's detection names every client that took part in its evidence, not only the one that crossed.
+    parts.push("(client = {client:String} OR ip BETWEEN {ipFrom:IPv6} AND {ipTo:IPv6} OR has(splitByChar('\\n', evidence['clients']), {client:String}))");
     Object.assign(params, { client: query.client.text, ipFrom: query.client.ipFrom, ipTo: query.client.ipTo });
   }
   if (query.sinceMs !== undefined) {

@@ -75,6 +75,11 @@ test('detections: rule, severity, mode, client (IP or CIDR) and time filters app
   assert.deepEqual(await shown('client=198.18.20.3'), ['198.18.20.3']);
   assert.deepEqual(await shown('client=2001:db8:20::/64'), ['2001:db8:20::/64'], 'an IPv6 client is its /64');
   assert.deepEqual(await shown('client=2001:db8:20::5'), ['2001:db8:20::/64'], 'an address inside it finds it');
+  // An account rule's detection is found from any client that took part, named in its evidence.
+  await insertDetections('det-account', [{ id: 'det-f-6', ms: now - 5 * M, ip: '198.18.22.9', rule: 'dt-account', action: 'alert', evidence: { account: 'frank', clients: '198.18.22.7\n2001:db8:22::/64\n198.18.22.9' } }]);
+  assert.deepEqual(await shown('client=198.18.22.7'), ['198.18.22.9']);
+  assert.deepEqual(await shown('client=2001:db8:22::/64'), ['198.18.22.9']);
+  assert.deepEqual(await shown('client=198.18.22.8'), []);
   const page = await get('/detections?client=198.18.20.1');
   assert.ok(page.text.includes('href="/rules/dt-stuffing"'), 'the rule links to its page');
   assert.ok(page.text.includes('href="/clients/198.18.20.1"'), 'the client links to its page');
