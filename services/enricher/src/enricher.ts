@@ -18,7 +18,7 @@ import { codecs, DecodeError, SCHEMA_HEADER, type Geo, type RequestEvent } from 
 import { TOPICS } from '@ipwatch/core/topics';
 import { canonicalIp, formatIp, parseCidr } from '@ipwatch/core/ip';
 import { isWithheld, withholdPersonal } from '@ipwatch/core/privacy';
-import { scoringClient } from '@ipwatch/core/scoringClient';
+import { cachedScoringClient } from '@ipwatch/core/scoringClient';
 import type { IpwatchMetrics } from '@ipwatch/core/observability/metrics';
 import { compileOptOutRegions, withholdPlace } from './optOutRegions.ts';
 
@@ -129,22 +129,11 @@ export function createEnricher(options: EnricherOptions): Enricher {
     labelNames: ['by'],
   });
   let consumer: LogConsumer | undefined;
-  const v6Prefix = options.v6Prefix ?? 64;
-  /** IPv6 address -> its client: a parse per address, not per event (bounded, as the scorer's). */
-  const v6Clients = new Map<string, string>();
+  const scoringClientOf = cachedScoringClient(options.v6Prefix ?? 64);
   /** The event's key on the enriched topic. */
   function keyOf(request: RequestEvent): string {
     // A withheld event is keyed by its random id, as the emitter keys it: spread over the partitions, naming nobody.
-    if (isWithheld(request)) return request.id;
-    // Only real IPv6 addresses are cached: a hash pseudonym's text may equal an address's.
-    if (!request.ip.includes(':') || request.ipAnonymisation === 'hash') return scoringClient(request.ip, request.ipAnonymisation, v6Prefix);
-    let client = v6Clients.get(request.ip);
-    if (client === undefined) {
-      client = scoringClient(request.ip, request.ipAnonymisation, v6Prefix);
-      if (v6Clients.size >= 100_000) v6Clients.clear();
-      v6Clients.set(request.ip, client);
-    }
-    return client;
+    return isWithheld(request) ? request.id : scoringClientOf(request.ip, request.ipAnonymisation);
   }
 
   async function handle(batch: LogBatch): Promise<void> {

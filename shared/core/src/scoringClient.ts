@@ -23,3 +23,27 @@ export function scoringClient(ip: string, ipAnonymisation: IpAnonymisation | nul
   if (parsed === null || parsed.version !== 6) return ip;
   return formatCidr({ version: 6, network: parsed.value & mask(6, v6Prefix), prefix: v6Prefix });
 }
+
+/**
+ * scoringClient for one prefix, remembering the networks of the IPv6 addresses it has seen
+ * (a parse per address, not per event; at most `maxCached`, then it starts afresh). IPv4
+ * addresses and hash pseudonyms are returned as they are, never cached: a pseudonym's text
+ * may equal an address's.
+ *
+ * @example
+ * const clientOf = cachedScoringClient(64);
+ * clientOf('2001:db8:1:2:aaaa::1', 'off'); // => '2001:db8:1:2::/64'
+ */
+export function cachedScoringClient(v6Prefix: number, maxCached = 100_000): (ip: string, ipAnonymisation: IpAnonymisation | null | undefined) => string {
+  const networks = new Map<string, string>();
+  return (ip, ipAnonymisation) => {
+    if (!ip.includes(':') || ipAnonymisation === 'hash' || v6Prefix >= 128) return ip;
+    let client = networks.get(ip);
+    if (client === undefined) {
+      client = scoringClient(ip, ipAnonymisation, v6Prefix);
+      if (networks.size >= maxCached) networks.clear();
+      networks.set(ip, client);
+    }
+    return client;
+  };
+}
