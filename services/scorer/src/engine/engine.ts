@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { accountOf, blockDurationFor, formatDuration, ruleScope, type Rule } from '@ipwatch/core/rules';
 import type { Detection } from '@ipwatch/core/schemas';
-import { scoringClient } from '@ipwatch/core/scoringClient';
+import { cachedScoringClient } from '@ipwatch/core/scoringClient';
 import { ClientTable } from './clientTable.ts';
 import { createEvaluator, shapeOf, type Evaluator } from './evaluators.ts';
 import { RequestView, type ScoredRequest } from './request.ts';
@@ -92,8 +92,8 @@ export class DetectionEngine {
   private compiled: Compiled[] = [];
   private clientRules: Compiled[] = [];
   private accountRules: Compiled[] = [];
-  private readonly v6Prefix: number;
-  private readonly v6Keys = new Map<string, string>();
+  /** The one definition the enricher keys the enriched topic by, so one instance owns each network. */
+  private readonly scoringClientOf: ReturnType<typeof cachedScoringClient>;
   /** `${rule}\n${client}` -> event time until which the rule does not detect the client again. */
   private readonly quietUntil = new Map<string, number>();
   /** client -> times of its live blocks, most recent last (bounded). */
@@ -109,7 +109,7 @@ export class DetectionEngine {
   constructor(options: EngineOptions) {
     this.table = new ClientTable({ maxClients: options.maxClients ?? 1_000_000 });
     this.accounts = new ClientTable({ maxClients: options.maxClients ?? 1_000_000, initialCapacity: 64 });
-    this.v6Prefix = options.v6Prefix ?? 64;
+    this.scoringClientOf = cachedScoringClient(options.v6Prefix ?? 64);
     this.maxEvidence = options.maxEvidence ?? 20_000;
     this.crawlerClaim = options.crawlerClaim ?? (() => null);
     this.setRules(options.rules);
@@ -155,16 +155,7 @@ export class DetectionEngine {
 
   /** The client a request is scored as: its address, or for IPv6 its network (a /64 by default). */
   clientOf(r: Pick<ScoredRequest, 'ip' | 'ipAnonymisation'>): string {
-    const ip = r.ip;
-    if (!ip.includes(':') || r.ipAnonymisation === 'hash' || this.v6Prefix >= 128) return ip;
-    let key = this.v6Keys.get(ip);
-    if (key === undefined) {
-      // The one definition the enricher keys the enriched topic by, so one instance owns the network.
-      key = scoringClient(ip, r.ipAnonymisation, this.v6Prefix);
-      if (this.v6Keys.size >= 100_000) this.v6Keys.clear();
-      this.v6Keys.set(ip, key);
-    }
-    return key;
+    return this.scoringClientOf(r.ip, r.ipAnonymisation);
   }
 
   /**
@@ -172,19 +163,18 @@ export class DetectionEngine {
    * restart from requests already scored before (their detections are remembered apart).
    */
   warm(r: ScoredRequest): void {
-    this.warming = true;
-    try {
-      this.observe(r);
-    } finally {
-      this.warming = false;
-    }
+    this.withoutJudging(() => this.observe(r));
   }
 
   /** As `warm`, for a failed login read back from the logins topic. */
   warmLogin(r: ScoredRequest): void {
+    this.withoutJudging(() => this.observeLogin(r));
+  }
+
+  private withoutJudging(count: () => unknown): void {
     this.warming = true;
     try {
-      this.observeLogin(r);
+      count();
     } finally {
       this.warming = false;
     }
