@@ -30,6 +30,12 @@ export interface DetectionRow {
 }
 
 /** The columns, as DetectionRow names them: shared with the evidence look-up. */
+/**
+ * A detection that names the client {client:String} among the clients taking part (an account
+ * rule's evidence['clients'], one a line), not only as the client that crossed the threshold.
+ */
+export const NAMES_CLIENT_SQL = "has(splitByChar('\\n', evidence['clients']), {client:String})";
+
 export const DETECTION_COLUMNS = `id, toUnixTimestamp64Milli(ts) AS ts_ms,
   if(startsWith(toString(ip), '::ffff:') AND position(toString(ip), '.') > 0, substring(toString(ip), 8), toString(ip)) AS ip_text,
   client, rule, severity, mode, action, score, count, threshold,
@@ -67,9 +73,7 @@ export async function clientAnalysisDetections(conn: Pick<StoreConnection, 'clie
   const rs = await conn.client.query({
     query: `SELECT ${DETECTION_COLUMNS}, count() OVER () AS total
             FROM detections
-            WHERE (ip BETWEEN {ipFrom:IPv6} AND {ipTo:IPv6} OR client IN ({client:String}, {ip:String})
-                   -- an account rule's detection names every client that took part, not only the one that crossed
-                   OR has(splitByChar('\n', evidence['clients']), {client:String}))
+            WHERE (ip BETWEEN {ipFrom:IPv6} AND {ipTo:IPv6} OR client IN ({client:String}, {ip:String}) OR ${NAMES_CLIENT_SQL})
               AND ts >= fromUnixTimestamp64Milli({since:Int64}) AND ts < fromUnixTimestamp64Milli({until:Int64})
             ORDER BY ts DESC, id LIMIT {limit:UInt32}`,
     query_params: { ipFrom: scope.ipFrom, ipTo: scope.ipTo, client: scope.client, ip: scope.ip, since: scope.since, until: scope.until, limit: DETECTIONS_LISTED },

@@ -3,7 +3,7 @@
  * the dashboard's detections page. Keyset pagination on (ts, id), bounded by time.
  */
 import type { StoreConnection } from '../analytics.ts';
-import { DETECTION_COLUMNS, detectionRow, type DetectionColumnsRow, type DetectionRow } from './clientAnalysisDetections.ts';
+import { DETECTION_COLUMNS, NAMES_CLIENT_SQL, detectionRow, type DetectionColumnsRow, type DetectionRow } from './clientAnalysisDetections.ts';
 import { NUMBER_SETTINGS } from './clientAnalysisScope.ts';
 
 export interface ListDetectionsQuery {
@@ -41,8 +41,7 @@ export async function listDetections(conn: Pick<StoreConnection, 'client'>, quer
     params.mode = query.mode;
   }
   if (query.client) {
-    // An account rule's detection names every client that took part in its evidence, not only the one that crossed.
-    parts.push("(client = {client:String} OR ip BETWEEN {ipFrom:IPv6} AND {ipTo:IPv6} OR has(splitByChar('\\n', evidence['clients']), {client:String}))");
+    parts.push(`(client = {client:String} OR ip BETWEEN {ipFrom:IPv6} AND {ipTo:IPv6} OR ${NAMES_CLIENT_SQL})`);
     Object.assign(params, { client: query.client.text, ipFrom: query.client.ipFrom, ipTo: query.client.ipTo });
   }
   if (query.sinceMs !== undefined) {
