@@ -74,8 +74,8 @@ interface Evidence {
   userAgents: string[];
   usernames: string[];
   statuses: Map<number, number>;
-  /** For an account: the clients whose failed logins named it. */
-  clients: string[];
+  /** An account's evidence: the clients whose failed logins named it (null for a client's evidence). */
+  clients: string[] | null;
   firstTs: number;
 }
 
@@ -83,6 +83,8 @@ interface Evidence {
 const ACCOUNT_KEY = '\u0001account:';
 
 const SAMPLES = 10;
+/** Clients an account's evidence names at most. */
+const MAX_CLIENTS_KEPT = 20;
 const NONE: readonly Candidate[] = Object.freeze([]);
 
 export class DetectionEngine {
@@ -213,7 +215,7 @@ export class DetectionEngine {
     const evidenceKey = account === null ? client : ACCOUNT_KEY + account;
     let found: Candidate[] | null = null;
     let kept = this.evidence.get(evidenceKey);
-    if (kept !== undefined) this.keep(kept, r, client, account !== null);
+    if (kept !== undefined) this.keep(kept, r, client);
     // An account's evidence starts at its first failure: the clients before the figure is judged matter.
     else if (account !== null) kept = this.startEvidence(evidenceKey, r, client, true);
     for (const c of rules) {
@@ -279,7 +281,7 @@ export class DetectionEngine {
     const shown = rule.kind === 'error_ratio' ? `${Math.round(figure * 100)}%` : String(Math.ceil(figure));
     const limit = rule.kind === 'error_ratio' ? `${Math.round(rule.threshold * 100)}%` : String(rule.threshold);
     const evidence: Record<string, string> = {
-      summary: `${c.evaluator.unit}${account === null ? '' : ` (from ${kept ? `${kept.clients.length}${kept.clients.length >= 20 ? '+' : ''}` : 1} clients)`}: ${shown} in ${formatDuration(rule.windowMs)} (more than ${limit})`,
+      summary: `${c.evaluator.unit}${fromClients(kept)}: ${shown} in ${formatDuration(rule.windowMs)} (more than ${limit})`,
       figure: String(rule.kind === 'error_ratio' ? Math.round(figure * 1000) / 1000 : Math.round(figure * 10) / 10),
       trigger: `${r.method} ${r.path.slice(0, 300)} -> ${r.status}`,
     };
@@ -292,10 +294,8 @@ export class DetectionEngine {
     } else {
       evidence.userAgents = r.userAgent.slice(0, 200);
     }
-    if (account !== null) {
-      evidence.account = account;
-      if (kept) evidence.clients = kept.clients.join('\n');
-    }
+    if (account !== null) evidence.account = account;
+    if (kept?.clients) evidence.clients = kept.clients.join('\n');
     if (origin?.country) evidence.country = origin.country;
     if (origin?.asn) evidence.asn = String(origin.asn);
     if (origin?.org) evidence.org = origin.org.slice(0, 100);
@@ -329,16 +329,16 @@ export class DetectionEngine {
       const oldest = this.evidence.keys().next().value as string;
       this.evidence.delete(oldest);
     }
-    const e: Evidence = { samples: [], userAgents: [], usernames: [], statuses: new Map(), clients: [], firstTs: r.ts };
+    const e: Evidence = { samples: [], userAgents: [], usernames: [], statuses: new Map(), clients: isAccount ? [] : null, firstTs: r.ts };
     this.evidence.set(key, e);
-    this.keep(e, r, client, isAccount);
+    this.keep(e, r, client);
     return e;
   }
 
   /** Adds a request to the evidence; an account's samples name the client of each. */
-  private keep(e: Evidence, r: ScoredRequest, client: string, isAccount: boolean): void {
-    if (isAccount && e.clients.length < 20 && !e.clients.includes(client)) e.clients.push(client);
-    e.samples.push(`${new Date(r.ts).toISOString().slice(11, 19)}${isAccount ? ` ${client}` : ''} ${r.method.slice(0, 10)} ${r.path.slice(0, 200)} -> ${r.status}`);
+  private keep(e: Evidence, r: ScoredRequest, client: string): void {
+    if (e.clients !== null && e.clients.length < MAX_CLIENTS_KEPT && !e.clients.includes(client)) e.clients.push(client);
+    e.samples.push(`${new Date(r.ts).toISOString().slice(11, 19)}${e.clients !== null ? ` ${client}` : ''} ${r.method.slice(0, 10)} ${r.path.slice(0, 200)} -> ${r.status}`);
     if (e.samples.length > SAMPLES) e.samples.shift();
     const ua = r.userAgent.slice(0, 200);
     if (e.userAgents.length < 3 && !e.userAgents.includes(ua)) e.userAgents.push(ua);
@@ -359,6 +359,13 @@ export class DetectionEngine {
     const memory = Math.max(0, ...this.compiled.map((c) => c.rule.escalationMemoryMs));
     for (const [client, list] of this.offences) if ((list[list.length - 1] as number) < ts - memory) this.offences.delete(client);
   }
+}
+
+/** For an account's summary: " (from 3 clients)"; nothing for a client's. */
+function fromClients(kept: Evidence | undefined): string {
+  if (!kept?.clients) return '';
+  const n = kept.clients.length;
+  return ` (from ${n}${n >= MAX_CLIENTS_KEPT ? '+' : ''} clients)`;
 }
 
 /**
