@@ -74,10 +74,10 @@ test('set: a change is validated whole, made by the authenticated caller, applie
   assertRefused(await api.send('PUT', '/api/rules/burst', { windowMs: '10m' }), 'IPWATCH_INVALID_RULE', /windowMs must be a whole number of milliseconds/);
   assertRefused(await api.send('PUT', '/api/rules/burst', { severity: 'urgent' }), 'IPWATCH_INVALID_RULE', /severity must be one of low, medium, high, critical/);
   assertRefused(await api.send('PUT', '/api/rules/burst', { kind: 'toString' }), 'IPWATCH_INVALID_RULE', /kind must be one of request_rate/);
-  assertRefused(await api.send('PUT', '/api/rules/burst', { params: { colour: 'red' } }), 'IPWATCH_INVALID_RULE', /a request_rate rule takes no parameter "colour" \(it takes count, exemptCrawlers, ignorePaths\)/);
+  assertRefused(await api.send('PUT', '/api/rules/burst', { params: { colour: 'red' } }), 'IPWATCH_INVALID_RULE', /a rule of kind request_rate takes no parameter "colour" \(it takes count, exemptCrawlers, ignorePaths\)/);
   assertRefused(await api.send('PUT', '/api/rules/burst', { params: { constructor: 'x' } }), 'IPWATCH_INVALID_RULE', /takes no parameter "constructor"/);
   assertRefused(await api.send('PUT', '/api/rules/burst', { params: { count: 7 } }), 'IPWATCH_INVALID_RULE', /parameter "count" must be text, or null/);
-  assertRefused(await api.send('PUT', '/api/rules/burst', { kind: 'distinct_paths' }), 'IPWATCH_INVALID_RULE', /a distinct_paths rule takes no parameter "count", "exemptCrawlers" .*the kind changed from request_rate/);
+  assertRefused(await api.send('PUT', '/api/rules/burst', { kind: 'distinct_paths' }), 'IPWATCH_INVALID_RULE', /a rule of kind distinct_paths takes no parameter "count", "exemptCrawlers" .*the kind changed from request_rate/);
   assertRefused(await api.send('PUT', '/api/rules/sensitive-files', { params: { patterns: '(a+)+$' } }), 'IPWATCH_INVALID_RULE', /nests a quantifier/);
   assertRefused(await api.send('PUT', '/api/rules/burst', {}), 'IPWATCH_INVALID_RULE', /nothing to change/);
   assertRefused(await api.send('PUT', '/api/rules/burst', [1]), 'IPWATCH_BAD_BODY');

@@ -317,7 +317,7 @@ export function rulesRouter(options: RulesApiOptions | undefined): Router {
     if (foreign.length) {
       const list = Object.keys(takes);
       const moved = previous !== null && next.kind !== previous.kind ? ` (the kind changed from ${previous.kind}: unset the parameters it does not take, params {"${foreign[0]}": null})` : '';
-      throw new RuleError(`rule ${shown(id)}: a ${next.kind} rule takes no parameter ${foreign.slice(0, 5).map((n) => shown(n)).join(', ')}${list.length ? ` (it takes ${list.join(', ')})` : ' (it takes none)'}${moved}`);
+      throw new RuleError(`rule ${shown(id)}: a rule of kind ${next.kind} takes no parameter ${foreign.slice(0, 5).map((n) => shown(n)).join(', ')}${list.length ? ` (it takes ${list.join(', ')})` : ' (it takes none)'}${moved}`);
     }
     validateRule(next);
     const changes = ruleChanges(previous, next);

@@ -179,7 +179,7 @@ export function validateRule(rule: Rule): Rule {
     const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
     if (!spec) {
       const known = Object.keys(specs);
-      throw new RuleError(`${where}: a ${rule.kind} rule takes no parameter ${JSON.stringify(name.slice(0, 40))}${known.length ? ` (it takes ${known.join(', ')})` : ' (it takes none)'}`);
+      throw new RuleError(`${where}: a rule of kind ${rule.kind} takes no parameter ${JSON.stringify(name.slice(0, 40))}${known.length ? ` (it takes ${known.join(', ')})` : ' (it takes none)'}`);
     }
     const problem = spec.check(value);
     if (problem) throw new RuleError(`${where}: parameter ${name} ${problem}`);

@@ -49,7 +49,7 @@ test('ipwatch rules list, show and set: a table, every field with the parameters
   assert.match(invalid.stderr, /^ipwatch rules: rule "burst": the window must be from 1s to 7d \(got 2592000000 ms\)/);
   const param = await runCli(['rules', 'set', 'burst', '--param', 'colour=red'], env);
   assert.equal(param.code, 2);
-  assert.match(param.stderr, /a request_rate rule takes no parameter "colour" \(it takes count, exemptCrawlers, ignorePaths\)/);
+  assert.match(param.stderr, /a rule of kind request_rate takes no parameter "colour" \(it takes count, exemptCrawlers, ignorePaths\)/);
   const typo = await runCli(['rules', 'set', 'burst', '--treshold', '3'], env);
   assert.equal(typo.code, 2);
   assert.match(typo.stderr, /^ipwatch rules: unknown option --treshold \(did you mean --threshold\?\)\n\nipwatch rules list/);
